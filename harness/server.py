@@ -452,7 +452,8 @@ class FlowiseServer:
             for key, value in install.node_env().items()
             # Nothing from the caller's environment may point the server elsewhere.
             if not key.startswith(("DATABASE_", "FLOWISE_", "APIKEY_", "SECRETKEY_", "BLOB_"))
-            and key not in {"NODE_OPTIONS", "PORT", "HOST", "LOG_PATH", "LOG_LEVEL", "DEBUG"}
+            and key
+            not in {"NODE_OPTIONS", "NODE_ENV", "PORT", "HOST", "LOG_PATH", "LOG_LEVEL", "DEBUG"}
         }
         data = self.data_dir
         env.update(
@@ -467,7 +468,6 @@ class FlowiseServer:
                 "DISABLE_FLOWISE_TELEMETRY": "true",
                 "NODE_OPTIONS": f"--require {PRELOAD}",
                 "FLOWISE_ASYNC_NODE_MODULES": str(root / "node_modules"),
-                "NODE_ENV": "development",
             }
         )
         return env

@@ -1,0 +1,120 @@
+"""
+Stream a prediction token by token through ``flowise_async``, against a real Flowise.
+
+Without configuration it installs Flowise if needed, starts the fake model and Flowise on
+127.0.0.1, creates a demo chatflow through the library, streams one answer to the terminal
+and stops everything again::
+
+    python -m harness.demo
+    python -m harness.demo "Tell me something [[words=20]]"
+
+With ``FLOWISE_BASE_URL`` set it uses that server instead; the chatflow id comes from
+``--chatflow-id`` or ``FLOWISE_CHATFLOW_ID`` and the key from ``FLOWISE_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+
+DEFAULT_QUESTION = "Hello from flowise_async, one word at a time [[words=12]] [[delay=80]]"
+
+
+async def stream_answer(base_url: str, api_key: str | None, chatflow_id: str, question: str) -> str:
+    """Stream the answer to *question* to stdout, event by event; return the answer text."""
+    from flowise_async import AsyncFlowise
+    from flowise_async.events import (
+        EndEvent,
+        MetadataEvent,
+        SourceDocumentsEvent,
+        StartEvent,
+        TokenEvent,
+        UsedToolsEvent,
+    )
+
+    started = time.monotonic()
+    first_token: float | None = None
+    parts: list[str] = []
+    async with (
+        AsyncFlowise(base_url, api_key=api_key) as client,
+        client.predictions.stream(chatflow_id, question) as stream,
+    ):
+        print(f"question: {question}")
+        print(f"chat id:  {stream.chat_id}")
+        print("answer:   ", end="", flush=True)
+        async for event in stream:
+            match event:
+                case StartEvent():
+                    pass
+                case TokenEvent(text=text):
+                    if first_token is None and text:
+                        first_token = time.monotonic() - started
+                    parts.append(text)
+                    print(text, end="", flush=True)
+                case SourceDocumentsEvent(documents=documents):
+                    print(f"\n[{len(documents)} source documents]", flush=True)
+                case UsedToolsEvent(tools=tools):
+                    print(f"\n[tools: {', '.join(tool.tool for tool in tools)}]", flush=True)
+                case MetadataEvent(chat_message_id=message_id):
+                    print(f"\nmessage id: {message_id}", flush=True)
+                case EndEvent():
+                    print("[end of stream]", flush=True)
+                case _:
+                    print(f"\n[{type(event).__name__}]", flush=True)
+    total = time.monotonic() - started
+    timing = f"first token after {first_token:.2f} s, " if first_token is not None else ""
+    print(f"({timing}{len(parts)} token events, {total:.2f} s in all)")
+    return "".join(parts)
+
+
+async def _with_own_server(question: str) -> int:
+    from flowise_async import AsyncFlowise
+    from harness.server import FlowiseServer
+
+    print("starting the fake model and Flowise (install first if needed) ...", flush=True)
+    with FlowiseServer() as real:
+        async with AsyncFlowise(real.base_url, api_key=real.api_key) as client:
+            flow = await client.chatflows.create(
+                name="flowise-async demo",
+                type="CHATFLOW",
+                flow_data=real.flow_data("conversation"),
+            )
+            print(f"created chatflow {flow.id} on {real.base_url}", flush=True)
+            try:
+                await stream_answer(real.base_url, real.api_key, flow.id, question)
+            finally:
+                await client.chatflows.delete(flow.id)
+        print("stopping Flowise and the fake model ...", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description="Stream a Flowise prediction to the terminal.")
+    parser.add_argument("question", nargs="?", default=DEFAULT_QUESTION)
+    parser.add_argument(
+        "--chatflow-id",
+        default=os.environ.get("FLOWISE_CHATFLOW_ID"),
+        help="chatflow to use with FLOWISE_BASE_URL (default: $FLOWISE_CHATFLOW_ID)",
+    )
+    args = parser.parse_args(argv)
+    base_url = os.environ.get("FLOWISE_BASE_URL")
+    if base_url:
+        if not args.chatflow_id:
+            parser.error("with FLOWISE_BASE_URL set, pass --chatflow-id or FLOWISE_CHATFLOW_ID")
+        asyncio.run(
+            stream_answer(
+                base_url, os.environ.get("FLOWISE_API_KEY"), args.chatflow_id, args.question
+            )
+        )
+        return 0
+    return asyncio.run(_with_own_server(args.question))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
