@@ -1,0 +1,6 @@
+"""``python -m benchmarks``: run the suite (see `benchmarks.run`)."""
+
+from benchmarks.run import main
+
+
+main()

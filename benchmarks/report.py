@@ -1,0 +1,357 @@
+"""Turn raw measurements into Markdown tables (GitHub and MyST both render them)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks import workloads
+from benchmarks.clients import BASELINE
+
+
+@dataclass
+class Row:
+    client: str
+    ok: bool
+    reason: str = ""
+    runs: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+    rss_peak: float = 0.0
+    kib_per_stream: float | None = None
+    events: int = 0
+    nbytes: int = 0
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.nbytes / self.wall / 1e6
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu / self.events * 1e6
+
+
+def summarize(client: str, runs: list[dict[str, Any]], spec: workloads.Workload) -> Row:
+    if not runs:
+        return Row(client, ok=False, reason="not run")
+    failed = [r for r in runs if not r.get("ok")]
+    if failed:
+        return Row(client, ok=False, reason=str(failed[0].get("reason", "?")), runs=len(runs))
+    streams = int(runs[0].get("streams", 1))
+    per_stream = [
+        (r["rss_all_open"] - r["rss_base"]) / streams / 1024
+        for r in runs
+        if streams > 1 and r.get("rss_all_open") is not None
+    ]
+    return Row(
+        client,
+        ok=True,
+        runs=len(runs),
+        wall=statistics.median(r["wall"] for r in runs),
+        cpu=statistics.median(r["cpu"] for r in runs),
+        rss_peak=statistics.median(r["rss_peak"] for r in runs) / 2**20,
+        kib_per_stream=statistics.median(per_stream) if per_stream else None,
+        events=spec.events * streams,
+        nbytes=spec.body_bytes * streams,
+    )
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = {"l": "---", "r": "--:", "c": ":-:"}
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks[a] for a in align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def workload_table(spec: workloads.Workload, rows: list[Row]) -> str:
+    base = next((r for r in rows if r.client == BASELINE and r.ok), None)
+    concurrent = spec.streams > 1
+    header = ["client", "result", "wall s", "events/s", "MB/s", "CPU s", "peak RSS MiB"]
+    if concurrent:
+        header += ["KiB/open stream", "CPU µs/event"]
+    header += ["flowise_async speed-up", "CPU ÷ flowise_async"]
+    body = []
+    for r in rows:
+        if not r.ok:
+            cells = [r.client, f"FAIL: {_escape(r.reason)}"] + [""] * (len(header) - 2)
+            body.append(cells)
+            continue
+        cells = [
+            r.client,
+            "ok" if r.client != "raw-aiohttp" else "ok (bytes)",
+            f"{r.wall:.3f}",
+            f"{r.events_per_s:,.0f}",
+            f"{r.mb_per_s:,.1f}",
+            f"{r.cpu:.3f}",
+            f"{r.rss_peak:.1f}",
+        ]
+        if concurrent:
+            kib = "n/a" if r.kib_per_stream is None else f"{r.kib_per_stream:.1f}"
+            cells += [kib, f"{r.cpu_us_per_event:.2f}"]
+        cells += [
+            _ratio(r.wall / base.wall if base else None),
+            _ratio(r.cpu / base.cpu if base and base.cpu else None),
+        ]
+        body.append(cells)
+    return _table(header, body, "ll" + "r" * (len(header) - 2))
+
+
+def _find(rows: dict[str, list[Row]], workload: str, client: str) -> Row | None:
+    for r in rows.get(workload, []):
+        if r.client == client and r.ok:
+            return r
+    return None
+
+
+def targets(
+    rows: dict[str, list[Row]], micro: dict[str, Any] | None, latency: dict[str, Any] | None
+) -> str:
+    out: list[list[str]] = []
+
+    def add(name: str, target: str, value: float | None, fmt: str, met: bool | None) -> None:
+        shown = "n/a" if value is None else fmt.format(value)
+        verdict = "n/a" if met is None else ("met" if met else "**not met**")
+        out.append([name, target, shown, verdict])
+
+    fa = _find(rows, "tokens-coalesced", BASELINE)
+    for peer, goal in (("hand-rolled", 1.25), ("httpx-sse", 2.5), ("aiohttp-sse-client", 5.0)):
+        other = _find(rows, "tokens-coalesced", peer)
+        value = fa.events_per_s / other.events_per_s if fa and other else None
+        add(
+            f"tokens-coalesced events/s vs {peer}",
+            f"≥ {goal}x",
+            value,
+            "{:.2f}x",
+            None if value is None else value >= goal,
+        )
+    if micro and "tokens-coalesced" in micro:
+        dec = micro["tokens-coalesced"]["decoders"]
+        fa_t = dec["flowise_async events"]["median"]
+        hr_t = dec["hand-rolled split+json.loads"]["median"]
+        value = hr_t / fa_t if fa_t and hr_t else None
+        add(
+            "micro (in memory) tokens-coalesced vs hand-rolled",
+            "≥ 1.25x",
+            value,
+            "{:.2f}x",
+            None if value is None else value >= 1.25,
+        )
+    for name in ("doc-1mib", "doc-16mib"):
+        fa_r, raw = _find(rows, name, BASELINE), _find(rows, name, "raw-aiohttp")
+        value = fa_r.mb_per_s / raw.mb_per_s if fa_r and raw else None
+        add(
+            f"{name} throughput vs raw aiohttp read",
+            "≥ 50%",
+            None if value is None else value * 100,
+            "{:.0f}%",
+            None if value is None else value >= 0.5,
+        )
+    small, big = _find(rows, "doc-1mib", BASELINE), _find(rows, "doc-16mib", BASELINE)
+    # Time per byte at 16 MiB relative to 1 MiB: 1.0 is perfectly linear.
+    value = (big.wall / big.nbytes) / (small.wall / small.nbytes) if small and big else None
+    add(
+        "linear in size: time per byte, 16 MiB ÷ 1 MiB",
+        "≤ 1.25",
+        value,
+        "{:.2f}",
+        None if value is None else value <= 1.25,
+    )
+    conc = [r for r in rows.get("concurrent", []) if r.client == BASELINE]
+    if conc:
+        c = conc[0]
+        add(
+            "concurrent: all streams complete",
+            "all",
+            None,
+            "",
+            c.ok,
+        )
+        out[-1][2] = "yes" if c.ok else f"no ({_escape(c.reason)})"
+        if c.ok:
+            add(
+                "concurrent: memory per open stream above baseline",
+                "≤ 20 KiB",
+                c.kib_per_stream,
+                "{:.1f} KiB",
+                None if c.kib_per_stream is None else c.kib_per_stream <= 20,
+            )
+            single = fa
+            value = c.cpu_us_per_event / single.cpu_us_per_event if single else None
+            add(
+                "concurrent: CPU per event ÷ single stream (tokens-coalesced)",
+                "≤ 1.20",
+                value,
+                "{:.2f}",
+                None if value is None else value <= 1.2,
+            )
+    if latency and latency.get(BASELINE, {}).get("ok"):
+        lat = latency[BASELINE]
+        add(
+            "added latency per event, median",
+            "< 200 µs",
+            lat["median_us"],
+            "{:.0f} µs",
+            lat["median_us"] < 200,
+        )
+    return _table(["target", "goal", "measured", "verdict"], out, "lrrl")
+
+
+def micro_table(micro: dict[str, Any]) -> str:
+    body = []
+    for name, res in micro.items():
+        if not isinstance(res, dict) or "decoders" not in res:
+            continue
+        decs = res["decoders"]
+        fa_t = decs.get("flowise_async events", {}).get("median")
+        for dec, d in decs.items():
+            if not d["ok"]:
+                body.append([name, dec, f"FAIL: {_escape(str(d['reason']))}", "", "", ""])
+                continue
+            t = d["median"]
+            body.append(
+                [
+                    name,
+                    dec,
+                    f"{t * 1000:.1f}",
+                    f"{res['events'] / t:,.0f}",
+                    f"{res['bytes'] / t / 1e6:,.1f}",
+                    _ratio(t / fa_t if fa_t else None),
+                ]
+            )
+    header = ["input", "decoder", "ms", "events/s", "MB/s", "flowise_async events speed-up"]
+    return _table(header, body, "llrrrr")
+
+
+def latency_table(latency: dict[str, Any]) -> str:
+    body = []
+    for client, res in latency.items():
+        if not isinstance(res, dict):
+            continue
+        if not res.get("ok"):
+            body.append([client, f"FAIL: {_escape(str(res.get('reason')))}", "", ""])
+            continue
+        body.append(
+            [client, f"{res['median_us']:.0f}", f"{res['p99_us']:.0f}", f"{res['max_us']:.0f}"]
+        )
+    return _table(["client", "median µs", "p99 µs", "max µs"], body)
+
+
+def render(
+    *,
+    info: dict[str, Any],
+    names: Sequence[str],
+    clients: Sequence[str],
+    results: dict[str, dict[str, list[dict[str, Any]]]],
+    micro: dict[str, Any] | None,
+    latency: dict[str, Any] | None,
+) -> str:
+    parts = [
+        f"- date: {info['date']}",
+        f"- machine: {info['cores']} cores ({info['cpu']}), {info['os']}, Python {info['python']}",
+        f"- command: `{info['command']}`",
+        f"- repetitions: {info['repeat']} per client and workload (medians; interleaved); "
+        f"suite time {info.get('elapsed', 0):.0f} s",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+        "",
+    ]
+    rows: dict[str, list[Row]] = {}
+    for name in names:
+        spec = workloads.get(name)
+        if spec.streams > 1:
+            spec = workloads.quick(spec, int(info["streams"]))
+        rows[name] = [summarize(c, results[name][c], spec) for c in clients]
+        parts += [
+            f"### {name}: {spec.title}",
+            "",
+            f"{spec.total_events:,} events, {spec.total_bytes / 1e6:,.2f} MB per run.",
+            "",
+            workload_table(spec, rows[name]),
+            "",
+        ]
+    parts += ["### Targets", "", targets(rows, micro, latency), ""]
+    if micro:
+        parts += [
+            "### Decoder micro-benchmark (in memory, no sockets)",
+            "",
+            micro_table(micro),
+            "",
+        ]
+    if latency:
+        parts += [
+            "### Added latency per event (frames written 1 ms apart)",
+            "",
+            latency_table(latency),
+            "",
+        ]
+    return "\n".join(parts)
+
+
+_INTRO = """\
+# Performance
+
+How fast `flowise_async` reads a Flowise event stream, next to the other ways a Python
+program can read one. The numbers come from the benchmark suite in `benchmarks/`; they are
+figures, not tests: nothing fails on time.
+
+## Running it
+
+```console
+$ nox -s bench                      # the full suite (a few minutes)
+$ nox -s bench -- --quick           # one repetition, 200 concurrent streams
+$ nox -s bench -- --workloads tokens-coalesced,doc-16mib --repeat 5
+$ nox -s bench -- --profile prof/   # also cProfile flowise_async, top 25 printed
+$ nox -s bench -- --output docs/performance.md   # regenerate this page
+```
+
+## What is measured
+
+- **Server**: a local aiohttp server in its own process on `127.0.0.1`, answering
+  `POST /api/v1/prediction/{id}` with `text/event-stream` from pre-encoded bytes, frames
+  exactly as Flowise writes them (`message:` line, `data:` + compact JSON, blank line;
+  `:heartbeat` comments), and `GET /api/v1/chatflows-streaming/{id}` with
+  `{"isStreaming": true}` for the official SDK.
+- **Clients**, each in a fresh process per measurement (so peak RSS is its own), after one
+  warm-up stream on the same client object:
+  - `flowise_async`: `client.predictions.stream(...)`, typed events;
+  - `raw-aiohttp`: aiohttp reading the body without decoding (the I/O ceiling; checked by
+    byte count, and its events/s is the body's event count over its time);
+  - `hand-rolled`: aiohttp, `buf.split(b"\\n\\n")`, `json.loads` of each `data:` line;
+  - `aiohttp-sse-client`: `EventSource` on a shared session, `json.loads` of each event;
+  - `httpx-sse`: httpx + `aconnect_sse`, `json.loads` of each event;
+  - `flowise-sdk`: the official `flowise` package (synchronous `requests`; run in a worker
+    thread), `json.loads` of each line it yields.
+- **Correctness**: every client's decoded sequence of (event name, payload) is compared with
+  the expected one for every workload after the clock stopped; a client that differs, raises
+  or times out is shown as FAIL with the reason, and is not retried.
+- **Figures**: median wall time of the repetitions (clients interleaved, order rotated per
+  repetition), events/s and MB/s from it, client CPU seconds (`time.process_time`), peak RSS
+  of the client process, and ratios to `flowise_async` from the same run:
+  *flowise_async speed-up* = this client's wall time ÷ flowise_async's (above 1: flowise_async
+  is faster); *CPU ÷ flowise_async* = this client's CPU ÷ flowise_async's.
+- **Concurrent**: all streams are open at once (the server holds each after its first frame
+  until every stream of the run has arrived); *KiB/open stream* is the client's RSS when every
+  stream has delivered its first event, minus its RSS before they were opened, per stream.
+- **Micro-benchmark**: the decoders alone on the same chunks in memory.
+- **Latency**: the server writes a token every millisecond carrying its
+  `time.monotonic_ns()`; the client subtracts it on arrival. The hand-rolled loop shows the
+  floor (server write path, loopback, event-loop wake-up).
+"""
+
+
+def page(text: str, info: dict[str, Any]) -> str:
+    return _INTRO + "\n## Latest results\n\n" + text.rstrip() + "\n"

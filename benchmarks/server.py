@@ -1,0 +1,160 @@
+"""
+A local server that answers like Flowise, from pre-encoded bytes.
+
+Run as its own process (``python -m benchmarks.server --port 0``) so that its CPU is not the
+client's; it prints ``PORT <n>`` once it listens, and stops when its parent process ends.
+
+Routes (the paths and headers of a real Flowise):
+
+- ``GET /api/v1/chatflows-streaming/{id}`` answers ``{"isStreaming": true}``.
+- ``POST /api/v1/prediction/{id}`` streams ``text/event-stream``. The chatflow id names the
+  workload: ``<workload>``, ``<workload>~<run>~<streams>`` for concurrent runs (each stream
+  waits after its first writes until all *streams* of *run* are open, at most 20 s), or
+  ``latency~<frames>~<gap ms>``: token frames whose text is the server's
+  ``time.monotonic_ns()`` just before the write.
+- ``PUT /api/v1/chatmessage/abort/{flow}/{chat}`` answers like Flowise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import time
+
+from aiohttp import web
+
+from benchmarks import workloads
+
+
+_STREAM_HEADERS = {
+    "Vary": "Origin",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
+_BARRIER_TIMEOUT = 20.0
+
+
+class _Barrier:
+    """Releases every waiter once *parties* have arrived (or after a timeout)."""
+
+    def __init__(self, parties: int) -> None:
+        self.parties = parties
+        self.arrived = 0
+        self.done = asyncio.Event()
+
+    async def wait(self) -> None:
+        self.arrived += 1
+        if self.arrived >= self.parties:
+            self.done.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.done.wait(), _BARRIER_TIMEOUT)
+
+
+_barriers: dict[str, _Barrier] = {}
+
+
+async def _start(request: web.Request) -> web.StreamResponse:
+    await request.read()
+    response = web.StreamResponse(status=200, headers=_STREAM_HEADERS)
+    response.content_type = "text/event-stream"
+    await response.prepare(request)
+    return response
+
+
+async def streaming(request: web.Request) -> web.Response:
+    return web.json_response({"isStreaming": True})
+
+
+async def abort(request: web.Request) -> web.Response:
+    return web.json_response({"status": 200, "message": "Chat message aborted"})
+
+
+async def prediction(request: web.Request) -> web.StreamResponse:
+    flow = request.match_info["flow"]
+    name, _, rest = flow.partition("~")
+    if name == "latency":
+        return await _latency(request, rest)
+    try:
+        workload = workloads.get(name)
+    except KeyError:
+        raise web.HTTPNotFound(text=f"unknown workload {name!r}") from None
+    barrier: _Barrier | None = None
+    if rest:
+        run, _, streams = rest.partition("~")
+        barrier = _barriers.get(run)
+        if barrier is None:
+            barrier = _barriers[run] = _Barrier(int(streams))
+    response = await _start(request)
+    try:
+        for i, chunk in enumerate(workload.writes):
+            if barrier is not None and i == workload.barrier_after:
+                await barrier.wait()
+            await response.write(chunk)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client left early; that is its business
+    return response
+
+
+async def _latency(request: web.Request, spec: str) -> web.StreamResponse:
+    frames, _, gap_ms = spec.partition("~")
+    gap = float(gap_ms or 1) / 1000
+    response = await _start(request)
+    await response.write(workloads.encode_frame("start", ""))
+    for _ in range(int(frames)):
+        await response.write(workloads.encode_frame("token", str(time.monotonic_ns())))
+        await asyncio.sleep(gap)
+    await response.write(workloads.encode_frame("end", "[DONE]"))
+    await response.write_eof()
+    return response
+
+
+def make_app() -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_get("/api/v1/chatflows-streaming/{flow}", streaming)
+    app.router.add_post("/api/v1/prediction/{flow}", prediction)
+    app.router.add_put("/api/v1/chatmessage/abort/{flow}/{chat}", abort)
+    return app
+
+
+def raise_fd_limit() -> None:
+    """Allow thousands of sockets (1,000 concurrent streams need more than 1,024 fds)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+async def serve(port: int, preload: list[str]) -> None:
+    for name in preload:
+        workloads.get(name)
+    runner = web.AppRunner(make_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.base_events.Server)
+    actual = server.sockets[0].getsockname()[1]
+    print(f"PORT {actual}", flush=True)
+    # Stop with the parent process (SIGTERM from it, or its death).
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--preload", nargs="*", default=[], help="workloads to build up front")
+    args = parser.parse_args()
+    raise_fd_limit()
+    asyncio.run(serve(args.port, args.preload))
+
+
+if __name__ == "__main__":
+    main()

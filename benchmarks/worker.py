@@ -1,0 +1,150 @@
+"""
+One measurement in a fresh process: one client, one workload, one repetition.
+
+``python -m benchmarks.worker --client NAME --workload NAME --port N [--streams N]``
+prints one JSON object. The workload's bytes are only built *after* the clock and the peak
+RSS were read, so that the expected events do not count as client memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import json
+import os
+import resource
+import threading
+import time
+import uuid
+from typing import Any
+
+from benchmarks import workloads
+from benchmarks.clients import CLIENTS, Client
+from benchmarks.server import raise_fd_limit
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss() -> int:
+    """Current resident set size of this process, in bytes."""
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def peak_rss() -> int:
+    """Peak resident set size of this process so far, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _Probe:
+    """Counts streams that received their first event; samples RSS when all of them did."""
+
+    def __init__(self, streams: int) -> None:
+        self.streams = streams
+        self.count = 0
+        self.rss_all_open: int | None = None
+        self._lock = threading.Lock()
+
+    def first(self) -> None:
+        with self._lock:
+            self.count += 1
+            if self.count == self.streams:
+                self.rss_all_open = rss()
+
+
+def diff(expected: workloads.Expected, got: workloads.Expected) -> str | None:
+    """Where *got* departs from *expected*, or ``None`` when they are equal."""
+    if got == expected:
+        return None
+    for i, (want, have) in enumerate(zip(expected, got, strict=False)):
+        if want != have:
+            return f"event {i}: expected {_short(want)}, got {_short(have)}"
+    return f"{len(got)} events, expected {len(expected)}"
+
+
+def _short(value: Any, limit: int = 90) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+async def measure(
+    client_name: str, workload: str, port: int, streams: int, profile: str | None
+) -> dict[str, Any]:
+    cls = CLIENTS[client_name]
+    base_url = f"http://127.0.0.1:{port}"
+    flow = workload
+    if streams > 1:
+        flow = f"{workload}~{uuid.uuid4().hex}~{streams}"
+    result: dict[str, Any] = {"client": client_name, "workload": workload, "streams": streams}
+    client: Client = cls(base_url, max_streams=max(streams, 10))
+    async with client:
+        # Warm-up: connection pool, lazily built converters, first-call costs.
+        warm = await client.stream("warmup", lambda: None)
+        del warm
+        gc.collect()
+        probe = _Probe(streams)
+        result["rss_base"] = rss()
+        profiler = cProfile.Profile() if profile else None
+        wall0 = time.perf_counter()
+        cpu0 = time.process_time()
+        if profiler:
+            profiler.enable()
+        outcomes = await asyncio.gather(
+            *(client.stream(flow, probe.first) for _ in range(streams)), return_exceptions=True
+        )
+        if profiler:
+            profiler.disable()
+        result["wall"] = time.perf_counter() - wall0
+        result["cpu"] = time.process_time() - cpu0
+        result["rss_peak"] = peak_rss()
+        result["rss_all_open"] = probe.rss_all_open
+        if profiler and profile:
+            profiler.dump_stats(profile)
+
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        result["ok"] = False
+        first = errors[0]
+        what = f"{type(first).__name__}: {_short(str(first), 160)}"
+        result["reason"] = f"{len(errors)}/{streams} streams raised {what}"
+        return result
+    # Verification, after the measurement.
+    spec = workloads.get(workload)
+    if client.checks == "bytes":
+        expected: workloads.Expected = [("bytes", spec.body_bytes)]
+    else:
+        expected = spec.expected
+    for outcome in outcomes:
+        assert isinstance(outcome, list)
+        problem = diff(expected, client.normalize(outcome))
+        if problem is not None:
+            result["ok"] = False
+            result["reason"] = problem
+            return result
+    result["ok"] = True
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--client", required=True, choices=sorted(CLIENTS))
+    parser.add_argument("--workload", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--streams", type=int, default=1)
+    parser.add_argument("--profile", help="write cProfile stats of the timed part here")
+    args = parser.parse_args()
+    raise_fd_limit()
+    try:
+        result = asyncio.run(
+            measure(args.client, args.workload, args.port, args.streams, args.profile)
+        )
+    except Exception as exc:
+        result = {"ok": False, "reason": f"{type(exc).__name__}: {_short(str(exc), 160)}"}
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
