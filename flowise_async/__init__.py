@@ -1,0 +1,80 @@
+"""
+flowise_async: an async-first, typed, streaming client for the Flowise API.
+
+Example::
+
+    from flowise_async import AsyncFlowise
+
+    async with AsyncFlowise("http://localhost:3000", api_key=KEY) as flowise:
+        async with flowise.predictions.stream(CHATFLOW_ID, "What is Flowise?") as stream:
+            async for text in stream.text_stream():
+                print(text, end="", flush=True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._client import AsyncFlowise
+from ._config import Limits, Retries, Timeouts
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientStateError,
+    EventDecodeError,
+    FlowiseError,
+    IncompleteStreamError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerEventError,
+    SSEProtocolError,
+    StreamError,
+    UnexpectedContentError,
+)
+from ._stream import EventStream
+from .models import HumanInput, Message, Prediction, Upload
+
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncFlowise",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStateError",
+    "EventDecodeError",
+    "EventStream",
+    "FlowiseError",
+    "HumanInput",
+    "IncompleteStreamError",
+    "InternalServerError",
+    "Limits",
+    "Message",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "Prediction",
+    "RateLimitError",
+    "Retries",
+    "SSEProtocolError",
+    "ServerEventError",
+    "StreamError",
+    "Timeouts",
+    "UnexpectedContentError",
+    "Upload",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415
+
+        return version("flowise-async")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

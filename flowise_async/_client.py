@@ -1,0 +1,213 @@
+"""``AsyncFlowise``: the client's lifecycle, configuration and API groups."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import warnings
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from ._config import Limits, Retries, Timeouts
+from ._exceptions import ClientStateError
+from ._resources.chatflows import Chatflows
+from ._resources.predictions import Predictions
+from ._sse import DEFAULT_MAX_EVENT_SIZE
+from ._transport import Transport, logger, run_bounded
+
+
+__all__ = ["AsyncFlowise"]
+
+DEFAULT_BASE_URL = "http://localhost:3000"
+_ABORT_TIMEOUT = 5.0
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AsyncFlowise:
+    """
+    An asynchronous client for one Flowise server.
+
+    Use it as an async context manager, one per application (not one per request): it owns a
+    pooled ``aiohttp`` session, or borrows the *session* you pass (and then never closes it).
+
+    Args:
+        base_url: The server root, e.g. ``"http://localhost:3000"``. Defaults to
+            ``FLOWISE_BASE_URL``, else ``http://localhost:3000``.
+        api_key: Sent as ``Authorization: Bearer <key>``. Defaults to ``FLOWISE_API_KEY``.
+            It never appears in a repr, a log line or an exception.
+        timeouts: Connect, response-headers and idle timeouts (`Timeouts`).
+        limits: Connection pool size and keep-alive (`Limits`).
+        retries: Retry policy for failed connections and 429/502/503/504 (`Retries`).
+        abort_on_exit: Default for streams: abort the run on the server when a stream is
+            left before its end.
+        max_event_size: The largest single event accepted from a stream, in characters.
+        session: An ``aiohttp.ClientSession`` to use instead of an own one.
+        headers: Extra headers sent with every request.
+        ssl: ``aiohttp``'s *ssl* argument: ``True`` (verify, the default), ``False`` (don't
+            verify: only for testing), or an ``ssl.SSLContext`` with your CA.
+        trust_env: Read proxy settings from the environment (``HTTP_PROXY`` ...).
+
+    Example::
+
+        async with AsyncFlowise("http://localhost:3000", api_key=KEY) as flowise:
+            async with flowise.predictions.stream(CHATFLOW_ID, "Hi") as stream:
+                async for text in stream.text_stream():
+                    print(text, end="")
+    """
+
+    predictions: Predictions
+    """Run chatflows, streamed or not."""
+    chatflows: Chatflows
+    """Create, read, update and delete chatflows."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeouts: Timeouts | None = None,
+        limits: Limits | None = None,
+        retries: Retries | None = None,
+        abort_on_exit: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        session: aiohttp.ClientSession | None = None,
+        headers: Mapping[str, str] | None = None,
+        ssl: Any = True,
+        trust_env: bool = False,
+    ) -> None:
+        base_url = base_url or os.environ.get("FLOWISE_BASE_URL") or DEFAULT_BASE_URL
+        if api_key is None:
+            api_key = os.environ.get("FLOWISE_API_KEY") or None
+        if max_event_size <= 0:
+            raise ValueError("max_event_size must be positive")
+        self._transport = Transport(
+            base_url,
+            api_key=api_key,
+            timeouts=timeouts or Timeouts(),
+            limits=limits or Limits(),
+            retries=retries or Retries(),
+            session=session,
+            headers=headers,
+            ssl=ssl,
+            trust_env=trust_env,
+        )
+        self.abort_on_exit = abort_on_exit
+        self.max_event_size = max_event_size
+        self._state = _State.UNOPENED
+        self._aborts: set[asyncio.Task[Any]] = set()
+        self._owns_session = session is None
+        self._attach_resources()
+
+    def _attach_resources(self) -> None:
+        self.predictions = Predictions(self)
+        self.chatflows = Chatflows(self)
+
+    # -- properties -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The server root (without credentials)."""
+        return self._transport.display_url(self._transport.base_url)
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The default timeouts."""
+        return self._transport.timeouts
+
+    @property
+    def limits(self) -> Limits:
+        """The connection pool limits."""
+        return self._transport.limits
+
+    @property
+    def retries(self) -> Retries:
+        """The retry policy."""
+        return self._transport.retries
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `aclose` was called."""
+        return self._state is _State.CLOSED
+
+    def __repr__(self) -> str:
+        return f"<AsyncFlowise base_url={self.base_url!r} state={self._state.value}>"
+
+    def pool_stats(self) -> dict[str, int]:
+        """
+        Connection pool figures: ``acquired`` (in use by a request or stream), ``idle`` (kept
+        alive for reuse) and ``limit``.
+        """
+        return self._transport.pool_stats()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncFlowise:
+        if self._state is _State.CLOSED:
+            raise ClientStateError("this AsyncFlowise is closed; create a new one")
+        self._state = _State.OPEN
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """
+        Wait for pending abort calls (bounded), then close the session if this client owns it.
+        Calling it twice is harmless.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        if self._aborts:
+            await asyncio.gather(*self._aborts, return_exceptions=True)
+        await self._transport.aclose()
+
+    def __del__(self) -> None:
+        if self._state is not _State.CLOSED and self._owns_session and self._transport.session_open:
+            warnings.warn(
+                f"{self!r} was not closed: use 'async with AsyncFlowise(...)' or await aclose()",
+                ResourceWarning,
+                stacklevel=1,
+            )
+
+    def _live_transport(self) -> Transport:
+        if self._state is _State.CLOSED:
+            raise ClientStateError("this AsyncFlowise is closed; create a new one")
+        if self._state is _State.UNOPENED:
+            # Allowed without "async with" (then aclose() is the caller's job).
+            self._state = _State.OPEN
+        return self._transport
+
+    def _schedule_abort(self, chatflow_id: str, chat_id: str) -> None:
+        """Abort a run on the server in a tracked, time-boxed task awaited by `aclose`."""
+        if self._state is not _State.OPEN:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        logger.debug("aborting run of chatflow %s, chat %s", chatflow_id, chat_id)
+        task = loop.create_task(
+            run_bounded(self.predictions.abort(chatflow_id, chat_id), _ABORT_TIMEOUT)
+        )
+        self._aborts.add(task)
+        task.add_done_callback(self._aborts.discard)
+
+    async def wait_for_aborts(self) -> None:
+        """Wait until the abort calls scheduled by closed streams have finished."""
+        if self._aborts:
+            await asyncio.gather(*self._aborts, return_exceptions=True)

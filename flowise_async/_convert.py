@@ -1,0 +1,527 @@
+"""
+The one private cattrs converter, and the only place that knows Flowise's wire names.
+
+- Attribute names are snake_case; wire names are camelCase, derived once per class (a field can
+  name its own wire key with ``metadata={WIRE: "name"}``).
+- Classes with an ``extra`` field keep every key they do not know there, so fields the server
+  adds later are never an error and never lost.
+- Fields marked ``metadata={JSON_STRING: True}`` hold JSON that the server stores as a string
+  (``flowData``, ``chatbotConfig``, ``followUpPrompts`` ...): decoded on read, encoded on write.
+- Scalars are checked, not coerced: a number where a string belongs is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+
+from . import events as ev
+from ._exceptions import EventDecodeError
+from ._types import JSON_STRING, WIRE
+from .models._prediction import (
+    Action,
+    AgentReasoning,
+    Artifact,
+    Document,
+    ExecutedNode,
+    FileAnnotation,
+    Prediction,
+    UsedTool,
+)
+
+
+__all__ = [
+    "JSON_STRING",
+    "WIRE",
+    "converter",
+    "decode_event",
+    "encode_event",
+    "structure",
+    "unstructure",
+]
+
+T = TypeVar("T")
+
+
+converter = cattrs.Converter()
+_NoneType = type(None)
+
+
+class StructureError(ValueError):
+    """A value does not have the shape its type requires (message names the path)."""
+
+
+def camel(name: str) -> str:
+    """Return the camelCase wire name of a snake_case attribute name."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# --- strict scalar hooks -------------------------------------------------------------------
+
+
+def _s_str(value: Any, _: Any) -> str:
+    if type(value) is str:
+        return value
+    raise StructureError(f"expected a string, got {_kind(value)}")
+
+
+def _s_int(value: Any, _: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise StructureError(f"expected an integer, got {_kind(value)}")
+
+
+def _s_float(value: Any, _: Any) -> float:
+    if type(value) in (int, float):
+        return float(value)
+    raise StructureError(f"expected a number, got {_kind(value)}")
+
+
+def _s_bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise StructureError(f"expected true or false, got {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    name = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+    }.get(type(value))
+    return name or f"a {type(value).__name__}"
+
+
+converter.register_structure_hook(str, _s_str)
+converter.register_structure_hook(int, _s_int)
+converter.register_structure_hook(float, _s_float)
+converter.register_structure_hook(bool, _s_bool)
+
+
+def _is_mapping_type(t: Any) -> bool:
+    origin = typing.get_origin(t)
+    return origin in (dict, Mapping) or t in (dict, Mapping)
+
+
+def _mapping_hook_factory(t: Any) -> Callable[[Any, Any], Any]:
+    args = typing.get_args(t)
+    value_type = args[1] if len(args) == 2 else Any
+    if value_type is Any:
+
+        def passthrough(value: Any, _: Any) -> Any:
+            if type(value) is dict:
+                return value
+            raise StructureError(f"expected an object, got {_kind(value)}")
+
+        return passthrough
+    inner = converter.get_structure_hook(value_type)
+
+    def structure_mapping(value: Any, _: Any) -> Any:
+        if type(value) is not dict:
+            raise StructureError(f"expected an object, got {_kind(value)}")
+        return {k: inner(v, value_type) for k, v in value.items()}
+
+    return structure_mapping
+
+
+def _is_list_type(t: Any) -> bool:
+    return typing.get_origin(t) is list or t is list
+
+
+def _list_hook_factory(t: Any) -> Callable[[Any, Any], Any]:
+    args = typing.get_args(t)
+    item_type = args[0] if args else Any
+    if item_type is Any:
+
+        def passthrough(value: Any, _: Any) -> Any:
+            if type(value) is list:
+                return value
+            raise StructureError(f"expected an array, got {_kind(value)}")
+
+        return passthrough
+    inner = converter.get_structure_hook(item_type)
+
+    def structure_list(value: Any, _: Any) -> list[Any]:
+        if type(value) is not list:
+            raise StructureError(f"expected an array, got {_kind(value)}")
+        out = []
+        for index, item in enumerate(value):
+            try:
+                out.append(inner(item, item_type))
+            except StructureError as exc:
+                raise StructureError(f"[{index}]: {exc}") from None
+        return out
+
+    return structure_list
+
+
+converter.register_structure_hook_factory(_is_mapping_type, _mapping_hook_factory)
+converter.register_structure_hook_factory(_is_list_type, _list_hook_factory)
+
+
+def _allows_none(t: Any) -> bool:
+    return t is Any or _NoneType in typing.get_args(t)
+
+
+def _decode_json_string(value: Any) -> Any:
+    # Decode up to twice: some columns are JSON strings of JSON strings (followUpPrompts).
+    for _ in range(2):
+        if not isinstance(value, str):
+            break
+        try:
+            value = json.loads(value)
+        except ValueError:
+            break
+    return value
+
+
+# --- attrs classes: camelCase, extra, JSON-string columns ----------------------------------
+
+
+def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    attrs.resolve_types(cls)
+    specs: list[tuple[str, str, Any, bool, bool, bool]] = []
+    known: set[str] = set()
+    has_extra = False
+    for field in attrs.fields(cls):
+        if field.name == "extra":
+            has_extra = True
+            continue
+        wire = field.metadata.get(WIRE) or camel(field.name)
+        known.add(wire)
+        specs.append(
+            (
+                wire,
+                field.alias or field.name,
+                field.type,
+                bool(field.metadata.get(JSON_STRING)),
+                _allows_none(field.type),
+                field.default is not attrs.NOTHING,
+            )
+        )
+    name = cls.__name__
+
+    def structure_attrs(obj: Any, _: Any) -> Any:
+        if type(obj) is not dict:
+            raise StructureError(f"{name}: expected an object, got {_kind(obj)}")
+        kwargs: dict[str, Any] = {}
+        for wire, arg, t, json_string, nullable, has_default in specs:
+            if wire not in obj:
+                if not has_default:
+                    raise StructureError(f"{name}: missing {wire!r}")
+                continue
+            value = obj[wire]
+            if json_string:
+                value = _decode_json_string(value)
+            if value is None:
+                if nullable:
+                    kwargs[arg] = None
+                    continue
+                if has_default:
+                    continue  # the server sends null for "not set": keep the default
+                raise StructureError(f"{name}.{wire}: expected a value, got null")
+            try:
+                kwargs[arg] = converter.structure(value, t)
+            except StructureError as exc:
+                raise StructureError(f"{name}.{wire}: {exc}") from None
+        if has_extra:
+            kwargs["extra"] = {k: v for k, v in obj.items() if k not in known}
+        return cls(**kwargs)
+
+    return structure_attrs
+
+
+def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
+    attrs.resolve_types(cls)
+    specs = [
+        (
+            field.name,
+            field.metadata.get(WIRE) or camel(field.name),
+            bool(field.metadata.get(JSON_STRING)),
+        )
+        for field in attrs.fields(cls)
+        if field.name != "extra"
+    ]
+    has_extra = any(field.name == "extra" for field in attrs.fields(cls))
+
+    def unstructure_attrs(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if has_extra:
+            out.update(obj.extra)
+        for attr, wire, json_string in specs:
+            value = getattr(obj, attr)
+            if value is None:
+                continue
+            value = converter.unstructure(value)
+            if json_string and not isinstance(value, str):
+                value = json.dumps(value, separators=(",", ":"))
+            out[wire] = value
+        return out
+
+    return unstructure_attrs
+
+
+converter.register_structure_hook_factory(attrs.has, _attrs_structure_factory)
+converter.register_unstructure_hook_factory(attrs.has, _attrs_unstructure_factory)
+
+
+def structure(value: Any, cls: type[T]) -> T:
+    """Structure decoded JSON into *cls* with the private converter."""
+    return converter.structure(value, cls)
+
+
+def unstructure(value: Any) -> Any:
+    """Turn a value into JSON-ready data with wire names."""
+    return converter.unstructure(value)
+
+
+# --- events ---------------------------------------------------------------------------------
+
+_END = ev.EndEvent()
+_ABORT = ev.AbortEvent()
+_MAX_DATA_IN_ERRORS = 200
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    raise StructureError(f"expected a string, got {_kind(value)}")
+
+
+def _list_of(cls: type[Any]) -> Callable[[Any], list[Any]]:
+    hook = converter.get_structure_hook(list[cls])  # type: ignore[valid-type]
+    t = list[cls]  # type: ignore[valid-type]
+
+    def parse(value: Any) -> list[Any]:
+        if value is None:
+            return []
+        return hook(value, t)  # type: ignore[no-any-return]
+
+    return parse
+
+
+_documents = _list_of(Document)
+_tools = _list_of(UsedTool)
+
+
+def _start(data: Any, _: Any) -> ev.StartEvent:
+    if type(data) is str:
+        return ev.StartEvent(text=data)
+    if type(data) is list:
+        return ev.StartEvent(agent_reasoning=_list_of(AgentReasoning)(data))
+    if data is None:
+        return ev.StartEvent()
+    raise StructureError(f"expected a string or an array, got {_kind(data)}")
+
+
+def _token(data: Any, _: Any) -> ev.TokenEvent:
+    if type(data) is str:
+        return ev.TokenEvent(text=data)
+    raise StructureError(f"expected a string, got {_kind(data)}")
+
+
+def _thinking(data: Any, frame: Any) -> ev.ThinkingEvent:
+    duration = frame.get("duration")
+    return ev.ThinkingEvent(
+        text="" if data is None else _text(data),
+        duration=None if duration is None else _s_float(duration, float),
+    )
+
+
+def _metadata(data: Any, _: Any) -> ev.MetadataEvent:
+    return converter.structure(data, ev.MetadataEvent)
+
+
+def _obj(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    hook = converter.get_structure_hook(cls)
+
+    def parse(data: Any, _: Any) -> Any:
+        return hook(data, cls)
+
+    return parse
+
+
+_EVENT_PARSERS: dict[str, Callable[[Any, Any], ev.Event]] = {
+    "token": _token,
+    "start": _start,
+    "end": lambda _d, _f: _END,
+    "metadata": _metadata,
+    "thinking": _thinking,
+    "sourceDocuments": lambda d, _: ev.SourceDocumentsEvent(documents=_documents(d)),
+    "usedTools": lambda d, _: ev.UsedToolsEvent(tools=_tools(d)),
+    "calledTools": lambda d, _: ev.CalledToolsEvent(tools=_tools(d)),
+    "tool": lambda d, _: ev.ToolEvent(name=_text(d)),
+    "artifacts": lambda d, _: ev.ArtifactsEvent(artifacts=_list_of(Artifact)(d)),
+    "fileAnnotations": lambda d, _: ev.FileAnnotationsEvent(
+        annotations=_list_of(FileAnnotation)(d)
+    ),
+    "agentReasoning": lambda d, _: ev.AgentReasoningEvent(steps=_list_of(AgentReasoning)(d)),
+    "nextAgent": lambda d, _: ev.NextAgentEvent(agent=_text(d)),
+    "action": lambda d, _: ev.ActionEvent(action=converter.structure(d, Action)),
+    "agentFlowEvent": lambda d, _: ev.AgentFlowEventEvent(state=_text(d)),
+    "nextAgentFlow": _obj(ev.NextAgentFlowEvent),
+    "agentFlowExecutedData": lambda d, _: ev.AgentFlowExecutedDataEvent(
+        nodes=_list_of(ExecutedNode)(d)
+    ),
+    "usageMetadata": lambda d, _: converter.structure(
+        {camel(k): v for k, v in d.items()} if type(d) is dict else d, ev.UsageMetadataEvent
+    ),
+    "error": lambda d, _: ev.ErrorEvent(message=d if type(d) is str else json.dumps(d)),
+    "abort": lambda _d, _f: _ABORT,
+    "tts_start": _obj(ev.TTSStartEvent),
+    "tts_data": _obj(ev.TTSDataEvent),
+    "tts_end": _obj(ev.TTSEndEvent),
+    "tts_abort": _obj(ev.TTSAbortEvent),
+    "agent_trace": _obj(ev.AgentTraceEvent),
+    "executionEnd": _obj(ev.ExecutionEndEvent),
+    "listenerReady": _obj(ev.ListenerReadyEvent),
+}
+
+#: Our class -> the Flowise event name (for re-encoding events).
+EVENT_NAMES: dict[type[Any], str] = {
+    ev.StartEvent: "start",
+    ev.TokenEvent: "token",
+    ev.ThinkingEvent: "thinking",
+    ev.SourceDocumentsEvent: "sourceDocuments",
+    ev.UsedToolsEvent: "usedTools",
+    ev.CalledToolsEvent: "calledTools",
+    ev.ToolEvent: "tool",
+    ev.ArtifactsEvent: "artifacts",
+    ev.FileAnnotationsEvent: "fileAnnotations",
+    ev.AgentReasoningEvent: "agentReasoning",
+    ev.NextAgentEvent: "nextAgent",
+    ev.ActionEvent: "action",
+    ev.AgentFlowEventEvent: "agentFlowEvent",
+    ev.NextAgentFlowEvent: "nextAgentFlow",
+    ev.AgentFlowExecutedDataEvent: "agentFlowExecutedData",
+    ev.UsageMetadataEvent: "usageMetadata",
+    ev.MetadataEvent: "metadata",
+    ev.ErrorEvent: "error",
+    ev.AbortEvent: "abort",
+    ev.EndEvent: "end",
+    ev.TTSStartEvent: "tts_start",
+    ev.TTSDataEvent: "tts_data",
+    ev.TTSEndEvent: "tts_end",
+    ev.TTSAbortEvent: "tts_abort",
+    ev.AgentTraceEvent: "agent_trace",
+    ev.ExecutionEndEvent: "executionEnd",
+    ev.ListenerReadyEvent: "listenerReady",
+}
+assert set(EVENT_NAMES.values()) == set(_EVENT_PARSERS), "event tables out of sync"  # noqa: S101
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= _MAX_DATA_IN_ERRORS:
+        return text
+    return text[:_MAX_DATA_IN_ERRORS] + f"... ({len(text)} characters)"
+
+
+_loads = json.loads
+
+
+def decode_event(data: str, sse_type: str = "message") -> ev.Event:
+    """
+    Turn the ``data`` of one SSE event into a typed event.
+
+    Flowise sends ``{"event": <name>, "data": <payload>}`` in events of the default type
+    ``message``. An SSE event with another type (as written by `encode_event` with
+    ``style="typed"``) is read as ``event: <name>`` with the JSON payload as its data.
+
+    Raises:
+        EventDecodeError: The data is not JSON, or does not fit the event's type.
+    """
+    try:
+        frame = _loads(data)
+    except ValueError as exc:
+        name = None if sse_type == "message" else sse_type
+        raise EventDecodeError(
+            f"event data is not valid JSON ({exc})", event=name, data=_truncate(data)
+        ) from None
+    if sse_type == "message":
+        if type(frame) is not dict or type(name := frame.get("event")) is not str:
+            raise EventDecodeError(
+                'expected a JSON object with a string "event" key, as Flowise sends',
+                event=None,
+                data=_truncate(data),
+            )
+        payload = frame.get("data")
+    else:
+        name, payload = sse_type, frame
+        frame = {"event": name, "data": payload}
+    parser = _EVENT_PARSERS.get(name)
+    if parser is None:
+        return ev.UnknownEvent(name=name, data=payload)
+    try:
+        return parser(payload, frame)
+    except (StructureError, TypeError, ValueError, AttributeError) as exc:
+        raise EventDecodeError(
+            f"cannot decode the {name!r} event: {exc}", event=name, data=_truncate(data)
+        ) from None
+
+
+def encode_event(event: ev.Event) -> tuple[str, Any]:
+    """
+    Return the Flowise ``(event name, data payload)`` of a typed event (the inverse of
+    `decode_event`, up to ``None`` fields, which are left out).
+    """
+    if type(event) is ev.UnknownEvent:
+        return event.name, event.data
+    name = EVENT_NAMES[type(event)]
+    if type(event) is ev.TokenEvent:
+        return name, event.text
+    if type(event) is ev.StartEvent:
+        if event.agent_reasoning is not None:
+            return name, converter.unstructure(event.agent_reasoning)
+        return name, event.text
+    if type(event) is ev.ThinkingEvent:
+        return name, event.text
+    if type(event) in (ev.EndEvent, ev.AbortEvent):
+        return name, "[DONE]"
+    if type(event) is ev.ErrorEvent:
+        return name, event.message
+    if type(event) in (ev.ToolEvent,):
+        return name, event.name  # type: ignore[union-attr]
+    if type(event) is ev.NextAgentEvent:
+        return name, event.agent
+    if type(event) is ev.AgentFlowEventEvent:
+        return name, event.state
+    if type(event) is ev.ActionEvent:
+        return name, converter.unstructure(event.action)
+    if type(event) is ev.UsageMetadataEvent:
+        usage = {k: v for k, v in attrs.asdict(event).items() if k != "extra" and v is not None}
+        return name, {**event.extra, **usage}
+    if type(event) is ev.MetadataEvent:
+        data = converter.unstructure(event)
+        if event.follow_up_prompts is not None:
+            data["followUpPrompts"] = json.dumps(event.follow_up_prompts)
+        return name, data
+    list_field = {
+        ev.SourceDocumentsEvent: "documents",
+        ev.UsedToolsEvent: "tools",
+        ev.CalledToolsEvent: "tools",
+        ev.ArtifactsEvent: "artifacts",
+        ev.FileAnnotationsEvent: "annotations",
+        ev.AgentReasoningEvent: "steps",
+        ev.AgentFlowExecutedDataEvent: "nodes",
+    }.get(type(event))
+    if list_field is not None:
+        return name, converter.unstructure(getattr(event, list_field))
+    return name, converter.unstructure(event)
+
+
+def structure_prediction(data: Any) -> Prediction:
+    """Structure a non-streaming prediction answer."""
+    return converter.structure(data, Prediction)

@@ -1,0 +1,222 @@
+"""
+The exceptions raised by flowise_async.
+
+Every exception the library raises derives from `FlowiseError`::
+
+    FlowiseError
+    ├── APIConnectionError            could not connect, connection dropped
+    │   └── APITimeoutError           connect / headers / idle timeout (also a TimeoutError)
+    ├── APIStatusError                status, method, url, message, body (never headers or keys)
+    │   ├── BadRequestError 400 · AuthenticationError 401 · PermissionDeniedError 403
+    │   ├── NotFoundError 404 · PayloadTooLargeError 413 · RateLimitError 429 (.retry_after)
+    │   ├── InternalServerError 5xx
+    │   └── UnexpectedContentError    a 2xx answer that is neither JSON nor SSE
+    ├── StreamError                   after the first byte of a stream
+    │   ├── IncompleteStreamError     connection dropped or body ended before ``end``
+    │   ├── SSEProtocolError          malformed or oversized event
+    │   ├── EventDecodeError          JSON or structure of an event's data
+    │   └── ServerEventError          Flowise's in-band ``error`` event
+    └── ClientStateError              used after close, stream consumed twice
+
+Exceptions carry plain values only (no aiohttp objects, no headers, never the API key).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientStateError",
+    "EventDecodeError",
+    "FlowiseError",
+    "IncompleteStreamError",
+    "InternalServerError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "SSEProtocolError",
+    "ServerEventError",
+    "StreamError",
+    "UnexpectedContentError",
+]
+
+
+class FlowiseError(Exception):
+    """
+    Base class of every exception raised by flowise_async.
+    """
+
+    message: str
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class APIConnectionError(FlowiseError):
+    """
+    The server could not be reached, or the connection dropped.
+
+    The underlying network error is kept as ``__cause__``.
+    """
+
+    method: str | None
+    url: str | None
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """
+    A timeout fired: connecting, waiting for the response headers, or between two events.
+
+    *phase* is ``"connect"``, ``"headers"``, ``"idle"`` or ``"total"``.
+    """
+
+    phase: str
+
+    def __init__(
+        self, message: str, *, phase: str, method: str | None = None, url: str | None = None
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.phase = phase
+
+
+class APIStatusError(FlowiseError):
+    """
+    The server answered with an error status (or with content that cannot be right).
+
+    Attributes:
+        status: The HTTP status code.
+        method: The request method.
+        url: The request URL (without credentials).
+        body: The decoded response body (JSON value or text), truncated when long.
+        server_message: The message the server gave, if one could be found in the body.
+        retry_after: Seconds the server asked to wait (``Retry-After``), or None.
+    """
+
+    status: int
+    method: str
+    url: str
+    body: Any
+    server_message: str | None
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        body: Any = None,
+        server_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.url = url
+        self.body = body
+        self.server_message = server_message
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIStatusError):
+    """400 (and 412): the request was malformed or is missing something."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: no API key, or a wrong one."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key lacks a permission, or the origin is not allowed."""
+
+
+class NotFoundError(APIStatusError):
+    """404, or a Flowise 500 whose message says the object was not found."""
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the request body is larger than the server accepts."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; *retry_after* says how long the server asked to wait."""
+
+
+class InternalServerError(APIStatusError):
+    """A 5xx answer from Flowise or from a proxy in front of it."""
+
+
+class UnexpectedContentError(APIStatusError):
+    """
+    A successful status with a body that is neither JSON nor an event stream.
+
+    Flowise answers unknown routes and wrong methods with ``200 text/html`` (its web UI), so this
+    usually means the base URL, the path or the server version is wrong.
+    """
+
+
+class StreamError(FlowiseError):
+    """
+    Something went wrong after a stream started (after the response headers).
+    """
+
+
+class IncompleteStreamError(StreamError):
+    """
+    The stream ended before Flowise's ``end`` event: the connection dropped or the body was
+    cut. The network error, if any, is kept as ``__cause__``.
+    """
+
+
+class SSEProtocolError(StreamError):
+    """The event stream is malformed, or an event is larger than the configured cap."""
+
+
+class EventDecodeError(StreamError):
+    """
+    An event's data is not valid JSON, or does not have the shape its event name requires.
+
+    Attributes:
+        event: The Flowise event name (``"token"``, ``"metadata"``, ...), if known.
+        data: The raw ``data`` text of the SSE event, truncated when long.
+    """
+
+    event: str | None
+    data: str
+
+    def __init__(self, message: str, *, event: str | None, data: str) -> None:
+        super().__init__(message)
+        self.event = event
+        self.data = data
+
+
+class ServerEventError(StreamError):
+    """
+    Flowise sent an ``error`` event inside a ``200`` stream.
+
+    The events before it were delivered. *server_message* is the server's text.
+    """
+
+    server_message: str
+
+    def __init__(self, message: str, *, server_message: str) -> None:
+        super().__init__(message)
+        self.server_message = server_message
+
+
+class ClientStateError(FlowiseError, RuntimeError):
+    """The client or a stream was used in a state that does not allow it (e.g. after close)."""

@@ -1,0 +1,275 @@
+"""``client.predictions``: run a chatflow, streamed or not; abort a run."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._config import Timeouts
+from .._convert import structure_prediction, unstructure
+from .._exceptions import EventDecodeError
+from .._stream import Body, EventStream
+from .._transport import RawResponse, unexpected_content
+from ..models._prediction import Prediction
+from ..models._request import HumanInput, Message, Upload
+from ._base import Resource, path_id
+
+
+__all__ = ["Predictions"]
+
+_PREDICTION = "/api/v1/prediction/{}"
+_ABORT = "/api/v1/chatmessage/abort/{}/{}"
+
+
+def build_body(
+    question: str | None,
+    *,
+    streaming: bool,
+    chat_id: str | None,
+    override_config: Mapping[str, Any] | None,
+    history: Sequence[Message | Mapping[str, Any]] | None,
+    uploads: Sequence[Upload | Mapping[str, Any]] | None,
+    form: Mapping[str, Any] | None,
+    human_input: HumanInput | Mapping[str, Any] | None,
+    action: Mapping[str, Any] | None,
+    lead_email: str | None,
+    extra_body: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """
+    Build the JSON body of a prediction request (wire names, ``None`` left out).
+
+    Raises:
+        ValueError: No question, and nothing that replaces it (form, human input, upload).
+    """
+    if question is None and not (form or human_input or uploads):
+        # The server would run the flow on the text "undefined".
+        raise ValueError(
+            "a question is required (unless form=, human_input= or uploads= replaces it)"
+        )
+    if question is not None and not isinstance(question, str):
+        raise TypeError(f"question must be a string, got {type(question).__name__}")
+    if chat_id is not None and not isinstance(chat_id, str):
+        raise TypeError("chat_id must be a string")
+    body: dict[str, Any] = {}
+    if question is not None:
+        body["question"] = question
+    body["streaming"] = streaming
+    if chat_id is not None:
+        body["chatId"] = chat_id
+    if override_config is not None:
+        body["overrideConfig"] = dict(override_config)
+    if history is not None:
+        body["history"] = [unstructure(m) if isinstance(m, Message) else dict(m) for m in history]
+    if uploads is not None:
+        body["uploads"] = [unstructure(u) if isinstance(u, Upload) else dict(u) for u in uploads]
+    if form is not None:
+        body["form"] = dict(form)
+    if human_input is not None:
+        body["humanInput"] = (
+            unstructure(human_input) if isinstance(human_input, HumanInput) else dict(human_input)
+        )
+    if action is not None:
+        body["action"] = dict(action)
+    if lead_email is not None:
+        body["leadEmail"] = lead_email
+    if extra_body:
+        body.update(extra_body)
+    return body
+
+
+class Predictions(Resource):
+    """
+    Run chatflows: ``POST /api/v1/prediction/{chatflowId}``.
+    """
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        chatflow_id: str,
+        question: str | None = None,
+        *,
+        chat_id: str | None = None,
+        override_config: Mapping[str, Any] | None = None,
+        history: Sequence[Message | Mapping[str, Any]] | None = None,
+        uploads: Sequence[Upload | Mapping[str, Any]] | None = None,
+        form: Mapping[str, Any] | None = None,
+        human_input: HumanInput | Mapping[str, Any] | None = None,
+        action: Mapping[str, Any] | None = None,
+        lead_email: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Prediction:
+        """
+        Run a chatflow and wait for the whole answer.
+
+        Args:
+            chatflow_id: The chatflow (or agent flow) to run.
+            question: The user message. Required unless *form*, *human_input* or *uploads*
+                replaces it.
+            chat_id: The conversation to continue; the server starts a new one if omitted.
+            override_config: Runtime overrides of node inputs (``overrideConfig``); only
+                those the flow's API configuration enables are applied. ``sessionId`` here
+                selects the memory session.
+            history: Messages to prepend to the memory (`Message` or dicts with
+                ``role`` and ``content``).
+            uploads: Files and URLs (`Upload`), e.g. ``Upload.from_path("cat.png")``.
+            form: Form values for an agent flow whose start node takes a form.
+            human_input: Resume an agent flow stopped for human input.
+            action: The answer to a previous ``action`` event.
+            lead_email: Stored with the user message.
+            extra_body: Further body fields, sent as they are.
+            timeouts: Overrides the client's timeouts for this call. The server sends the
+                headers only when the run is over, so *headers* bounds the run time.
+
+        Returns:
+            The typed result.
+
+        Raises:
+            APIStatusError: The server refused or failed the run (e.g. `NotFoundError` for
+                an unknown chatflow, `InternalServerError` for a failing flow).
+            APIConnectionError: The server could not be reached.
+        """
+        body = build_body(
+            question,
+            streaming=False,
+            chat_id=chat_id,
+            override_config=override_config,
+            history=history,
+            uploads=uploads,
+            form=form,
+            human_input=human_input,
+            action=action,
+            lead_email=lead_email,
+            extra_body=extra_body,
+        )
+        data = await self._request(
+            "POST",
+            _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
+            json_body=body,
+            timeouts=timeouts,
+            retry=True,
+        )
+        try:
+            return structure_prediction(data)
+        except (ValueError, TypeError) as exc:
+            raise EventDecodeError(
+                f"the answer of the prediction is not a prediction object: {exc}",
+                event=None,
+                data=str(data)[:200],
+            ) from None
+
+    def stream(
+        self,
+        chatflow_id: str,
+        question: str | None = None,
+        *,
+        chat_id: str | None = None,
+        override_config: Mapping[str, Any] | None = None,
+        history: Sequence[Message | Mapping[str, Any]] | None = None,
+        uploads: Sequence[Upload | Mapping[str, Any]] | None = None,
+        form: Mapping[str, Any] | None = None,
+        human_input: HumanInput | Mapping[str, Any] | None = None,
+        action: Mapping[str, Any] | None = None,
+        lead_email: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        raise_on_error: bool = True,
+        abort_on_exit: bool | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> EventStream:
+        """
+        Run a chatflow and stream its events.
+
+        Use it as ``async with client.predictions.stream(...) as stream:`` and iterate
+        ``async for event in stream``. The request is sent when the block is entered.
+
+        Args:
+            chatflow_id: The chatflow to run.
+            question: The user message (see `create` for this and the other body options).
+            chat_id: The conversation id. When omitted a fresh UUID is generated, because
+                Flowise keeps one response per ``chatId``: two concurrent streams on one id
+                steal each other's events. It is ``stream.chat_id`` from the start.
+            raise_on_error: Raise `ServerEventError` for an in-band ``error`` event (the
+                default), or yield it as an `ErrorEvent`.
+            abort_on_exit: When the stream is left before its end, ask the server to abort
+                the run (``PUT /api/v1/chatmessage/abort/...``). Defaults to the client's
+                setting. Flowise honours aborts in agent flows only.
+            timeouts: Overrides the client's timeouts for this stream.
+
+        Returns:
+            An unopened `EventStream`.
+
+        Example::
+
+            async with client.predictions.stream(flow_id, "What is Flowise?") as stream:
+                async for text in stream.text_stream():
+                    print(text, end="", flush=True)
+        """
+        chat_id = chat_id if chat_id is not None else str(uuid.uuid4())
+        body = build_body(
+            question,
+            streaming=True,
+            chat_id=chat_id,
+            override_config=override_config,
+            history=history,
+            uploads=uploads,
+            form=form,
+            human_input=human_input,
+            action=action,
+            lead_email=lead_email,
+            extra_body=extra_body,
+        )
+        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
+        client = self._client
+
+        async def opener() -> Body:
+            raw = await self._transport.send(
+                "POST", path, json_body=body, timeouts=timeouts, retry=True, stream=True
+            )
+            return await _checked(raw)
+
+        if abort_on_exit is None:
+            abort_on_exit = client.abort_on_exit
+        hook = None
+        if abort_on_exit:
+
+            def hook() -> None:
+                client._schedule_abort(chatflow_id, chat_id)
+
+        return EventStream(
+            opener,
+            chat_id=chat_id,
+            chatflow_id=chatflow_id,
+            raise_on_error=raise_on_error,
+            abort_hook=hook,
+            max_event_size=client.max_event_size,
+        )
+
+    async def abort(self, chatflow_id: str, chat_id: str) -> None:
+        """
+        Ask the server to abort a running prediction: ``PUT
+        /api/v1/chatmessage/abort/{chatflowId}/{chatId}``.
+
+        Flowise answers 200 even when nothing runs; it stops agent flows, while classic
+        chatflows run to their end.
+        """
+        await self._request(
+            "PUT",
+            _ABORT.format(path_id(chatflow_id, "chatflow_id"), path_id(chat_id, "chat_id")),
+            expect="any",
+        )
+
+
+async def _checked(raw: RawResponse) -> Body:
+    """Accept an event stream or a JSON answer; anything else is a clear error."""
+    content_type = raw.content_type
+    if content_type in {"text/event-stream", "application/json"}:
+        return raw
+    try:
+        body = await raw.read_all(1024 * 1024)
+    except BaseException:
+        raw.close(reuse=False)
+        raise
+    raw.close(reuse=True)
+    raise unexpected_content(raw, body)

@@ -1,0 +1,447 @@
+"""
+Prediction streams: typed events pulled from a response body, with clean-up on every way out.
+
+No aiohttp here: a stream reads from any object with the `Body` shape, so its backpressure,
+end, error and cancellation logic is testable with a hand-written body.
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import Any, Protocol
+
+from . import events as ev
+from ._convert import decode_event, structure_prediction
+from ._exceptions import (
+    ClientStateError,
+    EventDecodeError,
+    IncompleteStreamError,
+    ServerEventError,
+)
+from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
+from .models._prediction import Prediction
+
+
+__all__ = ["Body", "EventDecoder", "EventStream", "prediction_events"]
+
+_TokenEvent = ev.TokenEvent
+_EndEvent = ev.EndEvent
+_ErrorEvent = ev.ErrorEvent
+
+
+class Body(Protocol):
+    """What a stream reads from: an open response body."""
+
+    status: int
+    content_type: str
+    method: str
+    url: str
+
+    async def read(self) -> bytes:
+        """The next chunk, or ``b""`` at the end."""
+
+    async def read_all(self, limit: int) -> bytes:
+        """The rest of the body, at most *limit* bytes."""
+
+    def close(self, *, reuse: bool) -> None:
+        """Release (reuse) or discard the connection."""
+
+
+class EventDecoder:
+    """
+    Pure decoder from Flowise's SSE bytes to typed events (no I/O).
+
+    Example:
+        >>> d = EventDecoder()
+        >>> d.feed(b'message:\\ndata:{"event":"token","data":"Hi"}\\n\\n')
+        [TokenEvent(text='Hi')]
+    """
+
+    __slots__ = ("_sse",)
+
+    def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        self._sse = SSEDecoder(max_event_size)
+
+    def feed(self, data: bytes) -> list[ev.Event]:
+        """Decode a chunk; return the events it completed."""
+        return [decode_event(s.data, s.event) for s in self._sse.feed(data)]
+
+    def flush(self) -> list[ev.Event]:
+        """End of stream: return the events still owed."""
+        return [decode_event(s.data, s.event) for s in self._sse.flush()]
+
+
+def prediction_events(prediction: Prediction) -> list[ev.Event]:
+    """
+    The events a stream yields for a plain JSON answer (a flow that cannot stream): the text,
+    then documents, tools and the other parts, then metadata and end.
+    """
+    out: list[ev.Event] = []
+    if prediction.text:
+        out.append(ev.TokenEvent(text=prediction.text))
+    if prediction.source_documents:
+        out.append(ev.SourceDocumentsEvent(documents=prediction.source_documents))
+    if prediction.used_tools:
+        out.append(ev.UsedToolsEvent(tools=prediction.used_tools))
+    if prediction.artifacts:
+        out.append(ev.ArtifactsEvent(artifacts=prediction.artifacts))
+    if prediction.file_annotations:
+        out.append(ev.FileAnnotationsEvent(annotations=prediction.file_annotations))
+    if prediction.agent_reasoning:
+        out.append(ev.AgentReasoningEvent(steps=prediction.agent_reasoning))
+    if prediction.agent_flow_executed_data:
+        out.append(ev.AgentFlowExecutedDataEvent(nodes=prediction.agent_flow_executed_data))
+    if prediction.action is not None:
+        out.append(ev.ActionEvent(action=prediction.action))
+    out.append(
+        ev.MetadataEvent(
+            chat_id=prediction.chat_id,
+            chat_message_id=prediction.chat_message_id,
+            question=prediction.question,
+            session_id=prediction.session_id,
+            memory_type=prediction.memory_type,
+            follow_up_prompts=prediction.follow_up_prompts,
+            flow_variables=prediction.flow_variables,
+            action=prediction.action,
+            extra=prediction.extra,
+        )
+    )
+    out.append(ev.EndEvent())
+    return out
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    FINISHED = "finished"  # read to the end
+    CLOSED = "closed"  # closed before the end (or failed)
+
+
+class EventStream:
+    """
+    A streamed prediction: an async context manager and an async iterator of typed events.
+
+    The request is sent when the ``async with`` block is entered, so HTTP errors surface
+    there. The body is read only when the next event is asked for, so a slow consumer slows the
+    server down instead of filling memory. Leaving the block early, ``break``, an exception, a
+    cancelled task or a timeout closes the response and discards its connection; if
+    *abort_on_exit* was set, the run is also aborted on the server.
+
+    Attributes:
+        chat_id: The conversation id of this run, known before the first event.
+        chatflow_id: The chatflow that runs.
+
+    Example::
+
+        async with flowise.predictions.stream(chatflow_id, "Hi") as stream:
+            async for event in stream:
+                ...
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_abort_hook",
+        "_action",
+        "_agent_reasoning",
+        "_artifacts",
+        "_body",
+        "_decoder",
+        "_documents",
+        "_executed",
+        "_file_annotations",
+        "_json_prediction",
+        "_max_event_size",
+        "_metadata",
+        "_opener",
+        "_pending",
+        "_raise_on_error",
+        "_saw_end",
+        "_state",
+        "_texts",
+        "_tools",
+        "chat_id",
+        "chatflow_id",
+    )
+
+    def __init__(
+        self,
+        opener: Callable[[], Awaitable[Body]],
+        *,
+        chat_id: str,
+        chatflow_id: str,
+        raise_on_error: bool = True,
+        abort_hook: Callable[[], None] | None = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> None:
+        self._opener = opener
+        self.chat_id = chat_id
+        self.chatflow_id = chatflow_id
+        self._raise_on_error = raise_on_error
+        self._abort_hook = abort_hook
+        self._max_event_size = max_event_size
+        self._state = _State.NEW
+        self._body: Body | None = None
+        self._decoder: SSEDecoder | None = None
+        self._pending: deque[ev.Event] = deque()
+        self._saw_end = False
+        self._json_prediction: Prediction | None = None
+        # What final() assembles.
+        self._texts: list[str] = []
+        self._metadata: ev.MetadataEvent | None = None
+        self._documents: list[Any] = []
+        self._tools: list[Any] = []
+        self._artifacts: list[Any] = []
+        self._file_annotations: list[Any] = []
+        self._agent_reasoning: list[Any] = []
+        self._executed: list[Any] = []
+        self._action: Any = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<EventStream chatflow_id={self.chatflow_id!r} chat_id={self.chat_id!r} "
+            f"state={self._state.value}>"
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> EventStream:
+        if self._state is not _State.NEW:
+            raise ClientStateError("this stream was already opened; create a new one per run")
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _open(self) -> None:
+        self._state = _State.OPEN
+        try:
+            body = await self._opener()
+        except BaseException:
+            self._state = _State.CLOSED
+            raise
+        self._body = body
+        if body.content_type == "text/event-stream":
+            self._decoder = SSEDecoder(self._max_event_size)
+            return
+        # A flow that cannot stream answers with plain JSON: yield the same typed events.
+        try:
+            raw = await body.read_all(self._max_event_size)
+            import json  # noqa: PLC0415
+
+            try:
+                data = json.loads(raw)
+            except ValueError as exc:
+                raise EventDecodeError(
+                    f"the JSON answer of {body.method} {body.url} is not valid JSON ({exc})",
+                    event=None,
+                    data=raw[:200].decode("utf-8", "replace"),
+                ) from None
+            try:
+                prediction = structure_prediction(data)
+            except (ValueError, TypeError) as exc:
+                raise EventDecodeError(
+                    f"the JSON answer of {body.method} {body.url} is not a prediction: {exc}",
+                    event=None,
+                    data=raw[:200].decode("utf-8", "replace"),
+                ) from None
+        except BaseException:
+            self._state = _State.CLOSED
+            body.close(reuse=False)
+            raise
+        body.close(reuse=True)
+        self._json_prediction = prediction
+        self._pending.extend(prediction_events(prediction))
+
+    async def aclose(self) -> None:
+        """
+        Close the stream: release the connection if the stream was read to its end, discard
+        it otherwise, and (with *abort_on_exit*) ask the server to abort an unfinished run.
+        Idempotent.
+        """
+        state = self._state
+        if state in (_State.FINISHED, _State.CLOSED):
+            return
+        body = self._body
+        if state is _State.NEW or body is None:
+            self._state = _State.CLOSED
+            return
+        self._state = _State.FINISHED if self._saw_end else _State.CLOSED
+        body.close(reuse=True)  # released only if read to its end, else discarded
+        if self._state is _State.CLOSED and not self._saw_end and self._abort_hook is not None:
+            hook, self._abort_hook = self._abort_hook, None
+            hook()
+
+    def __del__(self) -> None:
+        if self._state is _State.OPEN and self._body is not None:
+            self._body.close(reuse=False)
+            warnings.warn(
+                f"{self!r} was not closed; use 'async with' so the connection is released",
+                ResourceWarning,
+                stacklevel=1,
+            )
+
+    # -- iteration --------------------------------------------------------------------------
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> ev.Event:
+        pending = self._pending
+        if pending:
+            return self._take(pending.popleft())
+        if self._state is not _State.OPEN:
+            if self._state is _State.NEW:
+                await self._open()
+                return await self.__anext__()
+            if self._state is _State.FINISHED:
+                raise StopAsyncIteration
+            raise ClientStateError("this stream was closed before its end")
+        body = self._body
+        decoder = self._decoder
+        if decoder is None or body is None:  # JSON answer, all events taken
+            self._finish()
+            raise StopAsyncIteration
+        try:
+            while True:
+                chunk = await body.read()
+                if chunk:
+                    sses = decoder.feed(chunk)
+                    if not sses:
+                        continue
+                else:
+                    sses = decoder.flush()
+                    if not sses:
+                        if not self._saw_end:
+                            raise IncompleteStreamError(
+                                f"the stream of {body.method} {body.url} ended without "
+                                "Flowise's 'end' event: the connection was closed early"
+                            )
+                        self._finish()
+                        raise StopAsyncIteration
+                for sse in sses:
+                    pending.append(decode_event(sse.data, sse.event))
+                return self._take(pending.popleft())
+        except StopAsyncIteration:
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+
+    def _finish(self) -> None:
+        self._state = _State.FINISHED
+        if self._body is not None:
+            self._body.close(reuse=True)
+
+    def _take(self, event: ev.Event) -> ev.Event:
+        cls = type(event)
+        if cls is _TokenEvent:
+            self._texts.append(event.text)  # type: ignore[union-attr]
+        elif cls is _EndEvent:
+            self._saw_end = True
+        elif cls is _ErrorEvent and self._raise_on_error:
+            message = event.message  # type: ignore[union-attr]
+            self._saw_end = True  # the run is over on the server: nothing to abort
+            self._state = _State.CLOSED
+            if self._body is not None:
+                self._body.close(reuse=False)
+            raise ServerEventError(
+                f"the server reported an error during the run of chatflow {self.chatflow_id} "
+                f"(chat {self.chat_id}): {message}",
+                server_message=message,
+            )
+        else:
+            self._collect(event)
+        return event
+
+    def _collect(self, event: ev.Event) -> None:
+        if isinstance(event, ev.MetadataEvent):
+            self._metadata = event
+            if event.action is not None:
+                self._action = event.action
+        elif isinstance(event, ev.SourceDocumentsEvent):
+            self._documents = event.documents
+        elif isinstance(event, ev.UsedToolsEvent):
+            self._tools = event.tools
+        elif isinstance(event, ev.ArtifactsEvent):
+            self._artifacts.extend(event.artifacts)
+        elif isinstance(event, ev.FileAnnotationsEvent):
+            self._file_annotations.extend(event.annotations)
+        elif isinstance(event, ev.AgentReasoningEvent):
+            self._agent_reasoning = event.steps
+        elif isinstance(event, ev.AgentFlowExecutedDataEvent):
+            self._executed = event.nodes
+        elif isinstance(event, ev.ActionEvent):
+            self._action = event.action
+
+    # -- conveniences -----------------------------------------------------------------------
+
+    def text_stream(self) -> AsyncIterator[str]:
+        """
+        Iterate over the answer text only, as it arrives (the `~flowise_async.events.TokenEvent`
+        texts; other events are consumed and still count for `final`).
+        """
+        return _TextIterator(self)
+
+    @property
+    def text(self) -> str:
+        """The answer text received so far."""
+        return "".join(self._texts)
+
+    async def final(self) -> Prediction:
+        """
+        Consume the rest of the stream and return the assembled result, the same value that
+        ``predictions.create`` returns for the run (text, ids, documents, tools, ...).
+        """
+        if self._state is _State.NEW:
+            await self._open()
+        async for _ in self:
+            pass
+        if self._json_prediction is not None:
+            return self._json_prediction
+        meta = self._metadata or ev.MetadataEvent()
+        return Prediction(
+            text="".join(self._texts),
+            question=meta.question,
+            chat_id=meta.chat_id or self.chat_id,
+            chat_message_id=meta.chat_message_id,
+            session_id=meta.session_id,
+            memory_type=meta.memory_type,
+            source_documents=list(self._documents),
+            used_tools=list(self._tools),
+            artifacts=list(self._artifacts),
+            file_annotations=list(self._file_annotations),
+            agent_reasoning=list(self._agent_reasoning),
+            agent_flow_executed_data=list(self._executed),
+            action=self._action,
+            follow_up_prompts=meta.follow_up_prompts,
+            flow_variables=meta.flow_variables,
+            is_stream_valid=True,
+            extra=meta.extra,
+        )
+
+
+class _TextIterator:
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: EventStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _TextIterator:
+        return self
+
+    async def __anext__(self) -> str:
+        stream = self._stream
+        while True:
+            event = await stream.__anext__()
+            if type(event) is _TokenEvent:
+                return event.text

@@ -1,0 +1,717 @@
+"""
+The HTTP transport: the only module that imports aiohttp.
+
+It owns (or borrows) one ``aiohttp.ClientSession``, sends requests with the API key, applies
+timeouts and retries, maps statuses to typed errors and translates every aiohttp exception into
+a `FlowiseError`. Nothing of aiohttp leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import IO, Any, Literal, TypeVar
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._config import Limits, Retries, Timeouts
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    FlowiseError,
+    IncompleteStreamError,
+    InternalServerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnexpectedContentError,
+)
+
+
+__all__ = ["FormFile", "RawResponse", "Transport"]
+
+logger = logging.getLogger("flowise_async")
+
+T = TypeVar("T")
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_MAX_ERROR_BODY = 64 * 1024
+_JSON_TYPES = ("application/json",)
+_SSE_TYPE = "text/event-stream"
+_READ_CHUNK = 64 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class FormFile:
+    """
+    A file for a multipart/form-data request.
+
+    *content* is bytes, a path (streamed from disk without blocking the loop), or a binary
+    file object.
+    """
+
+    field: str
+    filename: str
+    content: bytes | Path | IO[bytes] = attrs.field(repr=False)
+    content_type: str = "application/octet-stream"
+
+
+class RawResponse:
+    """
+    An open response whose body is read chunk by chunk, on demand (backpressure).
+
+    Only `read` touches the socket; aiohttp pauses reading from the socket when its buffer is
+    full, so a slow consumer stops the server instead of growing memory here.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_eof",
+        "_resp",
+        "_transport",
+        "content_type",
+        "method",
+        "status",
+        "url",
+    )
+
+    def __init__(self, transport: Transport, resp: aiohttp.ClientResponse, method: str) -> None:
+        self._transport = transport
+        self._resp = resp
+        self._eof = False
+        self._closed = False
+        self.status = resp.status
+        self.content_type = resp.content_type
+        self.method = method
+        self.url = transport.display_url(resp.url)
+
+    @property
+    def at_eof(self) -> bool:
+        """Whether the whole body has been read."""
+        return self._eof
+
+    async def read(self) -> bytes:
+        """
+        Return the next chunk of the body as it arrives, or ``b""`` at the end.
+
+        Raises:
+            APITimeoutError: Nothing arrived within the idle timeout.
+            IncompleteStreamError: The connection dropped before the body was complete.
+        """
+        if self._eof or self._closed:
+            return b""
+        try:
+            chunk = await self._resp.content.readany()
+        except aiohttp.ServerTimeoutError as exc:
+            raise APITimeoutError(
+                f"no data from the server for {self._transport.timeouts.idle} s while reading "
+                f"the response to {self.method} {self.url} (idle timeout; raise "
+                "Timeouts(idle=...) if the flow pauses longer)",
+                phase="idle",
+                method=self.method,
+                url=self.url,
+            ) from exc
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
+            raise IncompleteStreamError(
+                f"the connection dropped while reading the response to {self.method} "
+                f"{self.url} ({type(exc).__name__}: {self._transport.redact(str(exc))})"
+            ) from exc
+        if not chunk:
+            self._eof = True
+        return chunk
+
+    async def read_all(self, limit: int) -> bytes:
+        """Read the rest of the body; more than *limit* bytes is a `StreamError`."""
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await self.read():
+            size += len(chunk)
+            if size > limit:
+                from ._exceptions import SSEProtocolError  # noqa: PLC0415
+
+                raise SSEProtocolError(f"response body larger than {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self, *, reuse: bool) -> None:
+        """
+        Give the connection back: to the pool if the body was read to its end and *reuse* is
+        true, else discard it (a half-read connection is never reused). Idempotent.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if reuse and self._eof:
+            self._resp.release()
+        else:
+            self._resp.close()
+
+
+class Transport:
+    """
+    Sends requests to one Flowise server.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None,
+        timeouts: Timeouts,
+        limits: Limits,
+        retries: Retries,
+        session: aiohttp.ClientSession | None,
+        headers: Mapping[str, str] | None,
+        ssl: Any = True,
+        trust_env: bool = False,
+    ) -> None:
+        url = URL(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"base_url must be an http(s) URL, got {self._strip(url)!s}")
+        self.base_url = url
+        self._api_key = api_key
+        self.timeouts = timeouts
+        self.limits = limits
+        self.retries = retries
+        self._headers = dict(headers or {})
+        self._ssl = ssl
+        self._trust_env = trust_env
+        self._borrowed = session
+        self._session: aiohttp.ClientSession | None = session
+        self._owns_session = session is None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.limits.max_connections,
+                limit_per_host=self.limits.max_connections_per_host,
+                keepalive_timeout=self.limits.keepalive_expiry,
+                force_close=self.limits.keepalive_expiry == 0,
+                ssl=self._ssl,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                trust_env=self._trust_env,
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if this transport owns it. Idempotent."""
+        if self._owns_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    @property
+    def session_open(self) -> bool:
+        """Whether a session exists and is open."""
+        return self._session is not None and not self._session.closed
+
+    def pool_stats(self) -> dict[str, int]:
+        """Connections in use (``acquired``) and idle in the pool (``idle``)."""
+        if self._session is None or self._session.connector is None:
+            return {"acquired": 0, "idle": 0, "limit": self.limits.max_connections}
+        connector = self._session.connector
+        acquired = len(getattr(connector, "_acquired", ()))
+        conns = getattr(connector, "_conns", {})
+        idle = sum(len(v) for v in conns.values())
+        return {"acquired": acquired, "idle": idle, "limit": connector.limit}
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _strip(url: URL) -> URL:
+        return url.with_user(None).with_password(None) if url.user or url.password else url
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from a text meant for humans."""
+        if self._api_key and self._api_key in text:
+            text = text.replace(self._api_key, "***")
+        return text
+
+    def display_url(self, url: URL | str) -> str:
+        """A URL safe for messages and logs: no credentials, no API key."""
+        if isinstance(url, str):
+            url = URL(url)
+        return self.redact(str(self._strip(url)))
+
+    def url(self, path: str) -> URL:
+        """The absolute URL of *path* (``/api/v1/...``) on this server."""
+        return URL(str(self.base_url) + path, encoded=False)
+
+    def _request_headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {"User-Agent": "flowise-async", **self._headers}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        if extra:
+            headers.update(extra)
+        return headers
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, Any] | None = None,
+        files: Iterable[FormFile] = (),
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+        retry: bool | None = None,
+        stream: bool = False,
+    ) -> RawResponse:
+        """
+        Send a request and return the open response once its headers arrived and its status
+        is a success. Retries per `Retries` (only before anything was returned).
+
+        Raises:
+            APIStatusError: The status is 4xx or 5xx (a subclass per status).
+            APIConnectionError: The server could not be reached.
+            APITimeoutError: Connecting or waiting for the headers timed out.
+        """
+        session = self._ensure_session()
+        timeouts = timeouts or self.timeouts
+        url = self.url(path)
+        shown = self.display_url(url)
+        files = tuple(files)
+        policy = self.retries
+        if retry is None:
+            retry = method in _IDEMPOTENT or policy.retry_non_idempotent
+        attempts = policy.attempts if retry else 1
+        query = _clean_params(params)
+        req_headers = self._request_headers(headers)
+        if stream:
+            req_headers.setdefault("Accept", "text/event-stream, application/json")
+        else:
+            req_headers.setdefault("Accept", "application/json")
+        client_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=timeouts.connect,
+            sock_connect=timeouts.connect,
+            sock_read=timeouts.idle,
+        )
+        attempt = 0
+        while True:
+            attempt += 1
+            data = _build_form(form, files) if (form is not None or files) else None
+            started = time.monotonic()
+            try:
+                try:
+                    async with asyncio.timeout(timeouts.headers):
+                        resp = await session.request(
+                            method,
+                            url,
+                            params=query,
+                            json=json_body if data is None else None,
+                            data=data,
+                            headers=req_headers,
+                            timeout=client_timeout,
+                            ssl=self._ssl,
+                        )
+                except TimeoutError as exc:
+                    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                        raise APITimeoutError(
+                            f"could not connect to {self._strip(self.base_url)} within "
+                            f"{timeouts.connect} s for {method} {shown}: is the server up and "
+                            "the base URL right?",
+                            phase="connect",
+                            method=method,
+                            url=shown,
+                        ) from exc
+                    raise APITimeoutError(
+                        f"no response headers within {_secs(timeouts, exc)} s for {method} "
+                        f"{shown}. A Flowise server does not answer a streaming prediction at "
+                        "all when it fails before the stream starts (e.g. an unknown chatflow "
+                        "id): check the chatflow id; raise Timeouts(headers=...) for slow "
+                        "non-streaming runs",
+                        phase="headers",
+                        method=method,
+                        url=shown,
+                    ) from exc
+                except aiohttp.ClientConnectorError as exc:
+                    raise APIConnectionError(
+                        f"cannot connect to {self._strip(self.base_url)} for {method} {shown}: "
+                        f"{self.redact(str(exc.os_error) or type(exc).__name__)}. Is the "
+                        "server running, and are the base URL and port right?",
+                        method=method,
+                        url=shown,
+                    ) from exc
+                except aiohttp.ServerDisconnectedError as exc:
+                    raise APIConnectionError(
+                        f"the server closed the connection before answering {method} {shown}",
+                        method=method,
+                        url=shown,
+                    ) from exc
+                except aiohttp.TooManyRedirects as exc:
+                    raise APIConnectionError(
+                        f"too many redirects for {method} {shown}", method=method, url=shown
+                    ) from exc
+                except (aiohttp.ClientError, OSError) as exc:
+                    raise APIConnectionError(
+                        f"{method} {shown} failed: {type(exc).__name__}: {self.redact(str(exc))}",
+                        method=method,
+                        url=shown,
+                    ) from exc
+            except APIConnectionError as exc:
+                delay = self._retry_delay(attempt, attempts, None, exc)
+                if delay is None:
+                    raise
+                logger.debug("%s %s: %s; retry %d in %.2f s", method, shown, exc, attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            logger.debug(
+                "%s %s -> %d (%.0f ms)",
+                method,
+                shown,
+                resp.status,
+                1000 * (time.monotonic() - started),
+            )
+            raw = RawResponse(self, resp, method)
+            if resp.status < 400:
+                return raw
+            error = await self._status_error(raw, resp)
+            delay = self._retry_delay(attempt, attempts, error, None)
+            if delay is None:
+                raise error
+            logger.debug(
+                "%s %s: %d; retry %d in %.2f s", method, shown, resp.status, attempt, delay
+            )
+            await asyncio.sleep(delay)
+
+    def _retry_delay(
+        self,
+        attempt: int,
+        attempts: int,
+        error: APIStatusError | None,
+        conn_error: APIConnectionError | None,
+    ) -> float | None:
+        if attempt >= attempts:
+            return None
+        policy = self.retries
+        if error is not None and error.status not in policy.statuses:
+            return None
+        if isinstance(conn_error, APITimeoutError) and conn_error.phase != "connect":
+            return None  # the request may be running on the server
+        backoff = min(policy.max_backoff, policy.backoff * 2.0 ** (attempt - 1))
+        delay = backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+        if error is not None:
+            retry_after: float | None = error.retry_after
+            if retry_after is not None:
+                if retry_after > policy.max_retry_after:
+                    return None
+                delay = max(delay, retry_after)
+        return delay
+
+    async def _status_error(self, raw: RawResponse, resp: aiohttp.ClientResponse) -> APIStatusError:
+        try:
+            body_bytes = await asyncio.wait_for(raw.read_all(_MAX_ERROR_BODY), 10)
+        except (FlowiseError, TimeoutError):
+            body_bytes = b""
+        finally:
+            raw.close(reuse=True)
+        retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+        return make_status_error(
+            status=resp.status,
+            method=raw.method,
+            url=raw.url,
+            content_type=resp.content_type,
+            body=body_bytes,
+            retry_after=retry_after,
+            redact=self.redact,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, Any] | None = None,
+        files: Iterable[FormFile] = (),
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+        retry: bool | None = None,
+        expect: Literal["json", "text", "any"] = "json",
+        max_size: int = 512 * 1024 * 1024,
+    ) -> Any:
+        """
+        Send a request and return its decoded body: JSON (``expect="json"``), text
+        (``"text"``), or whichever it is (``"any"``). An empty body is ``None``.
+
+        Raises:
+            UnexpectedContentError: ``expect="json"`` and the body is not JSON (e.g. the
+                ``200 text/html`` Flowise answers on unknown routes).
+        """
+        timeouts = timeouts or self.timeouts
+        raw = await self.send(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            form=form,
+            files=files,
+            headers=headers,
+            timeouts=timeouts,
+            retry=retry,
+        )
+        try:
+            async with asyncio.timeout(timeouts.total):
+                body = await raw.read_all(max_size)
+        except TimeoutError as exc:
+            raise APITimeoutError(
+                f"{method} {raw.url} took longer than {timeouts.total} s",
+                phase="total",
+                method=method,
+                url=raw.url,
+            ) from exc
+        finally:
+            raw.close(reuse=True)
+        return decode_body(raw, body, expect)
+
+
+def decode_body(raw: RawResponse, body: bytes, expect: Literal["json", "text", "any"]) -> Any:
+    """Decode a successful body per *expect*; see `Transport.request`."""
+    if not body:
+        return None
+    is_json = raw.content_type in _JSON_TYPES or raw.content_type.endswith("+json")
+    if expect == "text":
+        return body.decode("utf-8", "replace")
+    if is_json:
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise UnexpectedContentError(
+                f"{raw.status} from {raw.method} {raw.url}: the body is not valid JSON ({exc})",
+                status=raw.status,
+                method=raw.method,
+                url=raw.url,
+                body=_snippet(body),
+            ) from None
+    if expect == "any":
+        return body.decode("utf-8", "replace")
+    raise unexpected_content(raw, body)
+
+
+def unexpected_content(raw: RawResponse, body: bytes) -> UnexpectedContentError:
+    """The error for a success status whose body is neither JSON nor an event stream."""
+    hint = (
+        "Flowise answers unknown routes and wrong methods with its web page: check the base "
+        "URL (it must be the server root, without /api/v1) and the server version"
+        if raw.content_type == "text/html"
+        else "is a proxy in front of the server answering instead?"
+    )
+    return UnexpectedContentError(
+        f"{raw.status} from {raw.method} {raw.url} with Content-Type "
+        f"{raw.content_type!r}, expected JSON or an event stream: {hint}",
+        status=raw.status,
+        method=raw.method,
+        url=raw.url,
+        body=_snippet(body),
+    )
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:500].decode("utf-8", "replace")
+    return text + ("..." if len(body) > 500 else "")
+
+
+def _secs(timeouts: Timeouts, exc: BaseException) -> float | None:
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return timeouts.idle
+    return timeouts.headers
+
+
+def _clean_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not params:
+        return None
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, (list, dict)):
+            out[key] = json.dumps(value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _build_form(form: Mapping[str, Any] | None, files: tuple[FormFile, ...]) -> aiohttp.FormData:
+    data = aiohttp.FormData(quote_fields=False)
+    for key, value in (form or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (dict, list)):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        data.add_field(key, text)
+    for item in files:
+        content: Any = item.content
+        if isinstance(content, Path):
+            content = _FileSender(content)
+        data.add_field(item.field, content, filename=item.filename, content_type=item.content_type)
+    return data
+
+
+class _FileSender:
+    """Streams a file from disk in chunks, reading in a thread (never blocks the loop)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(self.path.open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, _READ_CHUNK):
+                yield chunk
+        finally:
+            await asyncio.to_thread(handle.close)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_HINTS = {
+    400: "the request was rejected: check its arguments",
+    401: "check the API key (api_key= or FLOWISE_API_KEY)",
+    403: "the API key lacks a permission for this call, or the origin is not allowed",
+    404: "check the id and the base URL",
+    413: "the request body is too large for the server (FLOWISE_FILE_SIZE_LIMIT)",
+    429: "too many requests: slow down or raise the flow's rate limit",
+}
+
+
+def _server_message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return str(value["message"])
+        return None
+    if isinstance(body, str):
+        text = body.strip()
+        if text and not text.lstrip().startswith("<"):
+            return text[:500]
+    return None
+
+
+def make_status_error(
+    *,
+    status: int,
+    method: str,
+    url: str,
+    content_type: str,
+    body: bytes,
+    retry_after: float | None,
+    redact: Callable[[str], str],
+) -> APIStatusError:
+    """Build the typed error for an error status (one mapping for the whole library)."""
+    decoded: Any
+    text = body.decode("utf-8", "replace")
+    try:
+        decoded = json.loads(text) if text else None
+    except ValueError:
+        decoded = text[:_MAX_ERROR_BODY]
+    if isinstance(decoded, (str, int, float)) and content_type not in _JSON_TYPES:
+        decoded = text[:2000]
+    server_message = _server_message(decoded)
+    if server_message is not None:
+        server_message = redact(server_message)
+    lowered = (server_message or "").lower()
+    cls: type[APIStatusError]
+    if status in (400, 412):
+        cls = BadRequestError
+    elif status == 401:
+        cls = AuthenticationError
+    elif status == 403:
+        cls = PermissionDeniedError
+    elif status == 404:
+        cls = NotFoundError
+    elif status == 413:
+        cls = PayloadTooLargeError
+    elif status == 429:
+        cls = RateLimitError
+    elif status >= 500:
+        # Flowise wraps most failures as 500 "Error: <service> - <message>".
+        if "not found" in lowered:
+            cls = NotFoundError
+        elif lowered.endswith(("unauthorized", "unauthorized access")):
+            cls = AuthenticationError
+        elif "invalid" in lowered and " id" in lowered:
+            cls = BadRequestError
+        else:
+            cls = InternalServerError
+    else:
+        cls = APIStatusError
+    hint = _HINTS.get(status)
+    if hint is None and cls is NotFoundError:
+        hint = _HINTS[404]
+    elif hint is None and cls is AuthenticationError:
+        hint = _HINTS[401]
+    elif hint is None and status in (502, 503, 504):
+        hint = "a proxy or the server is unavailable: retry later"
+    elif hint is None and status >= 500:
+        hint = "the server failed; its message says why"
+    parts = [f"{status} from {method} {url}"]
+    if server_message:
+        parts.append(f": {server_message}")
+    if hint:
+        parts.append(f" ({hint})")
+    message = "".join(parts)
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "method": method,
+        "url": url,
+        "body": redact(decoded) if isinstance(decoded, str) else decoded,
+        "server_message": server_message,
+    }
+    return cls(message, retry_after=retry_after, **kwargs)
+
+
+async def run_bounded(coro: Awaitable[T], seconds: float) -> T | None:
+    """Await *coro* for at most *seconds*; return None on timeout or a Flowise error."""
+    with contextlib.suppress(TimeoutError, FlowiseError):
+        async with asyncio.timeout(seconds):
+            return await coro
+    return None

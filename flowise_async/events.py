@@ -1,0 +1,388 @@
+"""
+Typed events of a Flowise prediction stream.
+
+Flowise writes every event as one SSE ``data`` line holding
+``{"event": <name>, "data": <payload>}``.
+Each name the current server can emit has a frozen attrs class here; a name this version does
+not know becomes `UnknownEvent`, so newer servers never break older clients.
+
+Classes are keyword-only, so match them by keyword::
+
+    match event:
+        case TokenEvent(text=text): ...
+        case MetadataEvent(chat_message_id=mid): ...
+
+=========================  ==============================
+Flowise ``event``          class
+=========================  ==============================
+``start``                  `StartEvent`
+``token``                  `TokenEvent`
+``thinking``               `ThinkingEvent`
+``sourceDocuments``        `SourceDocumentsEvent`
+``usedTools``              `UsedToolsEvent`
+``calledTools``            `CalledToolsEvent`
+``tool``                   `ToolEvent`
+``artifacts``              `ArtifactsEvent`
+``fileAnnotations``        `FileAnnotationsEvent`
+``agentReasoning``         `AgentReasoningEvent`
+``nextAgent``              `NextAgentEvent`
+``action``                 `ActionEvent`
+``agentFlowEvent``         `AgentFlowEventEvent`
+``nextAgentFlow``          `NextAgentFlowEvent`
+``agentFlowExecutedData``  `AgentFlowExecutedDataEvent`
+``usageMetadata``          `UsageMetadataEvent`
+``metadata``               `MetadataEvent`
+``error``                  `ErrorEvent`
+``abort``                  `AbortEvent`
+``end``                    `EndEvent`
+``tts_start``              `TTSStartEvent`
+``tts_data``               `TTSDataEvent`
+``tts_end``                `TTSEndEvent`
+``tts_abort``              `TTSAbortEvent`
+``agent_trace``            `AgentTraceEvent`
+``executionEnd``           `ExecutionEndEvent`
+``listenerReady``          `ListenerReadyEvent`
+(any other)                `UnknownEvent`
+=========================  ==============================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+import attrs
+
+from ._types import JSON, JSON_STRING
+from .models._prediction import (
+    Action,
+    AgentReasoning,
+    Artifact,
+    Document,
+    ExecutedNode,
+    FileAnnotation,
+    UsedTool,
+)
+
+
+__all__ = [
+    "AbortEvent",
+    "ActionEvent",
+    "AgentFlowEventEvent",
+    "AgentFlowExecutedDataEvent",
+    "AgentReasoningEvent",
+    "AgentTraceEvent",
+    "ArtifactsEvent",
+    "CalledToolsEvent",
+    "EndEvent",
+    "ErrorEvent",
+    "Event",
+    "ExecutionEndEvent",
+    "FileAnnotationsEvent",
+    "ListenerReadyEvent",
+    "MetadataEvent",
+    "NextAgentEvent",
+    "NextAgentFlowEvent",
+    "SourceDocumentsEvent",
+    "StartEvent",
+    "TTSAbortEvent",
+    "TTSDataEvent",
+    "TTSEndEvent",
+    "TTSStartEvent",
+    "ThinkingEvent",
+    "TokenEvent",
+    "ToolEvent",
+    "UnknownEvent",
+    "UsageMetadataEvent",
+    "UsedToolsEvent",
+]
+
+
+def _extra() -> Any:
+    return attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class StartEvent:
+    """
+    The run started. ``start``.
+
+    *text* is the first token the server saw (often ``""``; the next `TokenEvent` usually
+    repeats it, so never add it to the answer). Multi-agent flows send their reasoning list
+    instead, in *agent_reasoning*.
+    """
+
+    text: str = ""
+    agent_reasoning: list[AgentReasoning] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TokenEvent:
+    """A piece of answer text. ``token``. The answer is the concatenation of all of them."""
+
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class ThinkingEvent:
+    """Reasoning text of a model (agent flows). ``thinking``; *duration* closes a block."""
+
+    text: str = ""
+    duration: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SourceDocumentsEvent:
+    """The documents a retrieval step used. ``sourceDocuments``."""
+
+    documents: list[Document] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class UsedToolsEvent:
+    """Tools an agent called, with their inputs and outputs. ``usedTools``."""
+
+    tools: list[UsedTool] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class CalledToolsEvent:
+    """Tool calls announced before they run (agent flows). ``calledTools``."""
+
+    tools: list[UsedTool] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class ToolEvent:
+    """The name of a tool being run (OpenAI Assistant). ``tool``."""
+
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class ArtifactsEvent:
+    """Artifacts produced by the run. ``artifacts``."""
+
+    artifacts: list[Artifact] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class FileAnnotationsEvent:
+    """Files cited by the answer. ``fileAnnotations``."""
+
+    annotations: list[FileAnnotation] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class AgentReasoningEvent:
+    """The reasoning steps of a multi-agent run so far. ``agentReasoning``."""
+
+    steps: list[AgentReasoning] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class NextAgentEvent:
+    """The label of the agent that runs next. ``nextAgent``."""
+
+    agent: str
+
+
+@attrs.frozen(kw_only=True)
+class ActionEvent:
+    """The run waits for a human decision. ``action``."""
+
+    action: Action
+
+
+@attrs.frozen(kw_only=True)
+class AgentFlowEventEvent:
+    """
+    The state of an agent flow run. ``agentFlowEvent``.
+
+    *state* is ``INPROGRESS``, ``FINISHED``, ``STOPPED``, ``ERROR``, ``TERMINATED`` or
+    ``TIMEOUT``.
+    """
+
+    state: str
+
+
+@attrs.frozen(kw_only=True)
+class NextAgentFlowEvent:
+    """A node of an agent flow starts or ends. ``nextAgentFlow``."""
+
+    node_id: str = ""
+    node_label: str = ""
+    status: str = ""
+    error: JSON = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class AgentFlowExecutedDataEvent:
+    """All node states of an agent flow run so far. ``agentFlowExecutedData``."""
+
+    nodes: list[ExecutedNode] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class UsageMetadataEvent:
+    """Token usage of a model call. ``usageMetadata``."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class MetadataEvent:
+    """
+    Ids of the stored conversation, sent just before `EndEvent`. ``metadata``.
+
+    *follow_up_prompts* is decoded from the server's JSON string.
+    """
+
+    chat_id: str | None = None
+    chat_message_id: str | None = None
+    question: str | None = None
+    session_id: str | None = None
+    memory_type: str | None = None
+    follow_up_prompts: list[str] | None = attrs.field(default=None, metadata={JSON_STRING: True})
+    flow_variables: Mapping[str, JSON] | None = None
+    action: Action | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ErrorEvent:
+    """
+    The run failed after the stream started. ``error``.
+
+    By default a stream raises `~flowise_async.ServerEventError` for it instead of yielding
+    it; pass ``raise_on_error=False`` to receive the event.
+    """
+
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class AbortEvent:
+    """The run was aborted (multi-agent flows). ``abort``."""
+
+
+@attrs.frozen(kw_only=True)
+class EndEvent:
+    """The last event of every stream. ``end``."""
+
+
+@attrs.frozen(kw_only=True)
+class TTSStartEvent:
+    """Text-to-speech audio begins. ``tts_start``."""
+
+    chat_message_id: str | None = None
+    format: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class TTSDataEvent:
+    """A base64 chunk of text-to-speech audio. ``tts_data``."""
+
+    chat_message_id: str | None = None
+    audio_chunk: str = ""
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class TTSEndEvent:
+    """Text-to-speech audio ended. ``tts_end``."""
+
+    chat_message_id: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class TTSAbortEvent:
+    """Text-to-speech was aborted; it also ends the stream. ``tts_abort``."""
+
+    chat_message_id: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class AgentTraceEvent:
+    """A detailed step of a tool agent (tool start/end/error, agent action). ``agent_trace``."""
+
+    step: str = ""
+    name: str | None = None
+    input: JSON = None
+    output: JSON = None
+    error: JSON = None
+    action: JSON = None
+    run_id: str | None = None
+    parent_run_id: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionEndEvent:
+    """An execution ended (sent to observer connections). ``executionEnd``."""
+
+    chat_id: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ListenerReadyEvent:
+    """A webhook listener stream is ready. ``listenerReady``."""
+
+    listener_id: str | None = None
+    replica_id: str | None = None
+    extra: Mapping[str, JSON] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class UnknownEvent:
+    """
+    An event name this version does not know, with its decoded JSON payload.
+
+    Attributes:
+        name: The Flowise event name.
+        data: The decoded ``data`` value.
+    """
+
+    name: str
+    data: JSON = None
+
+
+Event: TypeAlias = (
+    StartEvent
+    | TokenEvent
+    | ThinkingEvent
+    | SourceDocumentsEvent
+    | UsedToolsEvent
+    | CalledToolsEvent
+    | ToolEvent
+    | ArtifactsEvent
+    | FileAnnotationsEvent
+    | AgentReasoningEvent
+    | NextAgentEvent
+    | ActionEvent
+    | AgentFlowEventEvent
+    | NextAgentFlowEvent
+    | AgentFlowExecutedDataEvent
+    | UsageMetadataEvent
+    | MetadataEvent
+    | ErrorEvent
+    | AbortEvent
+    | EndEvent
+    | TTSStartEvent
+    | TTSDataEvent
+    | TTSEndEvent
+    | TTSAbortEvent
+    | AgentTraceEvent
+    | ExecutionEndEvent
+    | ListenerReadyEvent
+    | UnknownEvent
+)
+"""Any event a prediction stream yields."""

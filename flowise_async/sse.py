@@ -1,0 +1,15 @@
+"""
+A public, pure, incremental Server-Sent Events decoder (WHATWG HTML conformant).
+
+Example:
+    >>> from flowise_async.sse import SSEDecoder
+    >>> decoder = SSEDecoder()
+    >>> decoder.feed(b"data: hel") + decoder.feed(b"lo\\n\\n")
+    [ServerSentEvent(data='hello', event='message', id=None, retry=None)]
+"""
+
+from ._exceptions import SSEProtocolError
+from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "SSEProtocolError", "ServerSentEvent"]
