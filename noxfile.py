@@ -1,4 +1,7 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s demo``, ``nox -s bench``."""
+"""
+Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s demo``,
+``nox -s bench``.
+"""
 
 from __future__ import annotations
 
