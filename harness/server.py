@@ -166,8 +166,12 @@ def render_flow_data(name: str, *, llm_base_url: str, credential_id: str) -> dic
     """Return the flowData template *name* with the model URL and credential id filled in."""
     text = load_flow_template(name)
     # Substitute inside the decoded structure so that no value needs JSON escaping.
-    data = json.loads(text)
-    return _substitute(data, {"__LLM_BASE__": llm_base_url, "__CREDENTIAL_ID__": credential_id})
+    data = _substitute(
+        json.loads(text), {"__LLM_BASE__": llm_base_url, "__CREDENTIAL_ID__": credential_id}
+    )
+    if not isinstance(data, dict) or "nodes" not in data:
+        raise HarnessError(f"flow template {name!r} is not a flowData object")
+    return data
 
 
 def _substitute(value: Any, replacements: Mapping[str, str]) -> Any:

@@ -97,7 +97,7 @@ def frame_payload(frame: bytes) -> dict[str, Any] | None:
         raise ValueError(f"not a Flowise data frame: {frame[:80]!r}")
     decoded = json.loads(frame[len(FRAME_PREFIX) : -len(FRAME_SUFFIX)])
     if not isinstance(decoded, dict):
-        raise ValueError(f"frame data is not a JSON object: {frame[:80]!r}")
+        raise TypeError(f"frame data is not a JSON object: {frame[:80]!r}")
     return decoded
 
 

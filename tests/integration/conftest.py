@@ -10,7 +10,8 @@ async, function-scoped, and opens its own `AsyncFlowise`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -58,12 +59,25 @@ def chatflows(real_flowise: RealFlowise) -> Iterator[dict[str, str]]:
     asyncio.run(_delete_flows(real_flowise, ids))
 
 
+MakeClient = Callable[..., AsyncFlowise]
+
+
 @pytest.fixture
-async def client(real_flowise: RealFlowise) -> AsyncIterator[AsyncFlowise]:
+def make_client(real_flowise: RealFlowise) -> MakeClient:
+    """Build a client of the real server (its key, `TIMEOUTS`); keyword arguments override."""
+
+    def make(**options: Any) -> AsyncFlowise:
+        options.setdefault("api_key", real_flowise.api_key)
+        options.setdefault("timeouts", TIMEOUTS)
+        return AsyncFlowise(real_flowise.base_url, **options)
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> AsyncIterator[AsyncFlowise]:
     """A client of the real server, closed after the test."""
-    async with AsyncFlowise(
-        real_flowise.base_url, api_key=real_flowise.api_key, timeouts=TIMEOUTS
-    ) as flowise:
+    async with make_client() as flowise:
         yield flowise
 
 

@@ -1,0 +1,57 @@
+"""Many streams at once through one client against a real Flowise."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from flowise_async import AsyncFlowise
+from flowise_async.events import EndEvent, MetadataEvent, TokenEvent
+from harness.fake_llm import echo_reply
+
+
+pytestmark = pytest.mark.integration
+
+STREAMS = 50
+
+
+async def test_fifty_concurrent_streams_each_get_their_own_complete_answer(
+    make_client: Callable[..., AsyncFlowise], chatflows: dict[str, str]
+) -> None:
+    """50 concurrent streams on one client: each gets its own answer; the pool is released."""
+    flow_id = chatflows["conversation"]
+    questions = [f"stream number {i} [[words={i % 7}]] [[delay=20]]" for i in range(STREAMS)]
+    most_acquired = 0
+
+    async with make_client() as client:
+
+        async def one(question: str) -> tuple[str, str, str | None, type]:
+            nonlocal most_acquired
+            parts: list[str] = []
+            metadata_chat_id = None
+            last: type = object
+            async with client.predictions.stream(flow_id, question) as stream:
+                async for event in stream:
+                    last = type(event)
+                    if isinstance(event, TokenEvent):
+                        parts.append(event.text)
+                        most_acquired = max(most_acquired, client.pool_stats()["acquired"])
+                    elif isinstance(event, MetadataEvent):
+                        metadata_chat_id = event.chat_id
+            return "".join(parts), stream.chat_id, metadata_chat_id, last
+
+        async with asyncio.timeout(180):
+            results = await asyncio.gather(*(one(question) for question in questions))
+
+        stats = client.pool_stats()
+
+    for question, (text, chat_id, metadata_chat_id, last) in zip(questions, results, strict=True):
+        assert text == echo_reply(question)
+        assert metadata_chat_id == chat_id
+        assert last is EndEvent
+    assert len({chat_id for _, chat_id, _, _ in results}) == STREAMS
+    assert most_acquired > 1  # the streams really overlapped
+    assert stats["acquired"] == 0
+    assert stats["idle"] <= STREAMS
