@@ -1,0 +1,673 @@
+"""
+Helpers for testing code that uses flowise_async, without a real Flowise.
+
+Two levels:
+
+- **Bytes, no sockets.** `sse_frame` and `sse_bytes` write typed events exactly as Flowise
+  puts them on the wire (``message:\\ndata:<compact JSON>\\n\\n``), and `stream_events` builds
+  the event sequence of an ordinary run (start, tokens, metadata, end). Feed the bytes to
+  `flowise_async.sse.SSEDecoder`, to your own parser, or to a mocked HTTP response.
+- **A fake server.** `FakeFlowise` is a small aiohttp server on ``127.0.0.1`` that answers
+  ``POST /api/v1/prediction/{id}`` the way Flowise does, streamed or not, as you script it per
+  chatflow with `FakeFlowise.answer`: these tokens, these events, an ``error`` event, an HTTP
+  status, a stall, a dropped connection. It records every request it receives
+  (`FakeFlowise.requests`), answers the abort call (`FakeFlowise.aborts`) and the ping.
+
+Example::
+
+    from flowise_async.testing import FakeFlowise
+
+    async def test_my_summary() -> None:
+        async with FakeFlowise() as server:
+            server.answer("flow-1", "Hello", " world")
+            async with server.client() as flowise:
+                assert await summarize(flowise, "flow-1") == "Hello world"
+            assert server.requests[0].json["question"] == "..."
+
+For pytest, ``flowise_async.pytest_plugin`` provides the same server as fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Final
+
+import attrs
+from aiohttp import web
+
+from . import events as ev
+from ._client import AsyncFlowise
+from ._convert import encode_event, unstructure
+
+
+__all__ = [
+    "ANY_CHATFLOW",
+    "HEARTBEAT",
+    "SSE_HEADERS",
+    "FakeFlowise",
+    "RecordedRequest",
+    "Reply",
+    "event_payload",
+    "sse_bytes",
+    "sse_frame",
+    "stream_events",
+]
+
+#: Script a reply for every chatflow that has no reply of its own.
+ANY_CHATFLOW: Final = "*"
+#: The keep-alive comment Flowise writes every 30 seconds to each open stream.
+HEARTBEAT: Final = b":heartbeat\n\n"
+#: The headers of a streamed prediction, as Flowise sends them (the server adds ``Date`` and
+#: ``Transfer-Encoding: chunked``).
+SSE_HEADERS: Final[Mapping[str, str]] = {
+    "Vary": "Origin",
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
+_JSON_HEADERS: Final[Mapping[str, str]] = {
+    "Vary": "Origin",
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Keep-Alive": "timeout=5",
+}
+_JSON_TYPE = "application/json; charset=utf-8"
+_FRAME_PREFIX = b"message:\ndata:"
+_FRAME_SUFFIX = b"\n\n"
+_PRIVATE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
+_ENDING = (ev.EndEvent, ev.TTSAbortEvent)
+
+
+# --- bytes ----------------------------------------------------------------------------------
+
+
+def _js_numbers(value: Any) -> Any:
+    # JSON.stringify writes 2.0 as 2: mirror it so frames compare byte for byte.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _js_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_js_numbers(v) for v in value]
+    return value
+
+
+def _dumps(value: Any) -> str:
+    # The output of JavaScript's JSON.stringify: compact, non-ASCII text as raw UTF-8.
+    return json.dumps(_js_numbers(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def event_payload(event: ev.Event) -> dict[str, Any]:
+    """
+    Return the JSON object Flowise writes for *event*: ``{"event": <name>, "data": <payload>}``.
+
+    A `~flowise_async.events.ThinkingEvent` with a *duration* also gets Flowise's top-level
+    ``duration`` key.
+
+    Example:
+        >>> from flowise_async.events import TokenEvent
+        >>> event_payload(TokenEvent(text="Hi"))
+        {'event': 'token', 'data': 'Hi'}
+    """
+    name, data = encode_event(event)
+    if isinstance(event, ev.MetadataEvent) and event.follow_up_prompts is not None:
+        data = dict(data)
+        data["followUpPrompts"] = _dumps(event.follow_up_prompts)
+    payload: dict[str, Any] = {"event": name, "data": data}
+    if isinstance(event, ev.ThinkingEvent) and event.duration is not None:
+        payload["duration"] = event.duration
+    return payload
+
+
+def sse_frame(event: ev.Event) -> bytes:
+    """
+    Return the bytes of one event as Flowise writes them (one ``write()`` per frame).
+
+    Example:
+        >>> from flowise_async.events import TokenEvent
+        >>> sse_frame(TokenEvent(text="Hi"))
+        b'message:\\ndata:{"event":"token","data":"Hi"}\\n\\n'
+    """
+    return _FRAME_PREFIX + _dumps(event_payload(event)).encode() + _FRAME_SUFFIX
+
+
+def sse_bytes(*events: ev.Event | bytes) -> bytes:
+    """
+    Return the body of a stream made of *events*, in order.
+
+    Items that are `bytes` are written as they are, so `HEARTBEAT` or a malformed line can be
+    placed between events.
+
+    Example:
+        >>> from flowise_async.events import EndEvent, TokenEvent
+        >>> sse_bytes(TokenEvent(text="Hi"), HEARTBEAT, EndEvent())
+        b'message:\\ndata:{"event":"token","data":"Hi"}\\n\\n:heartbeat\\n\\nmessage:\\ndata:{"event":"end","data":"[DONE]"}\\n\\n'
+    """
+    return b"".join(item if isinstance(item, bytes) else sse_frame(item) for item in events)
+
+
+def stream_events(
+    *tokens: str,
+    question: str | None = None,
+    chat_id: str | None = None,
+    chat_message_id: str | None = None,
+    session_id: str | None = None,
+    memory_type: str | None = None,
+    events: Iterable[ev.Event] = (),
+) -> list[ev.Event]:
+    """
+    Return the events of an ordinary streamed run of a chain flow.
+
+    That is ``start`` (with ``""``), one ``token`` per item of *tokens*, the other *events*
+    (documents, tools ...), ``metadata`` with the given ids, and ``end``.
+
+    Example:
+        >>> [type(e).__name__ for e in stream_events("Hel", "lo")]
+        ['StartEvent', 'TokenEvent', 'TokenEvent', 'MetadataEvent', 'EndEvent']
+    """
+    return [
+        ev.StartEvent(text=""),
+        *(ev.TokenEvent(text=token) for token in tokens),
+        *events,
+        ev.MetadataEvent(
+            chat_id=chat_id,
+            chat_message_id=chat_message_id,
+            question=question,
+            session_id=session_id,
+            memory_type=memory_type,
+        ),
+        ev.EndEvent(),
+    ]
+
+
+# --- scripting ------------------------------------------------------------------------------
+
+
+def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    """
+    How `FakeFlowise` answers a prediction of one chatflow. Build it with `FakeFlowise.answer`.
+
+    Attributes:
+        tokens: Answer text pieces; a stream starts with ``start`` and one ``token`` each.
+        events: Further events, written after the tokens. When the list does not end with
+            ``end``, the server adds ``metadata`` (unless the list has one) and ``end``, as
+            Flowise does. A `~flowise_async.events.MetadataEvent` whose ids are ``None`` gets
+            the ids of the request.
+        error: Fail the run with this message: a stream gets an ``error`` event and ``end``
+            after the tokens and events; a plain request gets a ``500`` JSON error.
+        status: Answer this HTTP status instead of running (with *message* or *body*).
+        message: The ``message`` of the Flowise-shaped error body of *status*.
+        body: The exact body for *status*: a JSON value, or text (sent as ``text/html``, the
+            way Express sends strings, unless *content_type* says otherwise).
+        content_type: The ``Content-Type`` of *body*.
+        headers: Extra response headers (``Retry-After`` ...).
+        stall_after: Write this many frames, then nothing more until the client leaves (or the
+            server closes); the headers are sent. ``0`` stalls right after the headers.
+        drop_after: Write this many frames, then close the connection without ending the
+            chunked body.
+        hang: Never answer, not even the headers, as Flowise does when a streaming request
+            fails before its stream starts.
+        delay: Seconds to wait before each frame.
+        heartbeat_every: Write `HEARTBEAT` after every this many frames.
+        streaming: Whether the flow can stream. ``False`` answers JSON even to a streaming
+            request, as Flowise does for such flows.
+        memory_type: The ``memoryType`` of the answer (the label of the flow's memory node).
+        follow_up_prompts: Suggested next questions, encoded as Flowise does.
+        extra: Further fields of the JSON answer and of the ``metadata`` event.
+        times: Serve this many requests, then give way to the next reply scripted for the
+            chatflow; ``None`` serves every following request.
+    """
+
+    tokens: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    events: tuple[ev.Event, ...] = attrs.field(default=(), converter=_tuple)
+    error: str | None = None
+    status: int | None = None
+    message: str | None = None
+    body: Any = None
+    content_type: str | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    stall_after: int | None = None
+    drop_after: int | None = None
+    hang: bool = False
+    delay: float = 0.0
+    heartbeat_every: int | None = None
+    streaming: bool = True
+    memory_type: str | None = None
+    follow_up_prompts: list[str] | None = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+    times: int | None = None
+
+    def _stream_events(self, run: _Run) -> list[ev.Event]:
+        """The events a streaming request gets (before stalls and drops)."""
+        out: list[ev.Event] = []
+        if self.tokens:
+            out.append(ev.StartEvent(text=""))
+            out.extend(ev.TokenEvent(text=token) for token in self.tokens)
+        out.extend(self._filled(event, run) for event in self.events)
+        if self.error is not None:
+            out.extend([ev.ErrorEvent(message=self.error), ev.EndEvent()])
+        elif not (out and isinstance(out[-1], _ENDING)):
+            if not any(isinstance(event, ev.MetadataEvent) for event in out):
+                out.append(self._filled(ev.MetadataEvent(), run))
+            out.append(ev.EndEvent())
+        return out
+
+    def _filled(self, event: ev.Event, run: _Run) -> ev.Event:
+        if not isinstance(event, ev.MetadataEvent):
+            return event
+        return attrs.evolve(
+            event,
+            chat_id=event.chat_id or run.chat_id,
+            chat_message_id=event.chat_message_id or run.chat_message_id,
+            question=event.question if event.question is not None else run.question,
+            session_id=event.session_id or run.session_id,
+            memory_type=event.memory_type or self.memory_type,
+            follow_up_prompts=event.follow_up_prompts or self.follow_up_prompts,
+            extra={**self.extra, **event.extra},
+        )
+
+    def _json_answer(self, run: _Run) -> dict[str, Any]:
+        """The JSON body of a non-streaming answer, with Flowise's keys in Flowise's order."""
+        texts = list(self.tokens)
+        parts: dict[str, Any] = {}
+        for event in self.events:
+            match event:
+                case ev.TokenEvent(text=text):
+                    texts.append(text)
+                case ev.SourceDocumentsEvent(documents=documents):
+                    parts["sourceDocuments"] = unstructure(documents)
+                case ev.UsedToolsEvent(tools=tools):
+                    parts["usedTools"] = unstructure(tools)
+                case ev.ArtifactsEvent(artifacts=artifacts):
+                    parts.setdefault("artifacts", []).extend(unstructure(artifacts))
+                case ev.FileAnnotationsEvent(annotations=annotations):
+                    parts.setdefault("fileAnnotations", []).extend(unstructure(annotations))
+                case ev.AgentReasoningEvent(steps=steps):
+                    parts["agentReasoning"] = unstructure(steps)
+                case ev.AgentFlowExecutedDataEvent(nodes=nodes):
+                    parts["agentFlowExecutedData"] = unstructure(nodes)
+                case ev.ActionEvent(action=action):
+                    parts["action"] = unstructure(action)
+                case _:
+                    pass
+        answer: dict[str, Any] = {"text": "".join(texts), **parts}
+        answer["question"] = run.question
+        answer["chatId"] = run.chat_id
+        answer["chatMessageId"] = run.chat_message_id
+        answer["isStreamValid"] = False
+        answer["sessionId"] = run.session_id
+        if self.memory_type is not None:
+            answer["memoryType"] = self.memory_type
+        if self.follow_up_prompts is not None:
+            # Flowise encodes the stored JSON string once more.
+            answer["followUpPrompts"] = _dumps(_dumps(self.follow_up_prompts))
+        answer.update(self.extra)
+        return answer
+
+
+@attrs.frozen(kw_only=True)
+class _Run:
+    """The ids of one prediction request, as Flowise derives them."""
+
+    question: Any
+    chat_id: str
+    session_id: str
+    chat_message_id: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> _Run:
+        override = body.get("overrideConfig")
+        session = override.get("sessionId") if isinstance(override, dict) else None
+        chat_id = body.get("chatId") or session or str(uuid.uuid4())
+        return cls(
+            question=body.get("question"),
+            chat_id=str(chat_id),
+            session_id=str(session or chat_id),
+            chat_message_id=str(uuid.uuid4()),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """
+    A request `FakeFlowise` received.
+
+    Attributes:
+        method: The HTTP method.
+        path: The path, e.g. ``/api/v1/prediction/flow-1``.
+        query: The query parameters.
+        headers: The request headers, without ``Authorization`` and cookies.
+        json: The decoded JSON body, or ``None``.
+        body: The raw body.
+        authorized: Whether an ``Authorization`` header was sent.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    json: Any = None
+    body: bytes = attrs.field(default=b"", repr=False)
+    authorized: bool = False
+
+    @property
+    def chatflow_id(self) -> str | None:
+        """The chatflow of a prediction or abort request."""
+        parts = self.path.split("/")
+        if self.path.startswith(("/api/v1/prediction/", "/api/v1/chatmessage/abort/")):
+            return parts[4] if len(parts) > 4 else None
+        return None
+
+
+class _Slot:
+    """A scripted reply and how many requests it may still serve."""
+
+    __slots__ = ("left", "reply")
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.left = reply.times
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+class FakeFlowise:
+    """
+    A scripted stand-in for a Flowise server, on ``127.0.0.1`` and a free port.
+
+    Use it as an async context manager (or `start` and `aclose`). Script answers with
+    `answer`; read what arrived in `requests` and `aborts`.
+
+    Routes:
+
+    - ``POST /api/v1/prediction/{chatflowId}``: the scripted `Reply`; a chatflow without a
+      reply gets Flowise's ``404`` ("Chatflow ... not found in the database!"). (The real
+      server never answers a *streaming* request for an unknown chatflow; script
+      ``hang=True`` to test that.)
+    - ``PUT /api/v1/chatmessage/abort/{chatflowId}/{chatId}``: ``200``, recorded in `aborts`.
+    - ``GET /api/v1/chatflows-streaming/{chatflowId}``: ``{"isStreaming": ...}``.
+    - ``GET /api/v1/ping``: ``pong``.
+
+    Args:
+        max_stall: The longest a stalled or hanging reply waits for the client to leave,
+            in seconds.
+    """
+
+    def __init__(self, *, max_stall: float = 60.0) -> None:
+        self.max_stall = max_stall
+        self.requests: list[RecordedRequest] = []
+        """Every request received, in order."""
+        self.aborts: list[tuple[str, str]] = []
+        """``(chatflow_id, chat_id)`` of every abort call, in order."""
+        self._replies: dict[str, list[_Slot]] = {}
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._closing = asyncio.Event()
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def answer(self, chatflow_id: str, *tokens: str, **options: Any) -> Reply:
+        """
+        Script the answer to predictions of *chatflow_id* (or of `ANY_CHATFLOW`).
+
+        *tokens* and the keyword *options* are the fields of `Reply`. Replies of one chatflow
+        are served in the order they were scripted; one with ``times=None`` (the default)
+        serves every request after the ones before it.
+
+        Example::
+
+            server.answer("flow-1", "Hello", " world")
+            server.answer("flow-1", "partial", error="model failed")
+            server.answer("flow-2", status=429, body="Too many requests", times=1)
+            server.answer("flow-3", "a", "b", "c", stall_after=2)
+        """
+        reply = Reply(tokens=tokens, **options)
+        self._replies.setdefault(chatflow_id, []).append(_Slot(reply))
+        return reply
+
+    def reset(self) -> None:
+        """Forget the scripted replies and the recorded requests."""
+        self._replies.clear()
+        self.requests.clear()
+        self.aborts.clear()
+
+    def _take(self, chatflow_id: str) -> Reply | None:
+        for key in (chatflow_id, ANY_CHATFLOW):
+            slots = self._replies.get(key)
+            while slots:
+                slot = slots[0]
+                if slot.left is None:
+                    return slot.reply
+                if slot.left > 0:
+                    slot.left -= 1
+                    if slot.left == 0:
+                        slots.pop(0)
+                    return slot.reply
+                slots.pop(0)
+        return None
+
+    @property
+    def predictions(self) -> list[RecordedRequest]:
+        """The prediction requests received, in order."""
+        return [r for r in self.requests if r.path.startswith("/api/v1/prediction/")]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321``."""
+        if self._url is None:
+            raise RuntimeError("the fake server is not started; use 'async with FakeFlowise()'")
+        return self._url
+
+    def client(self, **options: Any) -> AsyncFlowise:
+        """Return an `~flowise_async.AsyncFlowise` for this server (*options* as there)."""
+        return AsyncFlowise(self.url, **options)
+
+    async def start(self) -> FakeFlowise:
+        """Start listening on a free port of ``127.0.0.1``."""
+        if self._runner is not None:
+            return self
+        app = web.Application()
+        app.router.add_post("/api/v1/prediction/{chatflow_id}", self._prediction)
+        app.router.add_put("/api/v1/chatmessage/abort/{chatflow_id}/{chat_id}", self._abort)
+        app.router.add_get("/api/v1/chatflows-streaming/{chatflow_id}", self._streamable)
+        app.router.add_get("/api/v1/ping", self._ping)
+        runner = web.AppRunner(
+            app, shutdown_timeout=2.0, keepalive_timeout=5.0, handle_signals=False
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runner = runner
+        sockets = runner.addresses
+        host, port = sockets[0][:2]
+        self._url = f"http://{host}:{port}"
+        return self
+
+    async def aclose(self) -> None:
+        """Release stalled replies and stop the server. Idempotent."""
+        self._closing.set()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeFlowise:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<FakeFlowise url={self._url!r} requests={len(self.requests)}>"
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> RecordedRequest:
+        body = await request.read()
+        decoded: Any = None
+        if body and request.content_type == "application/json":
+            try:
+                decoded = json.loads(body)
+            except ValueError:
+                decoded = None
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k: v for k, v in request.headers.items() if k.lower() not in _PRIVATE_HEADERS},
+            json=decoded,
+            body=body,
+            authorized="Authorization" in request.headers,
+        )
+        self.requests.append(recorded)
+        return recorded
+
+    async def _prediction(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        chatflow_id = request.match_info["chatflow_id"]
+        if recorded.body and recorded.json is None:
+            return _json_error(400, "Unexpected end of JSON input")
+        body = recorded.json if isinstance(recorded.json, dict) else {}
+        reply = self._take(chatflow_id)
+        if reply is None:
+            return _json_error(404, f"Chatflow {chatflow_id} not found in the database!")
+        if reply.hang:
+            await self._wait_for_exit(request)
+            _drop(request)
+            return web.Response()
+        if reply.status is not None:
+            return _status_response(reply)
+        run = _Run.of(body)
+        wants_stream = body.get("streaming") in (True, "true")
+        if not (wants_stream and reply.streaming):
+            if reply.error is not None:
+                return _json_error(500, reply.error)
+            return _json_response(200, reply._json_answer(run))
+        return await self._stream(request, reply, reply._stream_events(run))
+
+    async def _stream(
+        self, request: web.Request, reply: Reply, events: Sequence[ev.Event]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **reply.headers})
+        await response.prepare(request)
+        try:
+            for index, event in enumerate(events):
+                if reply.stall_after is not None and index >= reply.stall_after:
+                    await self._wait_for_exit(request)
+                    return response
+                if reply.drop_after is not None and index >= reply.drop_after:
+                    _drop(request)
+                    return response
+                if reply.delay:
+                    await asyncio.sleep(reply.delay)
+                await response.write(sse_frame(event))
+                every = reply.heartbeat_every
+                if every and (index + 1) % every == 0 and index + 1 < len(events):
+                    await response.write(HEARTBEAT)
+            if reply.stall_after is not None and reply.stall_after >= len(events):
+                await self._wait_for_exit(request)
+                return response
+            if reply.drop_after is not None and reply.drop_after >= len(events):
+                _drop(request)
+                return response
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client left
+        return response
+
+    async def _wait_for_exit(self, request: web.Request) -> None:
+        """Wait (bounded) until the client leaves or the server closes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_stall
+        while not self._closing.is_set() and loop.time() < deadline:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), 0.05)
+
+    async def _abort(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        self.aborts.append((request.match_info["chatflow_id"], request.match_info["chat_id"]))
+        return _json_response(200, {"status": 200, "message": "Chat message aborted"})
+
+    async def _streamable(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        chatflow_id = request.match_info["chatflow_id"]
+        slots = self._replies.get(chatflow_id) or self._replies.get(ANY_CHATFLOW)
+        if not slots:
+            message = (
+                "Error: chatflowsService.checkIfChatflowIsValidForStreaming - "
+                f"Chatflow {chatflow_id} not found"
+            )
+            return _json_error(500, message)
+        return _json_response(200, {"isStreaming": slots[0].reply.streaming})
+
+    async def _ping(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        return web.Response(
+            body=b"pong", headers={**_JSON_HEADERS, "Content-Type": "text/html; charset=utf-8"}
+        )
+
+
+def _drop(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def _json_response(
+    status: int, value: Any, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=_dumps(value).encode(),
+        headers={**_JSON_HEADERS, "Content-Type": _JSON_TYPE, **(headers or {})},
+    )
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    # Flowise's errorHandlerMiddleware body.
+    return _json_response(
+        status, {"statusCode": status, "success": False, "message": message, "stack": {}}
+    )
+
+
+def _status_response(reply: Reply) -> web.Response:
+    status = reply.status or 500
+    if reply.body is None:
+        message = reply.message or web.Response(status=status).reason
+        body = {"statusCode": status, "success": False, "message": message, "stack": {}}
+        return _json_response(status, body, reply.headers)
+    if isinstance(reply.body, str | bytes):
+        raw = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        content_type = reply.content_type or "text/html; charset=utf-8"
+        return web.Response(
+            status=status,
+            body=raw,
+            headers={**_JSON_HEADERS, "Content-Type": content_type, **reply.headers},
+        )
+    headers = dict(reply.headers)
+    if reply.content_type:
+        headers["Content-Type"] = reply.content_type
+    return _json_response(status, reply.body, headers)
