@@ -14,6 +14,7 @@ import aiohttp
 
 from ._config import Limits, Retries, Timeouts
 from ._exceptions import ClientStateError
+from ._resources._base import path_id
 from ._resources.chatflows import Chatflows
 from ._resources.predictions import Predictions
 from ._sse import DEFAULT_MAX_EVENT_SIZE
@@ -24,6 +25,7 @@ __all__ = ["AsyncFlowise"]
 
 DEFAULT_BASE_URL = "http://localhost:3000"
 _ABORT_TIMEOUT = 5.0
+_ABORT_PATH = "/api/v1/chatmessage/abort/{}/{}"
 
 
 class _State(enum.Enum):
@@ -171,13 +173,18 @@ class AsyncFlowise:
         """
         if self._state is _State.CLOSED:
             return
-        self._state = _State.CLOSED
-        if self._aborts:
-            await asyncio.gather(*self._aborts, return_exceptions=True)
-        await self._transport.aclose()
+        try:
+            while self._aborts:  # abort calls use the session: finish them first
+                await asyncio.gather(*self._aborts, return_exceptions=True)
+        finally:
+            self._state = _State.CLOSED
+            await self._transport.aclose()
 
     def __del__(self) -> None:
-        if self._state is not _State.CLOSED and self._owns_session and self._transport.session_open:
+        transport = getattr(self, "_transport", None)  # absent if __init__ failed
+        if transport is None:
+            return
+        if self._state is not _State.CLOSED and self._owns_session and transport.session_open:
             warnings.warn(
                 f"{self!r} was not closed: use 'async with AsyncFlowise(...)' or await aclose()",
                 ResourceWarning,
@@ -201,9 +208,9 @@ class AsyncFlowise:
         except RuntimeError:
             return
         logger.debug("aborting run of chatflow %s, chat %s", chatflow_id, chat_id)
-        task = loop.create_task(
-            run_bounded(self.predictions.abort(chatflow_id, chat_id), _ABORT_TIMEOUT)
-        )
+        path = _ABORT_PATH.format(path_id(chatflow_id), path_id(chat_id))
+        call = self._transport.request("PUT", path, expect="any", retry=False)
+        task = loop.create_task(run_bounded(call, _ABORT_TIMEOUT))
         self._aborts.add(task)
         task.add_done_callback(self._aborts.discard)
 

@@ -1,0 +1,28 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import aioresponses.core as aioresponses_core
+import pytest
+from aioresponses import aioresponses
+
+
+class _Response(aiohttp.ClientResponse):
+    """aioresponses builds responses without the ``stream_writer`` newer aiohttp requires."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture
+def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
+    """aioresponses, working on every supported aiohttp: mock plain REST calls."""
+    monkeypatch.setattr(aioresponses_core, "ClientResponse", _Response)
+    with aioresponses() as mock:
+        yield mock

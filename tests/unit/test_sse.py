@@ -1,0 +1,234 @@
+"""The SSE decoder, rule by rule (WHATWG HTML "Interpreting an event stream")."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowise_async.sse import ServerSentEvent, SSEDecoder, SSEProtocolError
+
+
+def decode(*chunks: bytes, **kwargs: int) -> list[ServerSentEvent]:
+    decoder = SSEDecoder(**kwargs)
+    out: list[ServerSentEvent] = []
+    for chunk in chunks:
+        out.extend(decoder.feed(chunk))
+    out.extend(decoder.flush())
+    return out
+
+
+def test_flowise_frame() -> None:
+    """Flowise's `message:` field line is ignored and the JSON data line is the data."""
+    events = decode(b'message:\ndata:{"event":"token","data":"Hi"}\n\n')
+    assert events == [ServerSentEvent(data='{"event":"token","data":"Hi"}')]
+
+
+def test_old_flowise_end_frame_without_colon() -> None:
+    """A field line without a colon (`message`) is a field with an empty value: ignored."""
+    events = decode(b'message\ndata:{"event":"end","data":"[DONE]"}\n\n')
+    assert [e.data for e in events] == ['{"event":"end","data":"[DONE]"}']
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r", b"\r\n"])
+def test_line_endings(newline: bytes) -> None:
+    """LF, CR and CRLF all end a line."""
+    stream = newline.join([b"data: a", b"data: b", b"", b"data: c", b"", b""])
+    assert [e.data for e in decode(stream)] == ["a\nb", "c"]
+
+
+def test_crlf_split_between_chunks() -> None:
+    """A CR at the end of one chunk and its LF at the start of the next are one line end."""
+    assert [e.data for e in decode(b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n")] == ["a", "b"]
+
+
+def test_cr_then_blank_line() -> None:
+    """A lone CR followed later by LF is two line ends (the LF is a blank line)."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"\r") == [ServerSentEvent(data="a")]
+
+
+def test_bom_stripped_once() -> None:
+    """One leading BOM is stripped; a second one is part of the field name."""
+    bom = "\ufeff".encode()
+    assert [e.data for e in decode(bom + b"data: x\n\n")] == ["x"]
+    assert decode(bom + bom + b"data: x\n\n") == []
+
+
+def test_bom_split_across_chunks() -> None:
+    """A BOM split over chunks is still stripped."""
+    bom = "\ufeff".encode()
+    assert [e.data for e in decode(bom[:1], bom[1:], b"data: x\n\n")] == ["x"]
+
+
+def test_bom_only_at_stream_start() -> None:
+    """A BOM after the start is not stripped."""
+    assert decode(b"data: a\n\n\xef\xbb\xbfdata: b\n\n") == [ServerSentEvent(data="a")]
+
+
+def test_utf8_split_inside_character() -> None:
+    """A multibyte character split across chunks decodes correctly."""
+    raw = "data: héllo ☃ 𝄞\n\n".encode()
+    for cut in range(1, len(raw)):
+        assert [e.data for e in decode(raw[:cut], raw[cut:])] == ["héllo ☃ 𝄞"], cut
+
+
+def test_invalid_utf8_replaced() -> None:
+    """Invalid bytes become U+FFFD."""
+    assert [e.data for e in decode(b"data: a\xffb\n\n")] == ["a\ufffdb"]
+
+
+def test_comments_ignored() -> None:
+    """Lines starting with a colon are comments (Flowise's heartbeat)."""
+    assert [e.data for e in decode(b":heartbeat\n\ndata: x\n:hi\n\n")] == ["x"]
+
+
+def test_one_optional_space_after_colon() -> None:
+    """Exactly one space after the colon is removed."""
+    assert [e.data for e in decode(b"data:  two\n\ndata:none\n\n")] == [" two", "none"]
+
+
+def test_field_without_colon_is_empty_value() -> None:
+    """`data` alone adds an empty line to the data buffer."""
+    assert [e.data for e in decode(b"data\ndata\n\n")] == ["\n"]
+
+
+def test_unknown_fields_ignored() -> None:
+    """Unknown fields are ignored."""
+    assert decode(b"foo: bar\ndata: x\nbaz\n\n") == [ServerSentEvent(data="x")]
+
+
+def test_block_without_data_dispatches_nothing() -> None:
+    """A block with only an event name dispatches nothing, and its type does not leak."""
+    assert decode(b"event: a\n\ndata: x\n\n") == [ServerSentEvent(data="x", event="message")]
+
+
+def test_event_type_resets_after_dispatch() -> None:
+    """The event type applies to one event only."""
+    events = decode(b"event: token\ndata: a\n\ndata: b\n\n")
+    assert [(e.event, e.data) for e in events] == [("token", "a"), ("message", "b")]
+
+
+def test_empty_data_dispatches_empty_string() -> None:
+    """`data:` with an empty value dispatches an event with empty data."""
+    assert decode(b"data:\n\n") == [ServerSentEvent(data="")]
+
+
+def test_id_persists_and_nul_ignored() -> None:
+    """The last event id persists across events; an id with NUL is ignored."""
+    decoder = SSEDecoder()
+    events = decoder.feed(b"id: 1\ndata: a\n\ndata: b\n\nid: x\x00y\ndata: c\n\nid\ndata: d\n\n")
+    assert [e.id for e in events] == ["1", "1", "1", ""]
+    assert decoder.last_event_id == ""
+
+
+def test_id_none_until_set() -> None:
+    """Events have id None until the stream sets one."""
+    assert decode(b"data: a\n\n")[0].id is None
+
+
+def test_retry_only_ascii_digits_and_per_block() -> None:
+    """retry is set only from ASCII digits and only on its own block's event."""
+    events = decode(
+        b"retry: 100\ndata: a\n\ndata: b\n\nretry: 1x\ndata: c\n\nretry: \xd9\xa3\ndata: d\n\n"
+    )
+    assert [e.retry for e in events] == [100, None, None, None]
+
+
+def test_unterminated_event_discarded_at_eof() -> None:
+    """An event not ended by a blank line is never dispatched."""
+    assert decode(b"data: a\n\ndata: b\n") == [ServerSentEvent(data="a")]
+    assert decode(b"data: a\n\ndata: b") == [ServerSentEvent(data="a")]
+
+
+def test_flush_makes_decoder_reusable() -> None:
+    """After flush the decoder starts a new stream, keeping the last event id."""
+    decoder = SSEDecoder()
+    decoder.feed(b"id: 7\ndata: partial")
+    assert decoder.flush() == []
+    assert decoder.feed(b"data: new\n\n") == [ServerSentEvent(data="new", id="7")]
+
+
+def test_event_over_cap_raises() -> None:
+    """An event larger than max_event_size raises SSEProtocolError."""
+    with pytest.raises(SSEProtocolError, match="max_event_size"):
+        decode(b"data: " + b"x" * 600 + b"\ndata: " + b"y" * 600 + b"\n\n", max_event_size=1000)
+
+
+def test_endless_line_raises_before_growing() -> None:
+    """A line without a newline that exceeds the cap raises, however it is chunked."""
+    decoder = SSEDecoder(max_event_size=1000)
+    with pytest.raises(SSEProtocolError):  # noqa: PT012 - the loop is the point
+        for _ in range(100):
+            decoder.feed(b"a" * 100)
+
+
+def test_large_line_linear() -> None:
+    """A 16 MiB line fed in 64 KiB chunks decodes (no quadratic copying: bounded time)."""
+    payload = b"x" * (16 * 1024 * 1024)
+    raw = b"data:" + payload + b"\n\n"
+    decoder = SSEDecoder()
+    events: list[ServerSentEvent] = []
+    for i in range(0, len(raw), 65536):
+        events.extend(decoder.feed(raw[i : i + 65536]))
+    assert len(events) == 1
+    assert len(events[0].data) == len(payload)
+
+
+def test_one_byte_per_feed() -> None:
+    """Feeding one byte at a time gives the same events."""
+    raw = b'message:\r\ndata:{"event":"token","data":"h\xc3\xa9"}\r\n\r\n:hb\n\nid: 3\ndata: z\n\n'
+    assert decode(*[raw[i : i + 1] for i in range(len(raw))]) == decode(raw)
+
+
+def test_rejects_non_positive_cap() -> None:
+    """max_event_size must be positive."""
+    with pytest.raises(ValueError, match="positive"):
+        SSEDecoder(max_event_size=0)
+
+
+_LINES = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                b"",
+                b"data",
+                b"data:",
+                b"message:",
+                b":heartbeat",
+                b"event: token",
+                b"id: 5",
+                b"id",
+                b"retry: 10",
+                b"retry: x",
+                b"\xef\xbb\xbfdata: bom",
+            ]
+        ),
+        st.text(max_size=20).map(lambda t: b"data: " + t.encode()),
+        st.binary(max_size=12),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=_LINES,
+    newline=st.sampled_from([b"\n", b"\r", b"\r\n"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=25),
+)
+def test_any_chunking_gives_same_events(
+    lines: list[bytes], newline: bytes, cuts: list[int]
+) -> None:
+    """Every split of a stream (random points, empty chunks) yields the whole stream's events."""
+    raw = newline.join(lines)
+    points = sorted(min(c, len(raw)) for c in cuts)
+    chunks = []
+    start = 0
+    for point in points:
+        chunks.append(raw[start:point])  # may be empty
+        start = point
+    chunks.append(raw[start:])
+    whole = decode(raw)
+    assert decode(*chunks) == whole
