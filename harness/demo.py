@@ -16,13 +16,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 
-DEFAULT_QUESTION = "Hello from flowise_async, one word at a time [[words=12]] [[delay=80]]"
+if TYPE_CHECKING:
+    from harness.server import RealFlowise
+
+
+DEFAULT_QUESTION = (
+    "Hello from flowise_async! This answer streams one word at a time, as it is made."
+)
+TOKEN_DELAY_MS = 120  # the fake model waits this long before each token, so streaming shows
 
 
 async def stream_answer(base_url: str, api_key: str | None, chatflow_id: str, question: str) -> str:
@@ -72,6 +81,18 @@ async def stream_answer(base_url: str, api_key: str | None, chatflow_id: str, qu
     return "".join(parts)
 
 
+def _demo_flow_data(real: RealFlowise) -> dict[str, Any]:
+    """The conversation flow, with the model asked (by a header) to pace its tokens."""
+    flow_data = real.flow_data("conversation")
+    for node in flow_data["nodes"]:
+        if node["data"]["name"] == "chatOpenAI":
+            # ChatOpenAI's "baseOptions" become default headers of its requests.
+            node["data"]["inputs"]["baseOptions"] = json.dumps(
+                {"X-Fake-Delay-Ms": str(TOKEN_DELAY_MS)}
+            )
+    return flow_data
+
+
 async def _with_own_server(question: str) -> int:
     from flowise_async import AsyncFlowise
     from harness.server import FlowiseServer
@@ -80,9 +101,7 @@ async def _with_own_server(question: str) -> int:
     with FlowiseServer() as real:
         async with AsyncFlowise(real.base_url, api_key=real.api_key) as client:
             flow = await client.chatflows.create(
-                name="flowise-async demo",
-                type="CHATFLOW",
-                flow_data=real.flow_data("conversation"),
+                name="flowise-async demo", type="CHATFLOW", flow_data=_demo_flow_data(real)
             )
             print(f"created chatflow {flow.id} on {real.base_url}", flush=True)
             try:
