@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._batch import Batch, BatchProgress, BatchResult, PredictionRequest, ResultIterator
 from ._client import AsyncFlowise
 from ._config import Limits, Retries, Timeouts
 from ._exceptions import (
@@ -48,6 +49,9 @@ __all__ = [
     "AsyncFlowise",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchProgress",
+    "BatchResult",
     "ClientStateError",
     "EventDecodeError",
     "EventStream",
@@ -61,7 +65,9 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "Prediction",
+    "PredictionRequest",
     "RateLimitError",
+    "ResultIterator",
     "Retries",
     "SSEProtocolError",
     "ServerEventError",

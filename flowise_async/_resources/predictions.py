@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import Any
 
+from .._batch import Batch, BatchInput, ProgressCallback
 from .._config import Timeouts
 from .._convert import structure_prediction, unstructure
 from .._exceptions import EventDecodeError
@@ -244,6 +245,67 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_hook=hook,
             max_event_size=client.max_event_size,
+        )
+
+    def batch(
+        self,
+        chatflow_id: str,
+        inputs: Iterable[BatchInput] | AsyncIterable[BatchInput],
+        *,
+        concurrency: int | None = None,
+        stream: bool = True,
+        retries: int = 0,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+        total: int | None = None,
+        override_config: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Batch:
+        """
+        Run many predictions of one chatflow, a bounded number at a time.
+
+        ``await`` the returned `Batch` for the results in input order, or iterate
+        ``batch.as_completed()`` to handle each as soon as it is ready. A failed item is a
+        result with ``ok`` false; the others go on.
+
+        Args:
+            chatflow_id: The chatflow every item runs.
+            inputs: Questions (``str``), `PredictionRequest` objects or mappings with the
+                same keys; a list, any iterable, or an async iterator (read lazily).
+            concurrency: Items in flight at most; defaults to 16, and may not exceed the
+                client's connection pool (``Limits.max_connections``).
+            stream: Stream each item (the default) or wait for whole answers; an item's
+                ``streaming`` field overrides it.
+            retries: Further attempts for an item that failed before any of its answer
+                arrived, for the failures the client's `Retries` treats as retryable
+                (connection errors, 429/502/503/504). A stream that delivered events is never
+                sent again.
+            fail_fast: Stop at the first failed item: the items in flight are cancelled and
+                its error is raised.
+            on_progress: Called with a `BatchProgress` after every item (keep it quick).
+            total: The number of inputs, for progress figures, when *inputs* has no length.
+            override_config: ``overrideConfig`` for the items that do not set their own.
+            timeouts: Overrides the client's timeouts for every item.
+
+        Each item runs under its own ``chat_id`` (a fresh UUID unless the item gives one).
+
+        Example::
+
+            results = await flowise.predictions.batch(flow_id, questions, concurrency=32)
+            answers = [r.value.text for r in results if r.ok]
+        """
+        return Batch(
+            self,
+            chatflow_id,
+            inputs,
+            concurrency=concurrency,
+            stream=stream,
+            retries=retries,
+            fail_fast=fail_fast,
+            on_progress=on_progress,
+            total=total,
+            override_config=override_config,
+            timeouts=timeouts,
         )
 
     async def abort(self, chatflow_id: str, chat_id: str) -> None:
