@@ -239,10 +239,11 @@ class Transport:
     def _strip(url: URL) -> URL:
         return url.with_user(None).with_password(None) if url.user or url.password else url
 
-    def redact(self, text: str) -> str:
-        """Remove the API key from a text meant for humans."""
-        if self._api_key and self._api_key in text:
-            text = text.replace(self._api_key, "***")
+    def redact(self, text: str, secrets: Iterable[str] = ()) -> str:
+        """Remove the API key (and the other *secrets*) from a text meant for humans."""
+        for secret in (self._api_key, *secrets):
+            if secret and secret in text:
+                text = text.replace(secret, "***")
         return text
 
     def display_url(self, url: URL | str) -> str:
@@ -278,10 +279,12 @@ class Transport:
         timeouts: Timeouts | None = None,
         retry: bool | None = None,
         stream: bool = False,
+        secrets: Iterable[str] = (),
     ) -> RawResponse:
         """
         Send a request and return the open response once its headers arrived and its status
-        is a success. Retries per `Retries` (only before anything was returned).
+        is a success. Retries per `Retries` (only before anything was returned). *secrets*
+        (e.g. a key inside the path) are redacted from errors and logs like the API key.
 
         Raises:
             APIStatusError: The status is 4xx or 5xx (a subclass per status).
@@ -291,7 +294,8 @@ class Transport:
         session = self._ensure_session()
         timeouts = timeouts or self.timeouts
         url = self.url(path)
-        shown = self.display_url(url)
+        secrets = tuple(s for s in secrets if s)
+        shown = self.redact(self.display_url(url), secrets)
         files = tuple(files)
         policy = self.retries
         if retry is None:
@@ -350,7 +354,7 @@ class Transport:
                 except aiohttp.ClientConnectorError as exc:
                     raise APIConnectionError(
                         f"cannot connect to {self._strip(self.base_url)} for {method} {shown}: "
-                        f"{self.redact(str(exc.os_error) or type(exc).__name__)}. Is the "
+                        f"{self.redact(str(exc.os_error) or type(exc).__name__, secrets)}. Is the "
                         "server running, and are the base URL and port right?",
                         method=method,
                         url=shown,
@@ -367,7 +371,8 @@ class Transport:
                     ) from exc
                 except (aiohttp.ClientError, OSError) as exc:
                     raise APIConnectionError(
-                        f"{method} {shown} failed: {type(exc).__name__}: {self.redact(str(exc))}",
+                        f"{method} {shown} failed: {type(exc).__name__}: "
+                        f"{self.redact(str(exc), secrets)}",
                         method=method,
                         url=shown,
                     ) from exc
@@ -386,9 +391,11 @@ class Transport:
                 1000 * (time.monotonic() - started),
             )
             raw = RawResponse(self, resp, method)
+            if secrets:
+                raw.url = self.redact(raw.url, secrets)
             if resp.status < 400:
                 return raw
-            error = await self._status_error(raw, resp)
+            error = await self._status_error(raw, resp, secrets)
             delay = self._retry_delay(attempt, attempts, error, None)
             if delay is None:
                 raise error
@@ -421,7 +428,9 @@ class Transport:
                 delay = max(delay, retry_after)
         return delay
 
-    async def _status_error(self, raw: RawResponse, resp: aiohttp.ClientResponse) -> APIStatusError:
+    async def _status_error(
+        self, raw: RawResponse, resp: aiohttp.ClientResponse, secrets: tuple[str, ...] = ()
+    ) -> APIStatusError:
         try:
             body_bytes = await asyncio.wait_for(raw.read_all(_MAX_ERROR_BODY), 10)
         except (FlowiseError, TimeoutError):
@@ -436,7 +445,7 @@ class Transport:
             content_type=resp.content_type,
             body=body_bytes,
             retry_after=retry_after,
-            redact=self.redact,
+            redact=lambda text: self.redact(text, secrets),
         )
 
     async def request(
@@ -453,6 +462,7 @@ class Transport:
         retry: bool | None = None,
         expect: Literal["json", "text", "any"] = "json",
         max_size: int = 512 * 1024 * 1024,
+        secrets: Iterable[str] = (),
     ) -> Any:
         """
         Send a request and return its decoded body: JSON (``expect="json"``), text
@@ -473,6 +483,7 @@ class Transport:
             headers=headers,
             timeouts=timeouts,
             retry=retry,
+            secrets=secrets,
         )
         try:
             async with asyncio.timeout(timeouts.total):
