@@ -9,6 +9,7 @@ bytes go in, `ServerSentEvent` values come out; there is no I/O, no asyncio and 
 from __future__ import annotations
 
 import codecs
+from typing import Any
 
 import attrs
 
@@ -68,6 +69,7 @@ class SSEDecoder:
         "_pending",
         "_pending_cr",
         "_pending_size",
+        "_raw",
         "_retry",
         "_started",
         "_utf8",
@@ -93,6 +95,8 @@ class SSEDecoder:
         self._event_type = ""
         self._retry: int | None = None
         self._closed = False
+        # Internal: emit plain data strings for "message" events (used by the event layer).
+        self._raw = False
 
     def __repr__(self) -> str:
         return (
@@ -126,7 +130,7 @@ class SSEDecoder:
         while a multibyte character or a CR was pending). The decoder can then be fed a new
         stream; `last_event_id` is kept, as a reconnecting client would.
         """
-        events: list[ServerSentEvent] = []
+        events: list[Any] = []
         tail = self._utf8.decode(b"", True)
         if tail:
             events = self._feed_text(tail)
@@ -145,7 +149,7 @@ class SSEDecoder:
         self._event_type = ""
         self._retry = None
 
-    def _feed_text(self, text: str) -> list[ServerSentEvent]:
+    def _feed_text(self, text: str) -> list[Any]:
         if not self._started:
             self._started = True
             if text[0] == _BOM:
@@ -158,32 +162,37 @@ class SSEDecoder:
                 text = text[1:]
                 if not text:
                     return []
-        # Normalise CRLF and CR to LF, then split with one C-level call. (str.splitlines would
+        # Normalise CRLF and CR to LF, so that LF is the only line end. (str.splitlines would
         # also break on \v, \f, \x85, \u2028 and others, which SSE does not.)
         if "\r" in text:
             if text[-1] == "\r":
                 self._pending_cr = True
-            lines = _split_lines(text.replace("\r\n", "\n").replace("\r", "\n"))
-        else:
-            lines = _split_lines(text)
-        # The last element is the unterminated remainder ("" if text ended with a newline).
-        rest = lines.pop()
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
         pending = self._pending
+        if "\n" not in text:
+            # No line ends: the text only extends the unterminated line.
+            pending.append(text)
+            self._pending_size += len(text)
+            if self._pending_size > self.max_event_size:
+                raise SSEProtocolError(
+                    f"line longer than max_event_size ({self.max_event_size} characters) "
+                    "without a line break"
+                )
+            return []
         if pending:
-            if lines:
-                pending.append(lines[0])
-                lines[0] = "".join(pending)
-                self._pending = []
-                self._pending_size = 0
-            else:
-                pending.append(rest)
-                self._pending_size += len(rest)
-                if self._pending_size > self.max_event_size:
-                    raise SSEProtocolError(
-                        f"line longer than max_event_size ({self.max_event_size} characters) "
-                        "without a line break"
-                    )
-                return []
+            pending.append(text)
+            text = "".join(pending)
+            self._pending = []
+            self._pending_size = 0
+        # Blocks end with a blank line. Each complete block is one event; the last element is
+        # the rest (complete lines of an unfinished block, then an unterminated line).
+        blocks = text.split("\n\n")
+        tail = blocks.pop()
+        out: list[Any] = []
+        if blocks:
+            self._process_blocks(blocks, out)
+        lines = tail.split("\n")
+        rest = lines.pop()
         if rest:
             if len(rest) > self.max_event_size:
                 raise SSEProtocolError(
@@ -192,35 +201,61 @@ class SSEDecoder:
                 )
             self._pending = [rest]
             self._pending_size = len(rest)
-        if not lines:
-            return []
-        return self._process_lines(lines)
+        if lines:
+            self._process_lines(lines, out)
+        return out
 
-    def _process_lines(self, lines: list[str]) -> list[ServerSentEvent]:
-        events: list[ServerSentEvent] = []
+    def _process_blocks(self, blocks: list[str], out: list[Any]) -> None:
+        max_size = self.max_event_size
+        raw = self._raw
+        append = out.append
+        for block in blocks:
+            # Fast path for the common shape, when no event is half-built: one data line,
+            # optionally after Flowise's "message:" line. Anything else takes the full path.
+            if not self._data and not self._event_type and self._retry is None:
+                if block.startswith("message:\ndata:"):
+                    data = block[14:]
+                elif block.startswith("data:"):
+                    data = block[5:]
+                else:
+                    data = None
+                if data is not None and "\n" not in data:
+                    if data[:1] == " ":
+                        data = data[1:]
+                    if len(data) > max_size:
+                        raise SSEProtocolError(
+                            f"event larger than max_event_size ({max_size} characters)"
+                        )
+                    append(data if raw else ServerSentEvent(data, "message", self.last_event_id))
+                    continue
+            lines = block.split("\n")
+            lines.append("")
+            self._process_lines(lines, out)
+
+    def _process_lines(self, lines: list[str], events: list[Any]) -> None:
         data = self._data
         append = data.append
         max_size = self.max_event_size
         size = self._data_size
+        raw = self._raw
         for line in lines:
             if not line:
                 # Dispatch.
                 if data:
-                    events.append(
-                        ServerSentEvent(
-                            "\n".join(data),
-                            self._event_type or "message",
-                            self.last_event_id,
-                            self._retry,
+                    event_type = self._event_type or "message"
+                    text = "\n".join(data)
+                    if raw and event_type == "message" and self._retry is None:
+                        events.append(text)
+                    else:
+                        events.append(
+                            ServerSentEvent(text, event_type, self.last_event_id, self._retry)
                         )
-                    )
                     data.clear()
                     size = 0
                 self._event_type = ""
                 self._retry = None
                 continue
             if line[0] == "d" and line.startswith("data:"):
-                # The hot path: Flowise writes one "data:" line per event.
                 value = line[6:] if line[5:6] == " " else line[5:]
                 size += len(value) + 1
                 if size > max_size:
@@ -237,9 +272,8 @@ class SSEDecoder:
                 name, value = line, ""
             else:
                 name = line[:colon]
-                value = (
-                    line[colon + 2 :] if line[colon + 1 : colon + 2] == " " else line[colon + 1 :]
-                )
+                start = colon + 2 if line[colon + 1 : colon + 2] == " " else colon + 1
+                value = line[start:]
             if name == "data":
                 size += len(value) + 1
                 if size > max_size:
@@ -257,11 +291,3 @@ class SSEDecoder:
                 self._retry = int(value)
             # Any other field (Flowise's "message") is ignored.
         self._data_size = size
-        return events
-
-
-def _split_lines(text: str) -> list[str]:
-    """
-    Split on LF (CR and CRLF were normalised before); the unterminated remainder comes last.
-    """
-    return text.split("\n")

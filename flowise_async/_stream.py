@@ -15,14 +15,14 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from . import events as ev
-from ._convert import decode_event, structure_prediction
+from ._convert import decode_event, decode_message, structure_prediction
 from ._exceptions import (
     ClientStateError,
     EventDecodeError,
     IncompleteStreamError,
     ServerEventError,
 )
-from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
+from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from .models._prediction import Prediction
 
 
@@ -64,15 +64,46 @@ class EventDecoder:
     __slots__ = ("_sse",)
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
-        self._sse = SSEDecoder(max_event_size)
+        self._sse = _raw_decoder(max_event_size)
 
     def feed(self, data: bytes) -> list[ev.Event]:
         """Decode a chunk; return the events it completed."""
-        return [decode_event(s.data, s.event) for s in self._sse.feed(data)]
+        return [_decode(item) for item in self._sse.feed(data)]
 
     def flush(self) -> list[ev.Event]:
         """End of stream: return the events still owed."""
-        return [decode_event(s.data, s.event) for s in self._sse.flush()]
+        return [_decode(item) for item in self._sse.flush()]
+
+
+def _raw_decoder(max_event_size: int) -> SSEDecoder:
+    decoder = SSEDecoder(max_event_size)
+    decoder._raw = True
+    return decoder
+
+
+_DECODE_HINT = (
+    "the server sent an event this client cannot read: check that the base URL is a Flowise "
+    "server of a supported release; the raw text is in the exception's .data"
+)
+
+
+def _decode(item: str | ServerSentEvent) -> ev.Event:
+    """Decode one raw SSE item; every failure is an `EventDecodeError` with a hint."""
+    try:
+        if type(item) is str:
+            return decode_message(item)
+        return decode_event(item.data, item.event)  # type: ignore[union-attr]
+    except EventDecodeError as exc:
+        raise EventDecodeError(
+            f"{exc.message} ({_DECODE_HINT})", event=exc.event, data=exc.data
+        ) from None
+    except RecursionError:
+        text = item if type(item) is str else item.data  # type: ignore[union-attr]
+        raise EventDecodeError(
+            f"event data is nested too deeply to decode ({_DECODE_HINT})",
+            event=None,
+            data=text[:200],
+        ) from None
 
 
 def prediction_events(prediction: Prediction) -> list[ev.Event]:
@@ -186,7 +217,8 @@ class EventStream:
         self._state = _State.NEW
         self._body: Body | None = None
         self._decoder: SSEDecoder | None = None
-        self._pending: deque[ev.Event] = deque()
+        # Typed events (JSON answer), or raw SSE items decoded when taken.
+        self._pending: deque[Any] = deque()
         self._saw_end = False
         self._json_prediction: Prediction | None = None
         # What final() assembles.
@@ -226,12 +258,17 @@ class EventStream:
         self._state = _State.OPEN
         try:
             body = await self._opener()
-        except BaseException:
+        except BaseException as exc:
             self._state = _State.CLOSED
+            if not isinstance(exc, Exception):
+                # Cancelled (or interrupted) while waiting for the headers: the server may
+                # have started the run, so abort it too. An error status or a connection
+                # failure means nothing runs.
+                self._fire_abort_hook()
             raise
         self._body = body
         if body.content_type == "text/event-stream":
-            self._decoder = SSEDecoder(self._max_event_size)
+            self._decoder = _raw_decoder(self._max_event_size)
             return
         # A flow that cannot stream answers with plain JSON: yield the same typed events.
         try:
@@ -240,7 +277,7 @@ class EventStream:
 
             try:
                 data = json.loads(raw)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise EventDecodeError(
                     f"the JSON answer of {body.method} {body.url} is not valid JSON ({exc})",
                     event=None,
@@ -277,8 +314,13 @@ class EventStream:
             return
         self._state = _State.FINISHED if self._saw_end else _State.CLOSED
         body.close(reuse=True)  # released only if read to its end, else discarded
-        if self._state is _State.CLOSED and not self._saw_end and self._abort_hook is not None:
-            hook, self._abort_hook = self._abort_hook, None
+        if self._state is _State.CLOSED and not self._saw_end:
+            self._fire_abort_hook()
+
+    def _fire_abort_hook(self) -> None:
+        """Schedule the abort call (at most once per stream)."""
+        hook, self._abort_hook = self._abort_hook, None
+        if hook is not None:
             hook()
 
     def __del__(self) -> None:
@@ -298,7 +340,7 @@ class EventStream:
     async def __anext__(self) -> ev.Event:
         pending = self._pending
         if pending:
-            return self._take(pending.popleft())
+            return self._next_pending(pending)
         if self._state is not _State.OPEN:
             if self._state is _State.NEW:
                 await self._open()
@@ -324,18 +366,43 @@ class EventStream:
                         if not self._saw_end:
                             raise IncompleteStreamError(
                                 f"the stream of {body.method} {body.url} ended without "
-                                "Flowise's 'end' event: the connection was closed early"
+                                "Flowise's 'end' event: the server or a proxy closed it early. "
+                                "Retry the run; if it happens at a fixed duration, a proxy is "
+                                "cutting long responses (raise its read timeout)"
                             )
                         self._finish()
                         raise StopAsyncIteration
-                for sse in sses:
-                    pending.append(decode_event(sse.data, sse.event))
-                return self._take(pending.popleft())
+                # Decoded one by one as they are taken, so the events before a bad one are
+                # delivered before its error.
+                pending.extend(sses)
+                break
         except StopAsyncIteration:
             raise
         except BaseException:
             await self.aclose()
             raise
+        return self._next_pending(pending)
+
+    def _next_pending(self, pending: deque[Any]) -> ev.Event:
+        item = pending.popleft()
+        cls = type(item)
+        if cls is str or cls is ServerSentEvent:
+            try:
+                item = _decode(item)
+            except BaseException:
+                self._close_now()
+                raise
+        return self._take(item)
+
+    def _close_now(self) -> None:
+        """`aclose` without awaiting (it never awaits)."""
+        coro = self.aclose()
+        try:
+            coro.send(None)
+        except StopIteration:
+            pass
+        else:  # pragma: no cover - aclose does not suspend
+            coro.close()
 
     def _finish(self) -> None:
         self._state = _State.FINISHED

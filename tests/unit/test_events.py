@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowise_async import EventDecodeError, events
-from flowise_async._convert import EVENT_NAMES, decode_event, encode_event
+from flowise_async._convert import EVENT_NAMES, decode_event, decode_message, encode_event
 from flowise_async._stream import EventDecoder
 from flowise_async.models import Action, Artifact, Document, ExecutedNode, UsedTool
 
@@ -249,3 +251,27 @@ def test_events_are_frozen_and_keyword_only() -> None:
         token.text = "b"  # type: ignore[misc]
     with pytest.raises(TypeError):
         events.TokenEvent("a")  # type: ignore[misc]
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(), ascii_only=st.booleans())
+def test_token_fast_path_equals_json(text: str, ascii_only: bool) -> None:
+    """The token fast path decodes exactly what json.loads would, for any text."""
+    data = json.dumps(
+        {"event": "token", "data": text}, separators=(",", ":"), ensure_ascii=ascii_only
+    )
+    assert decode_message(data) == events.TokenEvent(text=text)
+    assert decode_message(data) == decode_event(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"event":"token","data":"a"b"}',  # an unescaped quote: not JSON
+        '{"event":"token","data":"a\x01b"}',  # a raw control character: not JSON
+    ],
+)
+def test_token_fast_path_rejects_invalid_json(data: str) -> None:
+    """Frames that look like tokens but are not valid JSON still raise EventDecodeError."""
+    with pytest.raises(EventDecodeError):
+        decode_message(data)
