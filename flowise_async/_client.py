@@ -15,8 +15,20 @@ import aiohttp
 from ._config import Limits, Retries, Timeouts
 from ._exceptions import ClientStateError
 from ._resources._base import path_id
+from ._resources.api_keys import ApiKeys
+from ._resources.assistants import Assistants
+from ._resources.attachments import Attachments
+from ._resources.chat_messages import ChatMessages
 from ._resources.chatflows import Chatflows
+from ._resources.credentials import Credentials
+from ._resources.document_store import DocumentStores
+from ._resources.feedback import FeedbackResource
+from ._resources.leads import Leads
 from ._resources.predictions import Predictions
+from ._resources.tools import Tools
+from ._resources.upsert_history import UpsertHistory
+from ._resources.variables import Variables
+from ._resources.vectors import Vectors
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._transport import Transport, logger, run_bounded
 
@@ -70,6 +82,30 @@ class AsyncFlowise:
     """Run chatflows, streamed or not."""
     chatflows: Chatflows
     """Create, read, update and delete chatflows."""
+    attachments: Attachments
+    """Turn files into text for ``file:full`` uploads."""
+    chat_messages: ChatMessages
+    """List and delete the stored messages of a chatflow."""
+    assistants: Assistants
+    """Create, read, update and delete assistants."""
+    document_store: DocumentStores
+    """Document stores: loaders, chunks, vector store, upsert."""
+    feedback: FeedbackResource
+    """Rate answers (thumbs up/down with a comment)."""
+    leads: Leads
+    """Contact details left in chats."""
+    tools: Tools
+    """Create, read, update and delete custom tools."""
+    variables: Variables
+    """Create, list, update and delete variables (no read by id on the server)."""
+    upsert_history: UpsertHistory
+    """List and delete the past vector upserts of a chatflow."""
+    vectors: Vectors
+    """Upsert a chatflow's documents into its vector store."""
+    credentials: Credentials
+    """Create, read, update and delete credentials."""
+    api_keys: ApiKeys
+    """List, create, update, delete and verify API keys."""
 
     def __init__(
         self,
@@ -112,6 +148,38 @@ class AsyncFlowise:
     def _attach_resources(self) -> None:
         self.predictions = Predictions(self)
         self.chatflows = Chatflows(self)
+        self.attachments = Attachments(self)
+        self.chat_messages = ChatMessages(self)
+        self.assistants = Assistants(self)
+        self.document_store = DocumentStores(self)
+        self.feedback = FeedbackResource(self)
+        self.leads = Leads(self)
+        self.tools = Tools(self)
+        self.variables = Variables(self)
+        self.upsert_history = UpsertHistory(self)
+        self.vectors = Vectors(self)
+        self.credentials = Credentials(self)
+        self.api_keys = ApiKeys(self)
+
+    async def ping(self) -> str:
+        """
+        Check that the server answers: ``GET /api/v1/ping`` (public).
+
+        Returns:
+            The server's answer, ``"pong"``.
+
+        Raises:
+            APIConnectionError: The server could not be reached.
+        """
+        text = await self._live_transport().request("GET", "/api/v1/ping", expect="text")
+        return str(text or "")
+
+    async def version(self) -> str:
+        """The server's version, e.g. ``"3.1.4"`` (``GET /api/v1/version``, public)."""
+        data = await self._live_transport().request("GET", "/api/v1/version")
+        if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+            raise TypeError(f"unexpected answer of /api/v1/version: {str(data)[:200]}")
+        return str(data["version"])
 
     # -- properties -------------------------------------------------------------------------
 

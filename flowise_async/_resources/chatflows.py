@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, overload
+from urllib.parse import quote
 
 from .._convert import structure
-from ..models._chatflows import Chatflow
-from ._base import Resource, path_id
+from ..models._chatflows import Chatflow, UploadsConfig
+from ..models._common import DeleteResult, Page
+from ._base import DEFAULT_PAGE_SIZE, Resource, path_id
 
 
 __all__ = ["Chatflows"]
@@ -50,7 +53,7 @@ def chatflow_body(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Chatflows(Resource):
-    """Chatflows: ``/api/v1/chatflows``."""
+    """Chatflows: ``/api/v1/chatflows`` and the public helpers around them."""
 
     __slots__ = ()
 
@@ -70,32 +73,130 @@ class Chatflows(Resource):
             flow_data: The graph (``{"nodes": [...], "edges": [...]}``), as a mapping.
             type: ``CHATFLOW`` (default), ``AGENTFLOW``, ``MULTIAGENT`` or ``ASSISTANT``.
             **fields: Other columns: ``deployed``, ``is_public``, ``apikeyid``,
-                ``chatbot_config``, ``api_config``, ``category``, ...
+                ``chatbot_config``, ``api_config``, ``analytic``, ``speech_to_text``,
+                ``text_to_speech``, ``follow_up_prompts``, ``category``. Mappings are
+                sent as the JSON strings the server stores.
+
+        Returns:
+            The stored chatflow.
+
+        Raises:
+            BadRequestError: The server refused the type or the flow data.
+            PermissionDeniedError: The API key lacks ``chatflows:create``.
         """
         body = chatflow_body({"name": name, "flow_data": flow_data, "type": type, **fields})
         data = await self._request("POST", "/api/v1/chatflows", json_body=body)
         return structure(data, Chatflow)
 
     async def get(self, chatflow_id: str) -> Chatflow:
-        """Read one chatflow."""
+        """
+        Read one chatflow.
+
+        Raises:
+            NotFoundError: No such chatflow in the key's workspace.
+            BadRequestError: *chatflow_id* is not a UUID.
+        """
         data = await self._request("GET", f"/api/v1/chatflows/{path_id(chatflow_id)}")
         return structure(data, Chatflow)
 
-    async def list(self, *, type: str | None = None) -> list[Chatflow]:
-        """List the chatflows (newest first); *type* filters by flow type."""
-        data = await self._request("GET", "/api/v1/chatflows", params={"type": type})
-        if isinstance(data, dict) and "data" in data:
-            data = data["data"]
-        return structure(data, list[Chatflow])
+    @overload
+    async def list(self, *, type: str | None = None) -> list[Chatflow]: ...
+
+    @overload
+    async def list(self, *, type: str | None = None, page: int, limit: int) -> Page[Chatflow]: ...
+
+    async def list(
+        self, *, type: str | None = None, page: int | None = None, limit: int | None = None
+    ) -> list[Chatflow] | Page[Chatflow]:
+        """
+        List the chatflows, most recently updated first.
+
+        Args:
+            type: Only flows of this type: ``CHATFLOW``, ``AGENTFLOW``, ``MULTIAGENT`` or
+                ``ASSISTANT`` (default: all).
+            page: With *limit*: return this page (from 1) as a `Page` with the total count.
+            limit: The page size.
+
+        Returns:
+            All flows, or one `Page` when *page* and *limit* are given.
+        """
+        return await self._get_list(
+            "/api/v1/chatflows", Chatflow, params={"type": type}, page=page, limit=limit
+        )
+
+    def iter(
+        self, *, type: str | None = None, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[Chatflow]:
+        """
+        Iterate over all chatflows, fetching *page_size* of them per request.
+
+        Example::
+
+            async for flow in client.chatflows.iter(type="AGENTFLOW"):
+                print(flow.name)
+        """
+        return self._iter_pages(
+            "/api/v1/chatflows", Chatflow, params={"type": type}, page_size=page_size
+        )
 
     async def update(self, chatflow_id: str, **fields: Any) -> Chatflow:
-        """Change some columns of a chatflow (same names as `create`)."""
+        """
+        Change some columns of a chatflow (same names as `create`; omitted ones stay).
+
+        Updating also reloads the flow's rate limiter from its *api_config*.
+        Give ``apikeyid=""`` to unbind the flow from its API key.
+        """
         body = chatflow_body(fields)
         data = await self._request(
             "PUT", f"/api/v1/chatflows/{path_id(chatflow_id)}", json_body=body
         )
         return structure(data, Chatflow)
 
-    async def delete(self, chatflow_id: str) -> None:
-        """Delete a chatflow with its messages, feedback and files."""
-        await self._request("DELETE", f"/api/v1/chatflows/{path_id(chatflow_id)}", expect="any")
+    async def delete(self, chatflow_id: str) -> DeleteResult:
+        """Delete a chatflow with its messages, feedback, upsert history and files."""
+        return await self._delete(f"/api/v1/chatflows/{path_id(chatflow_id)}")
+
+    async def is_streaming(self, chatflow_id: str) -> bool:
+        """
+        Whether the server streams this flow's answers (``GET /chatflows-streaming/{id}``).
+
+        A streaming request to a flow that cannot stream gets a plain JSON answer instead.
+        """
+        data = await self._request("GET", f"/api/v1/chatflows-streaming/{path_id(chatflow_id)}")
+        if not isinstance(data, dict) or not isinstance(data.get("isStreaming"), bool):
+            raise TypeError(f"unexpected answer of chatflows-streaming: {data!r}")
+        return bool(data["isStreaming"])
+
+    async def uploads_config(self, chatflow_id: str) -> UploadsConfig:
+        """What the flow accepts as uploads: images, audio, RAG files and their types."""
+        data = await self._request("GET", f"/api/v1/chatflows-uploads/{path_id(chatflow_id)}")
+        return structure(data, UploadsConfig)
+
+    async def list_for_key(
+        self, api_key: str, *, key_only: bool = False
+    ) -> builtins.list[Chatflow]:
+        """
+        List the chatflows a given API key can run: those bound to it and those bound to no
+        key, in the key's workspace (sorted by name).
+
+        The key travels in the URL path (the server's design); this client keeps it out of
+        its errors and logs.
+
+        Args:
+            api_key: The key to look up (not necessarily the client's own).
+            key_only: Only the flows bound to this key.
+
+        Raises:
+            AuthenticationError: Unknown key.
+            NotFoundError: No flow is reachable with this key (the server answers 500
+                "Chatflow not found").
+        """
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        data = await self._request(
+            "GET",
+            f"/api/v1/chatflows/apikey/{quote(api_key, safe='')}",
+            params={"keyonly": "true" if key_only else None},
+            secrets=(api_key, quote(api_key, safe="")),
+        )
+        return structure(data, builtins.list[Chatflow])

@@ -15,6 +15,7 @@ from .._transport import RawResponse, unexpected_content
 from ..models._prediction import Prediction
 from ..models._request import HumanInput, Message, Upload
 from ._base import Resource, path_id
+from ._files import FileInput, form_files, override_form
 
 
 __all__ = ["Predictions"]
@@ -307,6 +308,70 @@ class Predictions(Resource):
             override_config=override_config,
             timeouts=timeouts,
         )
+
+    async def create_with_files(
+        self,
+        chatflow_id: str,
+        question: str | None = None,
+        *,
+        files: Iterable[FileInput],
+        chat_id: str | None = None,
+        override_config: Mapping[str, Any] | None = None,
+        lead_email: str | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> Prediction:
+        """
+        Run a chatflow whose document loader reads the request's files (multipart/form-data).
+
+        Each file goes to the loader input that fits its type (``.txt`` to ``txtFile``,
+        ``.pdf`` to ``pdfFile`` ...); paths are streamed from disk without blocking the loop.
+        The server reads every form field as an override, so *override_config* entries are
+        sent as fields of their own: give scalar values (the server parses only ``vars``
+        as JSON). The flow must allow those overrides in its API configuration.
+
+        Args:
+            chatflow_id: The chatflow to run.
+            question: The user message.
+            files: Paths, or ``(name, bytes)`` / ``(name, bytes, mime)`` tuples. A file's
+                extension must match its MIME type (the server checks).
+            chat_id: The conversation to continue.
+            override_config: Node input overrides, e.g. ``{"returnSourceDocuments": True}``.
+            lead_email: Stored with the user message.
+            timeouts: Overrides the client's timeouts for this call.
+
+        Returns:
+            The typed result, as `create` returns it.
+
+        Example::
+
+            answer = await client.predictions.create_with_files(
+                flow_id, "What does the report say?", files=[Path("report.txt")]
+            )
+        """
+        parts = form_files(files)
+        if not parts:
+            raise ValueError("files is empty: use create() for a prediction without files")
+        if question is not None and not isinstance(question, str):
+            raise TypeError(f"question must be a string, got {type(question).__name__}")
+        form = override_form(
+            override_config,
+            {"question": question, "chatId": chat_id, "leadEmail": lead_email},
+        )
+        data = await self._request(
+            "POST",
+            _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
+            form=form,
+            files=parts,
+            timeouts=timeouts,
+        )
+        try:
+            return structure_prediction(data)
+        except (ValueError, TypeError) as exc:
+            raise EventDecodeError(
+                f"the answer of the prediction is not a prediction object: {exc}",
+                event=None,
+                data=str(data)[:200],
+            ) from None
 
     async def abort(self, chatflow_id: str, chat_id: str) -> None:
         """

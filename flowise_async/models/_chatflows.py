@@ -10,7 +10,7 @@ import attrs
 from .._types import JSON, JSON_STRING
 
 
-__all__ = ["Chatflow"]
+__all__ = ["Chatflow", "UploadSizeAndType", "UploadsConfig"]
 
 
 def _json_field() -> Any:
@@ -58,4 +58,41 @@ class Chatflow:
     created_date: str | None = None
     updated_date: str | None = None
     workspace_id: str | None = None
+    extra: Mapping[str, JSON] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class UploadSizeAndType:
+    """
+    A kind of upload a chatflow accepts.
+
+    Attributes:
+        file_types: Accepted MIME types (may contain an empty string, as the server sends it).
+        max_upload_size: The size limit in MB.
+    """
+
+    file_types: list[str] = attrs.field(factory=list)
+    max_upload_size: float | None = None
+    extra: Mapping[str, JSON] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class UploadsConfig:
+    """
+    What a chatflow accepts as uploads (``GET /api/v1/chatflows-uploads/{id}``).
+
+    Attributes:
+        is_speech_to_text_enabled: Audio uploads are transcribed into the question.
+        is_image_upload_allowed: Images may be sent to the flow's vision model.
+        is_rag_file_upload_allowed: Files may be upserted into the flow's vector store.
+        img_upload_size_and_types: Accepted image types and sizes.
+        file_upload_size_and_types: Accepted file types and sizes.
+        extra: Every other field the server sent.
+    """
+
+    is_speech_to_text_enabled: bool = False
+    is_image_upload_allowed: bool = False
+    is_rag_file_upload_allowed: bool = False
+    img_upload_size_and_types: list[UploadSizeAndType] = attrs.field(factory=list)
+    file_upload_size_and_types: list[UploadSizeAndType] = attrs.field(factory=list)
     extra: Mapping[str, JSON] = attrs.field(factory=dict, repr=False)

@@ -1,0 +1,95 @@
+"""``client.api_keys``: the workspace's API keys."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from .._convert import structure
+from .._exceptions import AuthenticationError
+from ..models._api_keys import ApiKey
+from ..models._common import DeleteResult
+from ._base import Resource, path_id
+
+
+__all__ = ["ApiKeys"]
+
+_PATH = "/api/v1/apikey"
+
+
+class ApiKeys(Resource):
+    """API keys: ``/api/v1/apikey``."""
+
+    __slots__ = ()
+
+    async def list(self) -> builtins.list[ApiKey]:
+        """List the keys of the workspace (most recently updated first), keys included."""
+        data = await self._request("GET", _PATH)
+        return structure(data, builtins.list[ApiKey])
+
+    async def create(self, *, key_name: str, permissions: Iterable[str]) -> ApiKey:
+        """
+        Create an API key.
+
+        The server answers with the list of all keys; this returns the new one (the most
+        recent key of that name).
+
+        Args:
+            key_name: Its name.
+            permissions: Non-empty, e.g. ``["chatflows:view", "chatflows:create"]``; a key
+                cannot carry ``workspace:`` or ``admin:`` permissions.
+        """
+        perms = [permissions] if isinstance(permissions, str) else list(permissions)
+        if not perms:
+            raise ValueError("permissions must not be empty")
+        data = await self._request(
+            "POST", _PATH, json_body={"keyName": key_name, "permissions": perms}
+        )
+        return _pick(structure(data, builtins.list[ApiKey]), key_name)
+
+    async def update(self, api_key_id: str, *, key_name: str, permissions: Iterable[str]) -> ApiKey:
+        """Rename a key and replace its permissions (both are required by the server)."""
+        perms = [permissions] if isinstance(permissions, str) else list(permissions)
+        if not perms:
+            raise ValueError("permissions must not be empty")
+        data = await self._request(
+            "PUT",
+            f"{_PATH}/{path_id(api_key_id)}",
+            json_body={"keyName": key_name, "permissions": perms},
+        )
+        keys = structure(data, builtins.list[ApiKey])
+        for key in keys:
+            if key.id == api_key_id:
+                return key
+        return _pick(keys, key_name)
+
+    async def delete(self, api_key_id: str) -> DeleteResult:
+        """Delete a key."""
+        return await self._delete(f"{_PATH}/{path_id(api_key_id)}")
+
+    async def verify(self, api_key: str) -> bool:
+        """
+        Whether *api_key* is a valid key of this server (``GET /verify/apikey/{key}``).
+
+        The key travels in the URL path (the server's design); this client keeps it out of
+        its errors and logs.
+        """
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        quoted = quote(api_key, safe="")
+        try:
+            data = await self._request(
+                "GET", f"/api/v1/verify/apikey/{quoted}", secrets=(api_key, quoted), expect="any"
+            )
+        except AuthenticationError:
+            return False
+        return bool(data == "OK")
+
+
+def _pick(keys: builtins.list[ApiKey], key_name: str) -> ApiKey:
+    named = [key for key in keys if key.key_name == key_name]
+    if not named:
+        raise LookupError(f"the server's answer holds no key named {key_name!r}")
+    # The server sorts by updatedDate, newest first; be explicit in case it stops doing so.
+    return max(named, key=lambda key: key.updated_date or "")

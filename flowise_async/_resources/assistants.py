@@ -1,0 +1,103 @@
+"""``client.assistants``: create, read, update and delete assistants."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .._convert import structure
+from ..models._assistants import Assistant
+from ..models._common import DeleteResult
+from ._base import Resource, path_id
+
+
+__all__ = ["Assistants"]
+
+_PATH = "/api/v1/assistants"
+
+
+def _details(details: Mapping[str, Any] | str) -> str:
+    return details if isinstance(details, str) else json.dumps(dict(details))
+
+
+class Assistants(Resource):
+    """Assistants: ``/api/v1/assistants``."""
+
+    __slots__ = ()
+
+    async def list(self, *, type: str | None = None) -> builtins.list[Assistant]:
+        """List the assistants; *type* filters: ``CUSTOM``, ``OPENAI`` or ``AZURE``."""
+        data = await self._request("GET", _PATH, params={"type": type})
+        return structure(data, builtins.list[Assistant])
+
+    async def get(self, assistant_id: str) -> Assistant:
+        """
+        Read one assistant.
+
+        Raises:
+            NotFoundError: No such assistant (the server answers a 500 that says so).
+        """
+        data = await self._request("GET", f"{_PATH}/{path_id(assistant_id)}")
+        return structure(data, Assistant)
+
+    async def create(
+        self,
+        *,
+        details: Mapping[str, Any] | str,
+        type: str = "CUSTOM",
+        credential: str | None = None,
+        icon_src: str | None = None,
+    ) -> Assistant:
+        """
+        Create an assistant.
+
+        Args:
+            details: Its configuration, e.g. ``{"name": ..., "instruction": ...,
+                "chatModel": {...}, "tools": [...]}`` for ``CUSTOM`` assistants (sent as the
+                JSON string the server stores).
+            type: ``CUSTOM`` (default), ``OPENAI`` or ``AZURE``. OpenAI and Azure assistants
+                are also created at the provider, with the key of *credential*.
+            credential: The id of the credential holding the provider's key.
+            icon_src: Icon URL.
+        """
+        body: dict[str, Any] = {"details": _details(details), "type": type}
+        if credential is not None:
+            body["credential"] = credential
+        if icon_src is not None:
+            body["iconSrc"] = icon_src
+        data = await self._request("POST", _PATH, json_body=body)
+        return structure(data, Assistant)
+
+    async def update(
+        self,
+        assistant_id: str,
+        *,
+        details: Mapping[str, Any] | str | None = None,
+        credential: str | None = None,
+        icon_src: str | None = None,
+        type: str | None = None,
+    ) -> Assistant:
+        """Change an assistant; omitted fields stay as they are."""
+        body: dict[str, Any] = {}
+        if details is not None:
+            body["details"] = _details(details)
+        if credential is not None:
+            body["credential"] = credential
+        if icon_src is not None:
+            body["iconSrc"] = icon_src
+        if type is not None:
+            body["type"] = type
+        data = await self._request("PUT", f"{_PATH}/{path_id(assistant_id)}", json_body=body)
+        return structure(data, Assistant)
+
+    async def delete(self, assistant_id: str, *, delete_at_provider: bool = False) -> DeleteResult:
+        """
+        Delete an assistant; with *delete_at_provider* an OpenAI/Azure assistant is also
+        deleted there (``isDeleteBoth``).
+        """
+        return await self._delete(
+            f"{_PATH}/{path_id(assistant_id)}",
+            params={"isDeleteBoth": "true" if delete_at_provider else None},
+        )

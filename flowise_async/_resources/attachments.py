@@ -1,0 +1,67 @@
+"""``client.attachments``: turn files into text for ``file:full`` uploads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .._convert import structure
+from ..models._attachments import Attachment
+from ._base import Resource, path_id
+from ._files import FileInput, form_files
+
+
+__all__ = ["Attachments"]
+
+
+class Attachments(Resource):
+    """Attachments: ``POST /api/v1/attachments/{chatflowId}/{chatId}``."""
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        chatflow_id: str,
+        chat_id: str,
+        files: Iterable[FileInput],
+        *,
+        base64: bool = False,
+    ) -> list[Attachment]:
+        """
+        Upload files and get their text back, for uploads of type ``file:full``.
+
+        The flow must allow full-file uploads (``chatbotConfig.fullFileUpload``) for the
+        files' MIME types. Files given as paths are streamed from disk.
+
+        Args:
+            chatflow_id: The chatflow the files are for.
+            chat_id: The conversation they belong to.
+            files: Paths, or ``(name, bytes)`` / ``(name, bytes, mime)`` tuples.
+            base64: Return each file's content base64-encoded instead of its text.
+
+        Returns:
+            One `Attachment` per file; pass ``Upload.full_text(a.content, name=a.name)`` to a
+            prediction.
+
+        Raises:
+            BadRequestError: Full-file upload is not enabled, or a type is not allowed (the
+                server answers 500 for both; see the message).
+
+        Example::
+
+            [doc] = await client.attachments.create(flow_id, chat_id, [Path("notes.txt")])
+            await client.predictions.create(
+                flow_id, "Summarise", chat_id=chat_id,
+                uploads=[Upload.full_text(doc.content, name=doc.name)],
+            )
+        """
+        parts = form_files(files)
+        if not parts:
+            raise ValueError("at least one file is required")
+        data = await self._request(
+            "POST",
+            f"/api/v1/attachments/{path_id(chatflow_id, 'chatflow_id')}/"
+            f"{path_id(chat_id, 'chat_id')}",
+            form={"base64": "true"} if base64 else {},
+            files=parts,
+        )
+        return structure(data, list[Attachment])

@@ -1,0 +1,99 @@
+"""``client.feedback``: rate answers."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from typing import Any
+
+from .._convert import structure
+from ..models._feedback import Feedback
+from ._base import Resource, date_param, path_id
+
+
+__all__ = ["FeedbackResource"]
+
+_PATH = "/api/v1/feedback"
+
+
+class FeedbackResource(Resource):
+    """
+    Feedback on answer messages: ``/api/v1/feedback``.
+
+    These routes are public on the server: they need no API key.
+    """
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        *,
+        message_id: str,
+        rating: str,
+        content: str | None = None,
+        chat_id: str | None = None,
+        chatflow_id: str | None = None,
+    ) -> Feedback:
+        """
+        Rate an answer message.
+
+        A message takes one rating: to change it, `update` the returned feedback (the
+        server may store a second row for the same message).
+
+        Args:
+            message_id: The rated message (``Prediction.chat_message_id``).
+            rating: ``"THUMBS_UP"`` or ``"THUMBS_DOWN"``.
+            content: A comment.
+            chat_id: The message's conversation (default: read from the message).
+            chatflow_id: The message's chatflow (default: read from the message).
+
+        Raises:
+            NotFoundError: Unknown message.
+            BadRequestError: *chat_id* or *chatflow_id* does not match the message.
+        """
+        body: dict[str, Any] = {"messageId": message_id, "rating": rating}
+        if content is not None:
+            body["content"] = content
+        if chat_id is not None:
+            body["chatId"] = chat_id
+        if chatflow_id is not None:
+            body["chatflowid"] = chatflow_id
+        data = await self._request("POST", _PATH, json_body=body)
+        return structure(data, Feedback)
+
+    async def list(
+        self,
+        chatflow_id: str,
+        *,
+        chat_id: str | None = None,
+        order: str | None = None,
+        start_date: str | dt.date | None = None,
+        end_date: str | dt.date | None = None,
+    ) -> builtins.list[Feedback]:
+        """List the feedback of a chatflow, optionally of one conversation or date range."""
+        params = {
+            "chatId": chat_id,
+            "order": order,
+            "startDate": date_param(start_date),
+            "endDate": date_param(end_date),
+        }
+        data = await self._request(
+            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", params=params
+        )
+        return structure(data, builtins.list[Feedback])
+
+    async def update(
+        self, feedback_id: str, *, rating: str | None = None, content: str | None = None
+    ) -> None:
+        """
+        Change the rating and/or comment of a feedback.
+
+        Raises:
+            NotFoundError: Unknown feedback id.
+        """
+        body: dict[str, Any] = {}
+        if rating is not None:
+            body["rating"] = rating
+        if content is not None:
+            body["content"] = content
+        await self._request("PUT", f"{_PATH}/{path_id(feedback_id)}", json_body=body, expect="any")

@@ -1,0 +1,59 @@
+"""``client.leads``: contact details left in chats."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from .._convert import structure
+from ..models._leads import Lead
+from ._base import Resource, path_id
+
+
+__all__ = ["Leads"]
+
+_PATH = "/api/v1/leads"
+
+
+class Leads(Resource):
+    """Leads: ``/api/v1/leads``."""
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        chatflow_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        chat_id: str | None = None,
+    ) -> Lead:
+        """
+        Store a lead for a chatflow (public route; no key needed).
+
+        Args:
+            chatflow_id: The chatflow.
+            name: The person's name.
+            email: The e-mail address.
+            phone: The phone number.
+            chat_id: The conversation (default: a new id chosen by the server).
+        """
+        body: dict[str, Any] = {"chatflowid": chatflow_id}
+        for key, value in (("name", name), ("email", email), ("phone", phone), ("chatId", chat_id)):
+            if value is not None:
+                body[key] = value
+        data = await self._request("POST", _PATH, json_body=body)
+        return structure(data, Lead)
+
+    async def list(self, chatflow_id: str) -> builtins.list[Lead]:
+        """
+        List the leads of a chatflow.
+
+        Note:
+            Flowise 3.1.3 and later read the caller's workspace on this public route, which
+            an API-key client never has there: those servers answer `NotFoundError`
+            ("workspace undefined not found") to every API-key caller. Older servers answer.
+        """
+        data = await self._request("GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}")
+        return structure(data, builtins.list[Lead])

@@ -1,0 +1,139 @@
+"""``client.tools``: custom tools."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, overload
+
+from .._convert import structure
+from ..models._common import DeleteResult, Page
+from ..models._tools import Tool
+from ._base import DEFAULT_PAGE_SIZE, Resource, path_id
+
+
+__all__ = ["Tools"]
+
+_PATH = "/api/v1/tools"
+
+
+def _tool_body(
+    *,
+    name: str | None,
+    description: str | None,
+    color: str | None,
+    icon_src: str | None,
+    schema: Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | None,
+    func: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if description is not None:
+        body["description"] = description
+    if color is not None:
+        body["color"] = color
+    if icon_src is not None:
+        body["iconSrc"] = icon_src
+    if schema is not None:
+        body["schema"] = (
+            schema
+            if isinstance(schema, str)
+            else json.dumps(dict(schema) if isinstance(schema, Mapping) else list(schema))
+        )
+    if func is not None:
+        body["func"] = func
+    return body
+
+
+class Tools(Resource):
+    """Custom tools: ``/api/v1/tools``."""
+
+    __slots__ = ()
+
+    @overload
+    async def list(self) -> builtins.list[Tool]: ...
+
+    @overload
+    async def list(self, *, page: int, limit: int) -> Page[Tool]: ...
+
+    async def list(
+        self, *, page: int | None = None, limit: int | None = None
+    ) -> builtins.list[Tool] | Page[Tool]:
+        """List the tools: all of them, or one `Page` when *page* and *limit* are given."""
+        return await self._get_list(_PATH, Tool, page=page, limit=limit)
+
+    def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[Tool]:
+        """Iterate over all tools, *page_size* per request."""
+        return self._iter_pages(_PATH, Tool, page_size=page_size)
+
+    async def get(self, tool_id: str) -> Tool:
+        """
+        Read one tool.
+
+        Raises:
+            NotFoundError: No such tool.
+        """
+        data = await self._request("GET", f"{_PATH}/{path_id(tool_id)}")
+        return structure(data, Tool)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        description: str,
+        color: str = "linear-gradient(rgb(114,108,219), rgb(135,206,250))",
+        icon_src: str | None = None,
+        schema: Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | None = None,
+        func: str | None = None,
+    ) -> Tool:
+        """
+        Create a custom tool.
+
+        Args:
+            name: The name the model calls it by.
+            description: What it does, for the model.
+            color: The UI colour.
+            icon_src: Icon URL.
+            schema: Its inputs, as the UI writes them: a list of ``{"property", "type",
+                "description", "required"}`` (sent as a JSON string).
+            func: The JavaScript body; inputs are ``$<property>`` variables.
+        """
+        body = _tool_body(
+            name=name,
+            description=description,
+            color=color,
+            icon_src=icon_src,
+            schema=schema,
+            func=func,
+        )
+        data = await self._request("POST", _PATH, json_body=body)
+        return structure(data, Tool)
+
+    async def update(
+        self,
+        tool_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        color: str | None = None,
+        icon_src: str | None = None,
+        schema: Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | None = None,
+        func: str | None = None,
+    ) -> Tool:
+        """Change a tool; omitted fields stay as they are."""
+        body = _tool_body(
+            name=name,
+            description=description,
+            color=color,
+            icon_src=icon_src,
+            schema=schema,
+            func=func,
+        )
+        data = await self._request("PUT", f"{_PATH}/{path_id(tool_id)}", json_body=body)
+        return structure(data, Tool)
+
+    async def delete(self, tool_id: str) -> DeleteResult:
+        """Delete a tool."""
+        return await self._delete(f"{_PATH}/{path_id(tool_id)}")

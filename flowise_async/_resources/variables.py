@@ -1,0 +1,82 @@
+"""``client.variables``: variables flows read as ``{{$vars.name}}``."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator
+from typing import Any, overload
+
+from .._convert import structure
+from ..models._common import DeleteResult, Page
+from ..models._variables import Variable
+from ._base import DEFAULT_PAGE_SIZE, Resource, path_id
+
+
+__all__ = ["Variables"]
+
+_PATH = "/api/v1/variables"
+
+
+class Variables(Resource):
+    """
+    Variables: ``/api/v1/variables``.
+
+    The server has no route to read one variable by id: use `list` (or `iter`) and pick it.
+    """
+
+    __slots__ = ()
+
+    @overload
+    async def list(self) -> builtins.list[Variable]: ...
+
+    @overload
+    async def list(self, *, page: int, limit: int) -> Page[Variable]: ...
+
+    async def list(
+        self, *, page: int | None = None, limit: int | None = None
+    ) -> builtins.list[Variable] | Page[Variable]:
+        """List the variables: all of them, or one `Page` when *page* and *limit* are given."""
+        return await self._get_list(_PATH, Variable, page=page, limit=limit)
+
+    def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[Variable]:
+        """Iterate over all variables, *page_size* per request."""
+        return self._iter_pages(_PATH, Variable, page_size=page_size)
+
+    async def create(self, *, name: str, value: str, type: str = "static") -> Variable:
+        """
+        Create a variable.
+
+        Args:
+            name: Its name (``{{$vars.<name>}}`` in flows).
+            value: Its value; for ``runtime`` variables the value comes from the server's
+                environment variable of that *name* at run time.
+            type: ``"static"`` (default) or ``"runtime"``.
+        """
+        body = {"name": name, "value": value, "type": type}
+        data = await self._request("POST", _PATH, json_body=body)
+        return structure(data, Variable)
+
+    async def update(
+        self,
+        variable_id: str,
+        *,
+        name: str | None = None,
+        value: str | None = None,
+        type: str | None = None,
+    ) -> Variable:
+        """
+        Change a variable; omitted fields stay as they are.
+
+        Raises:
+            NotFoundError: No such variable.
+        """
+        body: dict[str, Any] = {}
+        for key, item in (("name", name), ("value", value), ("type", type)):
+            if item is not None:
+                body[key] = item
+        data = await self._request("PUT", f"{_PATH}/{path_id(variable_id)}", json_body=body)
+        return structure(data, Variable)
+
+    async def delete(self, variable_id: str) -> DeleteResult:
+        """Delete a variable."""
+        return await self._delete(f"{_PATH}/{path_id(variable_id)}")
