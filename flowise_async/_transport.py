@@ -47,11 +47,18 @@ logger = logging.getLogger("flowise_async")
 
 T = TypeVar("T")
 
+# (the error to raise, its cause to chain or None, "unsent" | "sent" | "final")
+_Failure = tuple["APIConnectionError", BaseException | None, str]
+
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _MAX_ERROR_BODY = 64 * 1024
 _JSON_TYPES = ("application/json",)
 _SSE_TYPE = "text/event-stream"
 _READ_CHUNK = 64 * 1024
+_DROP_HINT = (
+    "retry the run (a new chat_id, or abort the old one first); if it happens at a fixed "
+    "duration, a proxy in between is cutting long responses (raise its read timeout)"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -74,12 +81,14 @@ class RawResponse:
     An open response whose body is read chunk by chunk, on demand (backpressure).
 
     Only `read` touches the socket; aiohttp pauses reading from the socket when its buffer is
-    full, so a slow consumer stops the server instead of growing memory here.
+    full, so a slow consumer stops the server instead of growing memory here. The idle timeout
+    runs only while `read` waits, so a slow consumer never trips it.
     """
 
     __slots__ = (
         "_closed",
         "_eof",
+        "_idle",
         "_resp",
         "_transport",
         "content_type",
@@ -88,15 +97,25 @@ class RawResponse:
         "url",
     )
 
-    def __init__(self, transport: Transport, resp: aiohttp.ClientResponse, method: str) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        resp: aiohttp.ClientResponse,
+        method: str,
+        idle: float | None = None,
+    ) -> None:
         self._transport = transport
         self._resp = resp
+        self._idle = idle
         self._eof = False
         self._closed = False
         self.status = resp.status
         self.content_type = resp.content_type
         self.method = method
         self.url = transport.display_url(resp.url)
+
+    def __repr__(self) -> str:
+        return f"<RawResponse {self.method} {self.url} [{self.status}]>"
 
     @property
     def at_eof(self) -> bool:
@@ -114,20 +133,25 @@ class RawResponse:
         if self._eof or self._closed:
             return b""
         try:
-            chunk = await self._resp.content.readany()
-        except aiohttp.ServerTimeoutError as exc:
+            if self._idle is None:
+                chunk = await self._resp.content.readany()
+            else:
+                async with asyncio.timeout(self._idle):
+                    chunk = await self._resp.content.readany()
+        except TimeoutError:
             raise APITimeoutError(
-                f"no data from the server for {self._transport.timeouts.idle} s while reading "
-                f"the response to {self.method} {self.url} (idle timeout; raise "
-                "Timeouts(idle=...) if the flow pauses longer)",
+                f"no data from the server for {self._idle} s while reading the response to "
+                f"{self.method} {self.url} (idle timeout): raise Timeouts(idle=...) if the flow "
+                "pauses longer; Flowise 3.1.2+ sends a heartbeat every 30 s, older releases none",
                 phase="idle",
                 method=self.method,
                 url=self.url,
-            ) from exc
+            ) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
             raise IncompleteStreamError(
                 f"the connection dropped while reading the response to {self.method} "
-                f"{self.url} ({type(exc).__name__}: {self._transport.redact(str(exc))})"
+                f"{self.url} ({type(exc).__name__}: {self._transport.redact(str(exc))}): "
+                f"{_DROP_HINT}"
             ) from exc
         if not chunk:
             self._eof = True
@@ -298,8 +322,12 @@ class Transport:
         shown = self.redact(self.display_url(url), secrets)
         files = tuple(files)
         policy = self.retries
+        # Sending twice is harmless for idempotent methods; other calls opt in. Predictions
+        # pass retry=True: re-sent only when the server cannot have started the run (no
+        # connection, or a retryable status), never after a disconnect that may follow it.
+        resend_safe = method in _IDEMPOTENT or (retry is None and policy.retry_non_idempotent)
         if retry is None:
-            retry = method in _IDEMPOTENT or policy.retry_non_idempotent
+            retry = resend_safe
         attempts = policy.attempts if retry else 1
         query = _clean_params(params)
         req_headers = self._request_headers(headers)
@@ -307,80 +335,42 @@ class Transport:
             req_headers.setdefault("Accept", "text/event-stream, application/json")
         else:
             req_headers.setdefault("Accept", "application/json")
+        # No sock_read: the wait for the headers is bounded by timeouts.headers alone, and the
+        # idle timeout is applied by RawResponse.read while the consumer waits.
         client_timeout = aiohttp.ClientTimeout(
             total=None,
             connect=timeouts.connect,
             sock_connect=timeouts.connect,
-            sock_read=timeouts.idle,
         )
         attempt = 0
         while True:
             attempt += 1
             data = _build_form(form, files) if (form is not None or files) else None
             started = time.monotonic()
+            failure: _Failure | None = None
             try:
-                try:
-                    async with asyncio.timeout(timeouts.headers):
-                        resp = await session.request(
-                            method,
-                            url,
-                            params=query,
-                            json=json_body if data is None else None,
-                            data=data,
-                            headers=req_headers,
-                            timeout=client_timeout,
-                            ssl=self._ssl,
-                        )
-                except TimeoutError as exc:
-                    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-                        raise APITimeoutError(
-                            f"could not connect to {self._strip(self.base_url)} within "
-                            f"{timeouts.connect} s for {method} {shown}: is the server up and "
-                            "the base URL right?",
-                            phase="connect",
-                            method=method,
-                            url=shown,
-                        ) from exc
-                    raise APITimeoutError(
-                        f"no response headers within {_secs(timeouts, exc)} s for {method} "
-                        f"{shown}. A Flowise server does not answer a streaming prediction at "
-                        "all when it fails before the stream starts (e.g. an unknown chatflow "
-                        "id): check the chatflow id; raise Timeouts(headers=...) for slow "
-                        "non-streaming runs",
-                        phase="headers",
-                        method=method,
-                        url=shown,
-                    ) from exc
-                except aiohttp.ClientConnectorError as exc:
-                    raise APIConnectionError(
-                        f"cannot connect to {self._strip(self.base_url)} for {method} {shown}: "
-                        f"{self.redact(str(exc.os_error) or type(exc).__name__, secrets)}. Is the "
-                        "server running, and are the base URL and port right?",
-                        method=method,
-                        url=shown,
-                    ) from exc
-                except aiohttp.ServerDisconnectedError as exc:
-                    raise APIConnectionError(
-                        f"the server closed the connection before answering {method} {shown}",
-                        method=method,
-                        url=shown,
-                    ) from exc
-                except aiohttp.TooManyRedirects as exc:
-                    raise APIConnectionError(
-                        f"too many redirects for {method} {shown}", method=method, url=shown
-                    ) from exc
-                except (aiohttp.ClientError, OSError) as exc:
-                    raise APIConnectionError(
-                        f"{method} {shown} failed: {type(exc).__name__}: "
-                        f"{self.redact(str(exc), secrets)}",
-                        method=method,
-                        url=shown,
-                    ) from exc
-            except APIConnectionError as exc:
-                delay = self._retry_delay(attempt, attempts, None, exc)
+                async with asyncio.timeout(timeouts.headers):
+                    resp = await session.request(
+                        method,
+                        url,
+                        params=query,
+                        json=json_body if data is None else None,
+                        data=data,
+                        headers=req_headers,
+                        timeout=client_timeout,
+                        ssl=self._ssl,
+                    )
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                failure = self._connection_error(exc, method, shown, timeouts, secrets)
+            if failure is not None:
+                # Raised outside the except block: aiohttp errors that carry the request
+                # headers (and so the API key) are not chained.
+                error, cause, kind = failure
+                retryable = kind == "unsent" or (kind == "sent" and resend_safe)
+                delay = self._retry_delay(attempt, attempts, None) if retryable else None
                 if delay is None:
-                    raise
-                logger.debug("%s %s: %s; retry %d in %.2f s", method, shown, exc, attempt, delay)
+                    raise error from cause
+                logger.debug("%s %s: %s; retry %d in %.2f s", method, shown, error, attempt, delay)
                 await asyncio.sleep(delay)
                 continue
             logger.debug(
@@ -390,41 +380,156 @@ class Transport:
                 resp.status,
                 1000 * (time.monotonic() - started),
             )
-            raw = RawResponse(self, resp, method)
+            raw = RawResponse(self, resp, method, timeouts.idle)
             if secrets:
                 raw.url = self.redact(raw.url, secrets)
             if resp.status < 400:
                 return raw
-            error = await self._status_error(raw, resp, secrets)
-            delay = self._retry_delay(attempt, attempts, error, None)
+            status_error = await self._status_error(raw, resp, secrets)
+            delay = self._retry_delay(attempt, attempts, status_error)
             if delay is None:
-                raise error
+                raise status_error
             logger.debug(
                 "%s %s: %d; retry %d in %.2f s", method, shown, resp.status, attempt, delay
             )
             await asyncio.sleep(delay)
 
-    def _retry_delay(
+    def _connection_error(
         self,
-        attempt: int,
-        attempts: int,
-        error: APIStatusError | None,
-        conn_error: APIConnectionError | None,
+        exc: BaseException,
+        method: str,
+        shown: str,
+        timeouts: Timeouts,
+        secrets: tuple[str, ...],
+    ) -> _Failure:
+        """
+        Translate an aiohttp failure before the headers into (error, cause, kind); *kind* is
+        ``"unsent"`` (the server cannot have received the request), ``"sent"`` (it may have)
+        or ``"final"`` (retrying cannot help, or the run may be going on).
+        """
+        base = self._strip(self.base_url)
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return (
+                APITimeoutError(
+                    f"could not connect to {base} within {timeouts.connect} s for {method} "
+                    f"{shown}: is the server up and the base URL right? Raise "
+                    "Timeouts(connect=...) on a slow network",
+                    phase="connect",
+                    method=method,
+                    url=shown,
+                ),
+                exc,
+                "unsent",
+            )
+        if isinstance(exc, TimeoutError):
+            return (
+                APITimeoutError(
+                    f"no response headers within {timeouts.headers} s for {method} {shown}. A "
+                    "Flowise server does not answer a streaming prediction at all when it fails "
+                    "before the stream starts (e.g. an unknown chatflow id): check the chatflow "
+                    "id; raise Timeouts(headers=...) for slow non-streaming runs",
+                    phase="headers",
+                    method=method,
+                    url=shown,
+                ),
+                None,
+                "final",  # the run may be going on: never sent twice
+            )
+        if isinstance(exc, aiohttp.ClientSSLError):
+            reason = self.redact(str(getattr(exc, "certificate_error", exc.os_error)), secrets)
+            if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+                hint = (
+                    "the server's certificate is not trusted: pass ssl= an ssl.SSLContext "
+                    "that trusts its CA (ssl.create_default_context(cafile=...)), or ssl=False "
+                    "to skip verification (testing only)"
+                )
+            else:
+                hint = (
+                    "is the server speaking TLS on that port (https:// vs http:// in the base "
+                    "URL)? For a private CA pass ssl= an ssl.SSLContext that trusts it"
+                )
+            return (
+                APIConnectionError(
+                    f"TLS with {base} failed for {method} {shown}: {reason}. {hint}",
+                    method=method,
+                    url=shown,
+                ),
+                exc,
+                "final",
+            )
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            reason = self.redact(str(exc.os_error) or type(exc).__name__, secrets)
+            return (
+                APIConnectionError(
+                    f"cannot connect to {base} for {method} {shown}: {reason}. Is the server "
+                    "running, and are the base URL and port right?",
+                    method=method,
+                    url=shown,
+                ),
+                exc,
+                "unsent",
+            )
+        if isinstance(exc, aiohttp.ServerDisconnectedError):
+            return (
+                APIConnectionError(
+                    f"the server closed the connection before answering {method} {shown}: "
+                    "check the server's log (it may have crashed or restarted) and retry",
+                    method=method,
+                    url=shown,
+                ),
+                exc,
+                "sent",
+            )
+        if isinstance(exc, aiohttp.TooManyRedirects):
+            return (
+                APIConnectionError(
+                    f"too many redirects for {method} {shown}: check the base URL (use the "
+                    "address the server redirects to)",
+                    method=method,
+                    url=shown,
+                ),
+                None,  # carries the request headers
+                "final",
+            )
+        if isinstance(exc, aiohttp.ClientResponseError):
+            return (
+                APIConnectionError(
+                    f"{method} {shown} failed: {type(exc).__name__}: "
+                    f"{self.redact(exc.message, secrets)}: check the base URL and any proxy",
+                    method=method,
+                    url=shown,
+                ),
+                None,  # carries the request headers
+                "final",
+            )
+        return (
+            APIConnectionError(
+                f"{method} {shown} failed: {type(exc).__name__}: "
+                f"{self.redact(str(exc), secrets)}: the connection broke; check the network "
+                "and the server, then retry",
+                method=method,
+                url=shown,
+            ),
+            exc,
+            "sent",
+        )
+
+    def _retry_delay(
+        self, attempt: int, attempts: int, error: APIStatusError | None
     ) -> float | None:
+        """The pause before the next attempt, or None for no further attempt."""
         if attempt >= attempts:
             return None
         policy = self.retries
         if error is not None and error.status not in policy.statuses:
             return None
-        if isinstance(conn_error, APITimeoutError) and conn_error.phase != "connect":
-            return None  # the request may be running on the server
         backoff = min(policy.max_backoff, policy.backoff * 2.0 ** (attempt - 1))
         delay = backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
         if error is not None:
             retry_after: float | None = error.retry_after
             if retry_after is not None:
                 if retry_after > policy.max_retry_after:
-                    return None
+                    return None  # longer than allowed: give the error to the caller now
                 delay = max(delay, retry_after)
         return delay
 
@@ -510,9 +615,10 @@ def decode_body(raw: RawResponse, body: bytes, expect: Literal["json", "text", "
     if is_json:
         try:
             return json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise UnexpectedContentError(
-                f"{raw.status} from {raw.method} {raw.url}: the body is not valid JSON ({exc})",
+                f"{raw.status} from {raw.method} {raw.url}: the body is not valid JSON ({exc}): "
+                "is a proxy answering instead of the server?",
                 status=raw.status,
                 method=raw.method,
                 url=raw.url,
@@ -544,12 +650,6 @@ def unexpected_content(raw: RawResponse, body: bytes) -> UnexpectedContentError:
 def _snippet(body: bytes) -> str:
     text = body[:500].decode("utf-8", "replace")
     return text + ("..." if len(body) > 500 else "")
-
-
-def _secs(timeouts: Timeouts, exc: BaseException) -> float | None:
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return timeouts.idle
-    return timeouts.headers
 
 
 def _clean_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -647,6 +747,17 @@ def _server_message(body: Any) -> str | None:
     return None
 
 
+def _redact_json(value: Any, redact: Callable[[str], str]) -> Any:
+    """*value* with the API key removed from every string in it (an echoing server)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): _redact_json(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(v, redact) for v in value]
+    return value
+
+
 def make_status_error(
     *,
     status: int,
@@ -662,7 +773,7 @@ def make_status_error(
     text = body.decode("utf-8", "replace")
     try:
         decoded = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         decoded = text[:_MAX_ERROR_BODY]
     if isinstance(decoded, (str, int, float)) and content_type not in _JSON_TYPES:
         decoded = text[:2000]
@@ -703,18 +814,24 @@ def make_status_error(
     elif hint is None and status in (502, 503, 504):
         hint = "a proxy or the server is unavailable: retry later"
     elif hint is None and status >= 500:
-        hint = "the server failed; its message says why"
+        hint = "the server failed; its message says why: check the flow and the server's log"
+    elif hint is None:
+        hint = "an unexpected status: check the base URL and the server version"
     parts = [f"{status} from {method} {url}"]
     if server_message:
         parts.append(f": {server_message}")
     if hint:
         parts.append(f" ({hint})")
     message = "".join(parts)
+    try:
+        body_value = _redact_json(decoded, redact)
+    except RecursionError:
+        body_value = redact(text[:2000])
     kwargs: dict[str, Any] = {
         "status": status,
         "method": method,
         "url": url,
-        "body": redact(decoded) if isinstance(decoded, str) else decoded,
+        "body": body_value,
         "server_message": server_message,
     }
     return cls(message, retry_after=retry_after, **kwargs)
