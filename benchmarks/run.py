@@ -33,6 +33,7 @@ class Settings:
     workloads: list[str]
     clients: list[str]
     repeat: int
+    inner: int
     streams: int
     timeout: float
     micro_reps: int
@@ -62,9 +63,12 @@ def parse(argv: Sequence[str]) -> Settings:
     )
     parser.add_argument("--clients", help=f"comma-separated subset of: {', '.join(CLIENTS)}")
     parser.add_argument("--repeat", type=int, help="repetitions per client and workload (3)")
+    parser.add_argument(
+        "--inner", type=int, help="timed runs inside each client process (3; concurrent: 1)"
+    )
     parser.add_argument("--streams", type=int, help="streams of the concurrent workload (1000)")
     parser.add_argument(
-        "--timeout", type=float, help="seconds before one measurement counts as failed (30)"
+        "--timeout", type=float, help="seconds before one measurement counts as failed (60)"
     )
     parser.add_argument("--no-micro", action="store_true", help="skip the decoder micro-benchmark")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency probe")
@@ -92,8 +96,9 @@ def parse(argv: Sequence[str]) -> Settings:
         workloads=names,
         clients=clients,
         repeat=args.repeat or (1 if quick else 3),
+        inner=args.inner or (1 if quick else 3),
         streams=args.streams or (200 if quick else 1000),
-        timeout=args.timeout or (20.0 if quick else 30.0),
+        timeout=args.timeout or (20.0 if quick else 60.0),
         micro_reps=3 if quick else 7,
         latency_frames=500 if quick else 2000,
         micro=not args.no_micro,
@@ -171,6 +176,7 @@ def measure_all(settings: Settings, port: int) -> dict[str, dict[str, list[dict[
                     continue  # it failed once: report that, do not retry
                 args = ["benchmarks.worker", "--client", client, "--workload", name]
                 args += ["--port", str(port), "--streams", str(streams)]
+                args += ["--inner", str(1 if streams > 1 else settings.inner)]
                 t0 = time.perf_counter()
                 result = _python_json(args, settings.timeout)
                 status = "ok" if result.get("ok") else f"FAIL {result.get('reason')}"
@@ -259,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "versions": _versions(),
         "command": _command(settings.argv),
         "repeat": settings.repeat,
+        "inner": settings.inner,
         "streams": settings.streams,
         "timeout": settings.timeout,
     }
