@@ -17,6 +17,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -102,6 +103,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() on arrival
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -228,13 +230,20 @@ class RawServer:
     False (or closes the connection) to end the connection, anything else keeps it alive.
     """
 
-    def __init__(self, loop: ServerLoop, handler: Handler, *, tls: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        loop: ServerLoop,
+        handler: Handler,
+        *,
+        tls: ssl.SSLContext | None = None,
+        port: int = 0,
+    ):
         self.loop = loop
         self.handler = handler
         self.tls = tls
         self.requests: list[Request] = []
         self.conns: list[Conn] = []
-        self.port = 0
+        self.port = port
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -261,6 +270,7 @@ class RawServer:
                 if request is None:
                     break
                 conn.state = "busy"
+                request.at = time.monotonic()
                 self.requests.append(request)
                 keep = await self.handler(request, conn)
                 if keep is False or writer.is_closing():
@@ -277,7 +287,7 @@ class RawServer:
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _stop(self) -> None:
@@ -314,8 +324,10 @@ async def serve(server_loop: ServerLoop) -> AsyncIterator[Callable[..., Awaitabl
     """Start a `RawServer` with a handler: ``server = await serve(handler)``."""
     servers: list[RawServer] = []
 
-    async def start(handler: Handler, *, tls: ssl.SSLContext | None = None) -> RawServer:
-        server = RawServer(server_loop, handler, tls=tls)
+    async def start(
+        handler: Handler, *, tls: ssl.SSLContext | None = None, port: int = 0
+    ) -> RawServer:
+        server = RawServer(server_loop, handler, tls=tls, port=port)
         await server_loop.submit(server._start())
         servers.append(server)
         return server
