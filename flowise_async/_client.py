@@ -89,7 +89,7 @@ class AsyncFlowise:
     assistants: Assistants
     """Create, read, update and delete assistants."""
     document_store: DocumentStores
-    """Document stores: loaders, chunks, vector store, upsert."""
+    """Document stores (loaders, chunks, vector store, upsert)."""
     feedback: FeedbackResource
     """Rate answers (thumbs up/down with a comment)."""
     leads: Leads

@@ -78,7 +78,7 @@ class SSEDecoder:
     )
 
     last_event_id: str | None
-    """The last-event-ID buffer: the last valid ``id`` field seen, or None."""
+    """The last valid ``id`` field seen (the last-event-ID buffer), or None."""
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         if max_event_size <= 0:
