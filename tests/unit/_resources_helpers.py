@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aioresponses import aioresponses
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.test_utils import TestServer
+from aioresponses import aioresponses
 from yarl import URL
 
 from flowise_async import AsyncFlowise, Retries, Timeouts
@@ -64,7 +64,7 @@ class FormServer:
         fields: dict[str, list[Any]] = {}
         reader = await request.multipart()
         async for part in reader:
-            assert isinstance(part, web.BodyPartReader)
+            assert isinstance(part, BodyPartReader)
             content = await part.read()
             value: Any
             if part.filename is not None:
