@@ -72,7 +72,7 @@ class Upload:
         cls, content: bytes, *, name: str, mime: str | None = None, type: UploadType = "file"
     ) -> Upload:
         """Encode *content* as a base64 data URI; *mime* is guessed from *name* if omitted."""
-        mime = mime or _guess(name)
+        mime = mime or _guess(name, type)
         encoded = base64.b64encode(content).decode("ascii")
         return cls(data=f"data:{mime};base64,{encoded}", type=type, name=name, mime=mime)
 
@@ -110,6 +110,10 @@ class Upload:
         return cls(data=text, type="file:full", name=name, mime=mime)
 
 
-def _guess(name: str) -> str:
+def _guess(name: str, type: str = "file") -> str:
     guessed, _ = mimetypes.guess_type(name)
-    return guessed or "application/octet-stream"
+    guessed = guessed or "application/octet-stream"
+    if type == "audio" and guessed.startswith("video/"):
+        # .webm/.mp4/.ogg are audio here: the server's speech-to-text checks audio/<subtype>.
+        guessed = "audio/" + guessed.removeprefix("video/")
+    return guessed
