@@ -3,7 +3,8 @@ Micro-benchmark of the pure decoders on in-memory bytes (no sockets, no event lo
 
 ``python -m benchmarks.micro [--reps N] [--inputs a,b]`` prints one JSON object: for each
 input, the median time of flowise_async's decoder + event structuring, of its SSE decoder
-alone, and of the hand-rolled ``split(b"\\n\\n")`` + ``json.loads`` loop, fed the same chunks.
+alone, and of the hand-rolled ``split(b"\\n\\n")`` + ``json.loads`` loop, fed the same chunks;
+and, as a lower bound, of ``json.loads`` alone on the data lines cut out beforehand.
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ def hand_rolled(chunks: Sequence[bytes]) -> list[Any]:
                 if line.startswith(b"data:"):
                     append(loads(line[5:]))
     return events
+
+
+def json_only(payloads: Sequence[bytes]) -> list[Any]:
+    """Lower bound: ``json.loads`` of the data lines, already cut out of the stream."""
+    loads = json.loads
+    return [loads(p) for p in payloads]
+
+
+def _data_lines(chunks: Sequence[bytes]) -> list[bytes]:
+    body = b"".join(chunks).replace(b"\r\n", b"\n")
+    return [line[5:] for line in body.split(b"\n") if line.startswith(b"data:")]
 
 
 def _event_decoder_class() -> Any:
@@ -91,6 +103,7 @@ DECODERS: dict[str, Decode] = {
     "flowise_async events": flowise_events,
     "flowise_async SSE only": flowise_sse,
     "hand-rolled split+json.loads": hand_rolled,
+    "json.loads only (lower bound)": json_only,
 }
 
 
@@ -98,12 +111,13 @@ def run(inputs: Sequence[str], reps: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name in inputs:
         spec = workloads.get(name)
-        chunks = spec.writes
+        feeds: dict[str, Sequence[bytes]] = dict.fromkeys(DECODERS, spec.writes)
+        feeds["json.loads only (lower bound)"] = _data_lines(spec.writes)
         times: dict[str, list[float]] = {d: [] for d in DECODERS}
         status: dict[str, str | None] = {}
         for decoder, fn in DECODERS.items():
             try:
-                status[decoder] = _check(decoder, fn(chunks), spec)
+                status[decoder] = _check(decoder, fn(feeds[decoder]), spec)
             except Exception as exc:
                 status[decoder] = f"{type(exc).__name__}: {str(exc)[:160]}"
         for rep in range(reps):
@@ -115,10 +129,10 @@ def run(inputs: Sequence[str], reps: int) -> dict[str, Any]:
                 fn = DECODERS[decoder]
                 gc.collect()
                 t0 = time.perf_counter()
-                fn(chunks)
+                fn(feeds[decoder])
                 times[decoder].append(time.perf_counter() - t0)
         results[name] = {
-            "chunks": len(chunks),
+            "chunks": len(spec.writes),
             "bytes": spec.body_bytes,
             "events": spec.events,
             "decoders": {

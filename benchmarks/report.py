@@ -382,15 +382,23 @@ $ nox -s bench -- --output docs/performance.md   # regenerate this page
 - **Correctness**: every client's decoded sequence of (event name, payload) is compared with
   the expected one for every workload after the clock stopped; a client that differs, raises
   or times out is shown as FAIL with the reason, and is not retried.
-- **Figures**: median wall time of the repetitions (clients interleaved, order rotated per
-  repetition), events/s and MB/s from it, client CPU seconds (`time.process_time`), peak RSS
-  of the client process, and ratios to `flowise_async` from the same run:
-  *flowise_async speed-up* = this client's wall time ÷ flowise_async's (above 1: flowise_async
-  is faster); *CPU ÷ flowise_async* = this client's CPU ÷ flowise_async's.
+- **Figures**: each client runs in a fresh process per repetition (repetitions interleaved,
+  client order rotated each time) and times a few runs inside it; the tables show the median
+  of all runs: wall time, events/s and MB/s from it, client CPU seconds
+  (`time.process_time`), and peak RSS of the client process (`VmHWM`, first run). Ratios are
+  to `flowise_async` in the same run: *flowise_async speed-up* = this client's wall time ÷
+  flowise_async's (above 1: flowise_async is faster); *CPU ÷ flowise_async* = this client's
+  CPU ÷ flowise_async's.
+- **Wall and CPU**: the server has its own process, but the machine may be shared, so a
+  client can wait for a core; the targets table shows each throughput ratio on both bases.
+  In `tokens-per-write` and `splits-crlf` the server's write rate also paces the client.
 - **Concurrent**: all streams are open at once (the server holds each after its first frame
   until every stream of the run has arrived); *KiB/open stream* is the client's RSS when every
   stream has delivered its first event, minus its RSS before they were opened, per stream.
-- **Micro-benchmark**: the decoders alone on the same chunks in memory.
+- **Micro-benchmark**: the decoders alone, fed the server's writes from memory:
+  `flowise_async events` (SSE decoding, JSON, typed events), `flowise_async SSE only`, the
+  hand-rolled loop, and `json.loads` of the data lines cut out beforehand (a lower bound for
+  any client that decodes the JSON).
 - **Latency**: the server writes a token every millisecond carrying its
   `time.monotonic_ns()`; the client subtracts it on arrival. The hand-rolled loop shows the
   floor (server write path, loopback, event-loop wake-up).
