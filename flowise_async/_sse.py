@@ -53,7 +53,7 @@ class SSEDecoder:
     Args:
         max_event_size: The largest event (the sum of its data lines) or unterminated line
             accepted, counted in decoded characters (bytes, for ASCII). A larger one raises
-            `SSEProtocolError` instead of growing memory without bound.
+            `~flowise_async.SSEProtocolError` instead of growing memory without bound.
 
     Example:
         >>> d = SSEDecoder()
