@@ -1,5 +1,5 @@
 """
-The call shapes of the official ``flowise`` Python SDK, asynchronous, on top of `AsyncFlowise`.
+The call shapes of the official ``flowise`` Python SDK, asynchronous, on top of AsyncFlowise.
 
 Porting code written for ``flowise`` (``from flowise import Flowise, PredictionData``) is
 mostly a matter of changing the import, adding ``async``/``await`` and closing the client::

@@ -1,0 +1,154 @@
+"""Sphinx configuration: MyST Markdown pages, furo theme, API reference from the docstrings."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # document the working tree, as the tests do
+
+project = "flowise_async"
+author = "flowise_async contributors"
+copyright = "flowise_async contributors"  # noqa: A001 - Sphinx's name
+try:
+    release = version("flowise-async")
+except PackageNotFoundError:
+    release = "0.0.0"
+version = release  # noqa: F811 - Sphinx reads both names
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
+]
+
+source_suffix = {".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
+
+# MyST: ```{directive} fences, $-free text, `:::` colon fences, heading anchors for links.
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# `Name` in docstrings is a cross-reference to the Python object of that name.
+default_role = "py:obj"
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_preserve_defaults = True
+autodoc_default_options = {"members": True, "show-inheritance": True}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_rtype = False
+napoleon_attr_annotations = True
+
+# Intersphinx without network access: the build writes small inventories of the outside names
+# these docs mention, each pointing at the project's real online documentation.
+INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    "python": (
+        "https://docs.python.org/3/",
+        [
+            # (name, domain:role, uri relative to the base)
+            ("Exception", "py:exception", "library/exceptions.html#Exception"),
+            ("RuntimeError", "py:exception", "library/exceptions.html#RuntimeError"),
+            ("TimeoutError", "py:exception", "library/exceptions.html#TimeoutError"),
+            ("ValueError", "py:exception", "library/exceptions.html#ValueError"),
+            ("TypeError", "py:exception", "library/exceptions.html#TypeError"),
+            ("ResourceWarning", "py:exception", "library/exceptions.html#ResourceWarning"),
+            ("asyncio.CancelledError", "py:exception", "library/asyncio-exceptions.html#asyncio.CancelledError"),
+            ("asyncio.timeout", "py:function", "library/asyncio-task.html#asyncio.timeout"),
+            ("asyncio.TaskGroup", "py:class", "library/asyncio-task.html#asyncio.TaskGroup"),
+            ("json.loads", "py:function", "library/json.html#json.loads"),
+            ("typing.Any", "py:data", "library/typing.html#typing.Any"),
+            ("typing.IO", "py:class", "library/typing.html#typing.IO"),
+            ("typing.Literal", "py:data", "library/typing.html#typing.Literal"),
+            ("typing.Final", "py:data", "library/typing.html#typing.Final"),
+            ("collections.abc.Mapping", "py:class", "library/collections.abc.html#collections.abc.Mapping"),
+            ("collections.abc.Sequence", "py:class", "library/collections.abc.html#collections.abc.Sequence"),
+            ("collections.abc.Iterable", "py:class", "library/collections.abc.html#collections.abc.Iterable"),
+            ("collections.abc.AsyncIterator", "py:class", "library/collections.abc.html#collections.abc.AsyncIterator"),
+            ("collections.abc.AsyncIterable", "py:class", "library/collections.abc.html#collections.abc.AsyncIterable"),
+            ("collections.abc.Awaitable", "py:class", "library/collections.abc.html#collections.abc.Awaitable"),
+            ("collections.abc.Callable", "py:class", "library/collections.abc.html#collections.abc.Callable"),
+            ("collections.abc.Generator", "py:class", "library/collections.abc.html#collections.abc.Generator"),
+            ("collections.abc.Iterator", "py:class", "library/collections.abc.html#collections.abc.Iterator"),
+            ("pathlib.Path", "py:class", "library/pathlib.html#pathlib.Path"),
+            ("ssl.SSLContext", "py:class", "library/ssl.html#ssl.SSLContext"),
+            ("types.TracebackType", "py:class", "library/types.html#types.TracebackType"),
+            ("datetime.datetime", "py:class", "library/datetime.html#datetime.datetime"),
+            ("logging.Logger", "py:class", "library/logging.html#logging.Logger"),
+            ("object", "py:class", "library/functions.html#object"),
+            ("str", "py:class", "library/stdtypes.html#str"),
+            ("bytes", "py:class", "library/stdtypes.html#bytes"),
+            ("int", "py:class", "library/functions.html#int"),
+            ("float", "py:class", "library/functions.html#float"),
+            ("bool", "py:class", "library/functions.html#bool"),
+            ("dict", "py:class", "library/stdtypes.html#dict"),
+            ("list", "py:class", "library/stdtypes.html#list"),
+            ("tuple", "py:class", "library/stdtypes.html#tuple"),
+            ("set", "py:class", "library/stdtypes.html#set"),
+            ("frozenset", "py:class", "library/stdtypes.html#frozenset"),
+            ("None", "py:data", "library/constants.html#None"),
+            ("True", "py:data", "library/constants.html#True"),
+            ("False", "py:data", "library/constants.html#False"),
+        ],
+    ),
+    "aiohttp": (
+        "https://docs.aiohttp.org/en/stable/",
+        [
+            ("aiohttp.ClientSession", "py:class", "client_reference.html#aiohttp.ClientSession"),
+            ("aiohttp.client.ClientSession", "py:class", "client_reference.html#aiohttp.ClientSession"),
+            ("aiohttp.ClientTimeout", "py:class", "client_reference.html#aiohttp.ClientTimeout"),
+            ("aiohttp.TCPConnector", "py:class", "client_reference.html#aiohttp.TCPConnector"),
+            ("aiohttp.web.Application", "py:class", "web_reference.html#aiohttp.web.Application"),
+        ],
+    ),
+    "attrs": (
+        "https://www.attrs.org/en/stable/",
+        [
+            ("attrs.frozen", "py:function", "api.html#attrs.frozen"),
+            ("attrs.evolve", "py:function", "api.html#attrs.evolve"),
+            ("attrs.asdict", "py:function", "api.html#attrs.asdict"),
+        ],
+    ),
+}
+
+
+def _write_inventory(name: str, entries: list[tuple[str, str, str]]) -> str:
+    import zlib  # noqa: PLC0415
+
+    lines = "".join(f"{obj} {role} 1 {uri} -\n" for obj, role, uri in entries)
+    header = f"# Sphinx inventory version 2\n# Project: {name}\n# Version: \n"
+    header += "# The remainder of this file is compressed using zlib.\n"
+    target = Path(__file__).parent / "_build" / "inventories" / f"{name}.inv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(header.encode() + zlib.compress(lines.encode()))
+    return str(target)
+
+
+intersphinx_mapping = {
+    name: (base, _write_inventory(name, entries)) for name, (base, entries) in INVENTORIES.items()
+}
+
+nitpicky = True
+# Names that appear in signatures but are not objects one can link to.
+nitpick_ignore = [
+    ("py:class", "JSON"),  # alias of typing.Any: "any value JSON can hold"
+    ("py:class", "JSONObject"),
+    ("py:class", "flowise_async._types.JSON"),
+    ("py:class", "UploadType"),  # Literal of the upload types, spelled out in the docstring
+    ("py:class", "T"),
+    ("py:class", "_Run"),
+]
+nitpick_ignore_regex = [
+    # Private modules' names show in signatures (e.g. an attribute typed with a private alias).
+    ("py:.*", r"flowise_async(\.\w+)*\._\w+.*"),
+]
+
+html_theme = "furo"
+html_title = f"flowise_async {release}"
+html_static_path: list[str] = []

@@ -1,0 +1,1 @@
+pytest_plugins = ["flowise_async.pytest_plugin"]
