@@ -1,0 +1,134 @@
+"""Every ```python block of the documentation runs, against the fake server of flowise_async.testing.
+
+Pages are Markdown under docs/. Each ```python fence is executed, in page order, in one
+namespace per page; top-level ``await`` is allowed. Blocks run in a worker thread with their own
+event loop (so ``asyncio.run(main())`` works) while the fake server runs in the test's loop.
+``http://localhost:3000`` in a block is replaced by the fake server's URL. Every chatflow answers
+a short text, unless an HTML comment ``<!-- fake-server: <python> -->`` before a block scripts
+the server (``server``, ``ANY_CHATFLOW`` and ``flowise_async.events`` as ``ev`` are in scope).
+Code that must not run is written as a ``{code-block} python`` directive instead.
+
+The pages of docs/api/ call REST endpoints the fake server does not implement (chatflows, document
+stores, credentials ...) and read ids from the environment: they are not run here.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from flowise_async import events as ev
+from flowise_async.testing import ANY_CHATFLOW, FakeFlowise
+
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+_SETUP = re.compile(r"<!--\s*fake-server:(?P<code>.*?)-->", re.DOTALL)
+DEFAULT_TOKENS = ("Flowise", " is", " a", " low-code", " LLM", " app", " builder.")
+
+
+@attrs.frozen
+class Block:
+    """One runnable code block of a page, with the server script that precedes it."""
+
+    page: Path
+    line: int
+    source: str
+    setup: str | None
+
+
+def blocks_of(page: Path) -> list[Block]:
+    """Return the ```python blocks of *page*, in order."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    setup: str | None = None
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.lstrip().startswith("<!--"):
+            end = index
+            while "-->" not in lines[end]:
+                end += 1
+            match = _SETUP.search("\n".join(lines[index : end + 1]))
+            if match:
+                setup = match.group("code").strip()
+            index = end + 1
+            continue
+        if line.strip() == "```python":
+            start = index + 1
+            end = start
+            while lines[end].strip() != "```":
+                end += 1
+            blocks.append(Block(page, start + 1, "\n".join(lines[start:end]) + "\n", setup))
+            setup = None
+            index = end + 1
+            continue
+        index += 1
+    return blocks
+
+
+def _run(block: Block, source: str, namespace: dict[str, Any]) -> None:
+    """Execute one block (in a worker thread, with its own event loop if it awaits)."""
+    filename = f"{block.page.relative_to(ROOT)}:{block.line}"
+    code = compile(source, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    if code.co_flags & inspect.CO_COROUTINE:
+        asyncio.run(eval(code, namespace))  # noqa: S307 - documentation code, ours
+    else:
+        exec(code, namespace)  # noqa: S102
+
+
+RUNNABLE = [page for page in PAGES if blocks_of(page)]
+
+
+def test_pages_with_examples_are_found() -> None:
+    """The runner finds the guide's pages and their examples (a broken parser finds none)."""
+    names = {page.name for page in RUNNABLE}
+    assert {"getting-started.md", "streaming.md", "testing.md", "migration.md"} <= names
+    assert sum(len(blocks_of(page)) for page in RUNNABLE) >= 15
+
+
+@pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: str(p.relative_to(DOCS)))
+async def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```python block of the page runs without error against the fake server."""
+    monkeypatch.delenv("FLOWISE_API_KEY", raising=False)
+    namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
+    async with FakeFlowise(max_stall=10) as server:
+        monkeypatch.setenv("FLOWISE_BASE_URL", server.url)
+        for block in blocks_of(page):
+            server.reset()
+            if block.setup is None:
+                server.answer(ANY_CHATFLOW, *DEFAULT_TOKENS)
+            else:
+                exec(  # noqa: S102 - the page's own server script
+                    block.setup, {"server": server, "ANY_CHATFLOW": ANY_CHATFLOW, "ev": ev}
+                )
+            source = block.source.replace("http://localhost:3000", server.url)
+            await asyncio.wait_for(asyncio.to_thread(_run, block, source, namespace), 60)
+
+
+def test_example_test_suite_passes() -> None:
+    """docs/examples/testing, the suite the testing page shows, passes with pytest."""
+    suite = DOCS / "examples" / "testing"
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)],
+        cwd=suite,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b4 passed\b", result.stdout), result.stdout
