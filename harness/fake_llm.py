@@ -151,9 +151,11 @@ class FakeLLM:
 
     async def start(self) -> None:
         """Start listening; ``port`` is set afterwards."""
-        runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.requested_port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, self.host, self.requested_port)
         await site.start()
         self._runner = runner
         self.port = int(runner.addresses[0][1])

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 
 FRAME_PREFIX = b"message:\ndata:"
@@ -139,3 +140,48 @@ def _blank(value: Any, keys: frozenset[str]) -> Any:
     if isinstance(value, list):
         return [_blank(item, keys) for item in value]
     return value
+
+
+class ReplayServer:
+    """
+    Serve recorded stream bytes again, frame by frame, from 127.0.0.1.
+
+    ``POST /api/v1/prediction/{id}`` answers *body* as ``text/event-stream`` (one write per
+    frame, as Flowise does); the abort route answers 200. This lets a client decode the exact
+    bytes a real server sent, e.g. to check that re-encoding its events gives them back.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self.frames = split_frames(body)
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _predict(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        for frame in self.frames:
+            await response.write(frame)
+        await response.write_eof()
+        return response
+
+    async def _abort(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": 200, "message": "Chat message aborted"})
+
+    async def __aenter__(self) -> ReplayServer:
+        app = web.Application()
+        app.router.add_post("/api/v1/prediction/{id}", self._predict)
+        app.router.add_put("/api/v1/chatmessage/abort/{flow}/{chat}", self._abort)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runner = runner
+        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
