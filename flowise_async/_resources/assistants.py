@@ -59,12 +59,16 @@ class Assistants(Resource):
                 JSON string the server stores).
             type: ``CUSTOM`` (default), ``OPENAI`` or ``AZURE``. OpenAI and Azure assistants
                 are also created at the provider, with the key of *credential*.
-            credential: The id of the credential holding the provider's key.
+            credential: The id of the credential holding the provider's key (sent as ``""``
+                when omitted: the server's database needs a value even for ``CUSTOM``).
             icon_src: Icon URL.
         """
-        body: dict[str, Any] = {"details": _details(details), "type": type}
-        if credential is not None:
-            body["credential"] = credential
+        # The server's table has a NOT NULL credential column, also for CUSTOM assistants.
+        body: dict[str, Any] = {
+            "details": _details(details),
+            "type": type,
+            "credential": credential or "",
+        }
         if icon_src is not None:
             body["iconSrc"] = icon_src
         data = await self._request("POST", _PATH, json_body=body)

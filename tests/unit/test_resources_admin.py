@@ -218,6 +218,7 @@ async def test_assistants(client: AsyncFlowise, mocked: aioresponses) -> None:
     assert kwargs["json"] == {
         "details": '{"name": "helper", "instruction": "be nice"}',
         "type": "CUSTOM",
+        "credential": "",
     }
     await client.assistants.list(type="CUSTOM")
     url, _ = sent(mocked, "GET", "/api/v1/assistants")

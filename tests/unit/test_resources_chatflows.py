@@ -92,9 +92,7 @@ async def test_iter_walks_pages_until_total(client: AsyncFlowise, mocked: aiores
     mocked.get(route("/api/v1/chatflows"), payload={"data": [_row("c", "c")], "total": 3})
     names = [flow.name async for flow in client.chatflows.iter(page_size=2, type="AGENTFLOW")]
     assert names == ["a", "b", "c"]
-    pages = [
-        query(url) for (_, url), calls in mocked.requests.items() for _ in calls
-    ]
+    pages = [query(url) for (_, url), calls in mocked.requests.items() for _ in calls]
     assert pages == [
         {"type": "AGENTFLOW", "page": "1", "limit": "2"},
         {"type": "AGENTFLOW", "page": "2", "limit": "2"},
