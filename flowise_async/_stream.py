@@ -106,6 +106,10 @@ def _decode(item: str | ServerSentEvent) -> ev.Event:
         ) from None
 
 
+def _identity(text: str) -> str:
+    return text
+
+
 def prediction_events(prediction: Prediction) -> list[ev.Event]:
     """
     The events a stream yields for a plain JSON answer (a flow that cannot stream): the text,
@@ -387,12 +391,28 @@ class EventStream:
         item = pending.popleft()
         cls = type(item)
         if cls is str or cls is ServerSentEvent:
+            failure: EventDecodeError | None = None
             try:
                 item = _decode(item)
+            except EventDecodeError as exc:
+                failure = exc
             except BaseException:
                 self._close_now()
                 raise
+            if failure is not None:
+                # A fresh error raised outside the except block: nothing chained to it keeps
+                # the unredacted data (a server may echo the API key).
+                self._close_now()
+                redact = self._redactor()
+                raise EventDecodeError(
+                    redact(failure.message), event=failure.event, data=redact(failure.data)
+                )
         return self._take(item)
+
+    def _redactor(self) -> Callable[[str], str]:
+        """The body's API-key redaction (a server may echo the key), or identity."""
+        redact: Callable[[str], str] | None = getattr(self._body, "redact", None)
+        return redact if redact is not None else _identity
 
     def _close_now(self) -> None:
         """`aclose` without awaiting (it never awaits)."""
@@ -416,14 +436,15 @@ class EventStream:
         elif cls is _EndEvent:
             self._saw_end = True
         elif cls is _ErrorEvent and self._raise_on_error:
-            message = event.message  # type: ignore[union-attr]
+            message = self._redactor()(str(event.message))  # type: ignore[union-attr]
             self._saw_end = True  # the run is over on the server: nothing to abort
             self._state = _State.CLOSED
             if self._body is not None:
                 self._body.close(reuse=False)
             raise ServerEventError(
                 f"the server reported an error during the run of chatflow {self.chatflow_id} "
-                f"(chat {self.chat_id}): {message}",
+                f"(chat {self.chat_id}): {message} (the flow failed on the server: check its "
+                "nodes and credentials, and the server's log)",
                 server_message=message,
             )
         else:

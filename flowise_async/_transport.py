@@ -117,6 +117,10 @@ class RawResponse:
     def __repr__(self) -> str:
         return f"<RawResponse {self.method} {self.url} [{self.status}]>"
 
+    def redact(self, text: str) -> str:
+        """Remove the API key from a text taken from this response (a server may echo it)."""
+        return self._transport.redact(text)
+
     @property
     def at_eof(self) -> bool:
         """Whether the whole body has been read."""
@@ -622,7 +626,7 @@ def decode_body(raw: RawResponse, body: bytes, expect: Literal["json", "text", "
                 status=raw.status,
                 method=raw.method,
                 url=raw.url,
-                body=_snippet(body),
+                body=raw.redact(_snippet(body)),
             ) from None
     if expect == "any":
         return body.decode("utf-8", "replace")
@@ -643,7 +647,7 @@ def unexpected_content(raw: RawResponse, body: bytes) -> UnexpectedContentError:
         status=raw.status,
         method=raw.method,
         url=raw.url,
-        body=_snippet(body),
+        body=raw.redact(_snippet(body)),
     )
 
 
