@@ -549,3 +549,52 @@ async def test_429(serve: Serve, make_client: MakeClient, retry_after: str | Non
         assert info.value.retry_after is not None
         assert info.value.retry_after > 1e8
     assert_clean(client)
+
+
+# -- hostile JSON answers ---------------------------------------------------------------------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+async def test_deep_json_answer_to_a_stream(serve: Serve, make_client: MakeClient) -> None:
+    """A JSON answer (flow that cannot stream) nested absurdly deep is an EventDecodeError."""
+
+    async def handler(request: Request, conn: Conn) -> bool:
+        await conn.respond(200, DEEP, "application/json")
+        return True
+
+    server = await serve(handler)
+    client = make_client(server.url)
+    with pytest.raises(EventDecodeError):
+        await collect(client)
+    assert_clean(client)
+
+
+async def test_deep_json_answer_to_create(serve: Serve, make_client: MakeClient) -> None:
+    """A non-streaming answer nested absurdly deep is an UnexpectedContentError, not a RecursionError."""
+
+    async def handler(request: Request, conn: Conn) -> bool:
+        await conn.respond(200, DEEP, "application/json")
+        return True
+
+    server = await serve(handler)
+    client = make_client(server.url)
+    with pytest.raises(UnexpectedContentError) as info:
+        await create(client)
+    assert "proxy" in str(info.value)
+    assert_clean(client)
+
+
+async def test_deep_json_error_body(serve: Serve, make_client: MakeClient) -> None:
+    """An error status whose JSON body is nested absurdly deep is still its status error."""
+
+    async def handler(request: Request, conn: Conn) -> bool:
+        await conn.respond(500, DEEP, "application/json")
+        return True
+
+    server = await serve(handler)
+    client = make_client(server.url)
+    with pytest.raises(InternalServerError) as info:
+        await create(client)
+    assert info.value.server_message is None
+    assert_clean(client)
