@@ -35,7 +35,9 @@ class Vectors(Resource):
         With *files* the request is multipart/form-data: each file goes to the loader input
         that fits its type (``.txt`` to ``txtFile`` ...), and each *override_config* entry is
         sent as a form field (the server reads all of them as overrides, so give scalar
-        values). Paths are streamed from disk.
+        values). Paths are streamed from disk. The files are overrides of the loader's file
+        input: the flow's API configuration must enable that input, or the server ignores
+        them (``num_added=0``).
 
         Args:
             chatflow_id: The chatflow.
