@@ -327,7 +327,9 @@ class Predictions(Resource):
         ``.pdf`` to ``pdfFile`` ...); paths are streamed from disk without blocking the loop.
         The server reads every form field as an override, so *override_config* entries are
         sent as fields of their own: give scalar values (the server parses only ``vars``
-        as JSON). The flow must allow those overrides in its API configuration.
+        as JSON). The flow must allow those overrides in its API configuration, the
+        loader's file input (e.g. ``txtFile``) included: otherwise the server ignores the
+        files without an error.
 
         Args:
             chatflow_id: The chatflow to run.
