@@ -347,6 +347,18 @@ def _metadata(data: Any, _: Any) -> ev.MetadataEvent:
     return converter.structure(data, ev.MetadataEvent)
 
 
+_USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+def _usage(data: Any) -> ev.UsageMetadataEvent:
+    # LangChain's usage object has snake_case keys: keep the unknown ones as the server sent them.
+    if type(data) is not dict:
+        raise StructureError(f"expected an object, got {_kind(data)}")
+    counts = {k: None if data.get(k) is None else _s_int(data[k], int) for k in _USAGE_KEYS}
+    extra = {k: v for k, v in data.items() if k not in _USAGE_KEYS}
+    return ev.UsageMetadataEvent(**counts, extra=extra)
+
+
 def _obj(cls: type[Any]) -> Callable[[Any, Any], Any]:
     hook = converter.get_structure_hook(cls)
 
@@ -378,9 +390,7 @@ _EVENT_PARSERS: dict[str, Callable[[Any, Any], ev.Event]] = {
     "agentFlowExecutedData": lambda d, _: ev.AgentFlowExecutedDataEvent(
         nodes=_list_of(ExecutedNode)(d)
     ),
-    "usageMetadata": lambda d, _: converter.structure(
-        {camel(k): v for k, v in d.items()} if type(d) is dict else d, ev.UsageMetadataEvent
-    ),
+    "usageMetadata": lambda d, _: _usage(d),
     "error": lambda d, _: ev.ErrorEvent(message=d if type(d) is str else json.dumps(d)),
     "abort": lambda _d, _f: _ABORT,
     "tts_start": _obj(ev.TTSStartEvent),
@@ -532,7 +542,7 @@ def encode_event(event: ev.Event) -> tuple[str, Any]:
         return name, converter.unstructure(event.action)
     if type(event) is ev.UsageMetadataEvent:
         usage = {k: v for k, v in attrs.asdict(event).items() if k != "extra" and v is not None}
-        return name, {**event.extra, **usage}
+        return name, {**usage, **event.extra}
     if type(event) is ev.MetadataEvent:
         data = converter.unstructure(event)
         if event.follow_up_prompts is not None:
