@@ -19,7 +19,7 @@ def _frames(body: bytes) -> list[bytes]:
     return [frame for frame in split_frames(body) if frame != HEARTBEAT]
 
 
-@pytest.mark.parametrize("flow", ["conversation", "retrieval", "toolagent"])
+@pytest.mark.parametrize("flow", ["conversation", "retrieval", "toolagent", "agentflow"])
 async def test_fake_server_replays_a_real_stream_byte_for_byte(
     real_flowise: RealFlowise, chatflows: dict[str, str], flow: str
 ) -> None:

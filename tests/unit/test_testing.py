@@ -145,3 +145,35 @@ def test_stream_events_is_start_tokens_extra_metadata_end() -> None:
         ev.MetadataEvent(chat_id="c", question="q", memory_type="M"),
         ev.EndEvent(),
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        (2.0, "2"),
+        (2.5, "2.5"),
+        (3e-7, "3e-7"),
+        (1.2e-6, "0.0000012"),
+        (0.000001, "0.000001"),
+        (-3e-7, "-3e-7"),
+        (1e21, "1e+21"),
+        (123.456, "123.456"),
+    ],
+)
+def test_floats_are_written_as_javascript_writes_them(value: float, written: str) -> None:
+    """Numbers in frames use JavaScript's notation (3e-7, 0.0000012, 2), as Flowise's do."""
+    frame = sse_frame(ev.UnknownEvent(name="x", data={"v": value}))
+    assert frame == b'message:\ndata:{"event":"x","data":{"v":' + written.encode() + b"}}\n\n"
+
+
+def test_usage_metadata_keeps_the_servers_snake_case_keys() -> None:
+    """usageMetadata's unknown keys stay as the server sent them, and re-encode identically."""
+    wire = (
+        b'message:\ndata:{"event":"usageMetadata","data":{"input_tokens":2,"output_tokens":2,'
+        b'"total_tokens":4,"input_token_details":{},"input_cost":3e-7}}\n\n'
+    )
+    (event,) = EventDecoder().feed(wire)
+    assert isinstance(event, ev.UsageMetadataEvent)
+    assert event.input_tokens == 2
+    assert event.extra == {"input_token_details": {}, "input_cost": 3e-7}
+    assert sse_frame(event) == wire
