@@ -159,7 +159,7 @@ def test_event_over_cap_raises() -> None:
 def test_endless_line_raises_before_growing() -> None:
     """A line without a newline that exceeds the cap raises, however it is chunked."""
     decoder = SSEDecoder(max_event_size=1000)
-    with pytest.raises(SSEProtocolError):  # noqa: PT012 - the loop is the point
+    with pytest.raises(SSEProtocolError):
         for _ in range(100):
             decoder.feed(b"a" * 100)
 
