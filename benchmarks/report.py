@@ -21,6 +21,7 @@ class Row:
     cpu: float = 0.0
     rss_peak: float = 0.0
     kib_per_stream: float | None = None
+    server_cpu: float | None = None
     events: int = 0
     nbytes: int = 0
 
@@ -57,6 +58,7 @@ def summarize(client: str, runs: list[dict[str, Any]], spec: workloads.Workload)
         cpu=statistics.median(c for r in runs for c in r.get("cpus", [r["cpu"]])),
         rss_peak=statistics.median(r["rss_peak"] for r in runs) / 2**20,
         kib_per_stream=statistics.median(per_stream) if per_stream else None,
+        server_cpu=statistics.median(c for r in runs for c in r.get("server_cpus", [0.0])),
         events=spec.events * streams,
         nbytes=spec.body_bytes * streams,
     )
@@ -86,14 +88,18 @@ def workload_table(spec: workloads.Workload, rows: list[Row]) -> str:
         header += ["KiB/open stream", "CPU µs/event"]
     header += ["flowise_async speed-up", "CPU ÷ flowise_async"]
     body = []
+    most_runs = max((r.runs for r in rows), default=0)
     for r in rows:
         if not r.ok:
             cells = [r.client, f"FAIL: {_escape(r.reason)}"] + [""] * (len(header) - 2)
             body.append(cells)
             continue
+        result = "ok" if r.client != "raw-aiohttp" else "ok (bytes)"
+        if r.runs < most_runs:
+            result += f", {r.runs} of {most_runs} repetitions (slow)"
         cells = [
             r.client,
-            "ok" if r.client != "raw-aiohttp" else "ok (bytes)",
+            result,
             f"{r.wall:.3f}",
             f"{r.events_per_s:,.0f}",
             f"{r.mb_per_s:,.1f}",
@@ -305,7 +311,8 @@ def render(
 ) -> str:
     parts = [
         f"- date: {info['date']}",
-        f"- machine: {info['cores']} cores ({info['cpu']}), {info['os']}, Python {info['python']}",
+        f"- machine: {info['cores']} cores ({info['cpu']}), {info['os']}, Python {info['python']}; "
+        f"load average {info['load'][0]:.1f} at the start, {info['load'][1]:.1f} at the end",
         f"- command: `{info['command']}`",
         f"- repetitions: {info['repeat']} fresh processes per client and workload (interleaved), "
         f"{info['inner']} timed runs in each (concurrent: 1); medians of all runs; "
@@ -319,10 +326,12 @@ def render(
         if spec.streams > 1:
             spec = workloads.quick(spec, int(info["streams"]))
         rows[name] = [summarize(c, results[name][c], spec) for c in clients]
+        served = [r.server_cpu for r in rows[name] if r.ok and r.server_cpu is not None]
+        server = f"; server CPU {statistics.median(served):.3f} s per run" if served else ""
         parts += [
             f"### {name}: {spec.title}",
             "",
-            f"{spec.total_events:,} events, {spec.total_bytes / 1e6:,.2f} MB per run.",
+            f"{spec.total_events:,} events, {spec.total_bytes / 1e6:,.2f} MB per run{server}.",
             "",
             workload_table(spec, rows[name]),
             "",
@@ -389,6 +398,8 @@ $ nox -s bench -- --output docs/performance.md   # regenerate this page
   to `flowise_async` in the same run: *flowise_async speed-up* = this client's wall time ÷
   flowise_async's (above 1: flowise_async is faster); *CPU ÷ flowise_async* = this client's
   CPU ÷ flowise_async's.
+- **Time limits**: a measurement that takes over 30 s (90 s for the concurrent workload)
+  counts as FAIL; one whose timed runs took over 10 s is not repeated.
 - **Wall and CPU**: the server has its own process, but the machine may be shared, so a
   client can wait for a core; the targets table shows each throughput ratio on both bases.
   In `tokens-per-write` and `splits-crlf` the server's write rate also paces the client.

@@ -8,11 +8,14 @@ Routes (the paths and headers of a real Flowise):
 
 - ``GET /api/v1/chatflows-streaming/{id}`` answers ``{"isStreaming": true}``.
 - ``POST /api/v1/prediction/{id}`` streams ``text/event-stream``. The chatflow id names the
-  workload: ``<workload>``, ``<workload>~<run>~<streams>`` for concurrent runs (each stream
-  waits after its first writes until all *streams* of *run* are open, at most 20 s), or
+  workload: ``<workload>``; ``<workload>~<run>`` for concurrent runs, where each stream waits
+  after its first frame until the client calls ``POST /bench/release/<run>`` (once every
+  stream of the run has delivered its first event; at most 20 s); or
   ``latency~<frames>~<gap ms>``: token frames whose text is the server's
   ``time.monotonic_ns()`` just before the write.
 - ``PUT /api/v1/chatmessage/abort/{flow}/{chat}`` answers like Flowise.
+- ``GET /bench/cpu``: the server process's CPU seconds so far (to show it is not the
+  bottleneck).
 """
 
 from __future__ import annotations
@@ -35,26 +38,21 @@ _STREAM_HEADERS = {
     "Connection": "keep-alive",
     "X-Accel-Buffering": "no",
 }
-_BARRIER_TIMEOUT = 20.0
+_GATE_TIMEOUT = 20.0
 
 
-class _Barrier:
-    """Releases every waiter once *parties* have arrived (or after a timeout)."""
+class _Gate:
+    """Holds the streams of one concurrent run until the client releases them (or a timeout)."""
 
-    def __init__(self, parties: int) -> None:
-        self.parties = parties
-        self.arrived = 0
-        self.done = asyncio.Event()
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
 
     async def wait(self) -> None:
-        self.arrived += 1
-        if self.arrived >= self.parties:
-            self.done.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.done.wait(), _BARRIER_TIMEOUT)
+            await asyncio.wait_for(self.open.wait(), _GATE_TIMEOUT)
 
 
-_barriers: dict[str, _Barrier] = {}
+_gates: dict[str, _Gate] = {}
 
 
 async def _start(request: web.Request) -> web.StreamResponse:
@@ -67,6 +65,15 @@ async def _start(request: web.Request) -> web.StreamResponse:
 
 async def streaming(request: web.Request) -> web.Response:
     return web.json_response({"isStreaming": True})
+
+
+async def cpu(request: web.Request) -> web.Response:
+    return web.json_response({"cpu": time.process_time()})
+
+
+async def release(request: web.Request) -> web.Response:
+    _gates.setdefault(request.match_info["run"], _Gate()).open.set()
+    return web.json_response({"released": True})
 
 
 async def abort(request: web.Request) -> web.Response:
@@ -82,20 +89,15 @@ async def prediction(request: web.Request) -> web.StreamResponse:
         workload = workloads.get(name)
     except KeyError:
         raise web.HTTPNotFound(text=f"unknown workload {name!r}") from None
-    barrier: _Barrier | None = None
-    if rest and workload.hold_after_first:
-        run, _, streams = rest.partition("~")
-        barrier = _barriers.get(run)
-        if barrier is None:
-            barrier = _barriers[run] = _Barrier(int(streams))
+    gate = _gates.setdefault(rest, _Gate()) if rest and workload.hold_after_first else None
     chunks = _chunked(name)
     response = await _start(request)
     transport = request.transport
     try:
         # The first write goes through aiohttp, which sends the headers with it ...
         await response.write(workload.writes[0])
-        if barrier is not None:
-            await barrier.wait()
+        if gate is not None:
+            await gate.wait()
         # ... small ones straight to the socket, already framed as HTTP chunks: one
         # ``send()`` each, so the server stays far cheaper than any client. Large ones go
         # through aiohttp, which waits for the socket to drain.
@@ -143,6 +145,8 @@ def make_app() -> web.Application:
     app.router.add_get("/api/v1/chatflows-streaming/{flow}", streaming)
     app.router.add_post("/api/v1/prediction/{flow}", prediction)
     app.router.add_put("/api/v1/chatmessage/abort/{flow}/{chat}", abort)
+    app.router.add_post("/bench/release/{run}", release)
+    app.router.add_get("/bench/cpu", cpu)
     return app
 
 

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import http.client
 import json
 import os
 import statistics
@@ -49,10 +50,15 @@ def peak_rss() -> int:
 
 
 class _Probe:
-    """Counts streams that received their first event; samples RSS when all of them did."""
+    """
+    Counts streams that received their first event. When all of them did, it samples RSS
+    and releases the run on the server, which holds every stream after its first frame.
+    """
 
-    def __init__(self, streams: int) -> None:
+    def __init__(self, streams: int, port: int, run: str | None) -> None:
         self.streams = streams
+        self.port = port
+        self.run = run
         self.count = 0
         self.rss_all_open: int | None = None
         self._lock = threading.Lock()
@@ -60,8 +66,25 @@ class _Probe:
     def first(self) -> None:
         with self._lock:
             self.count += 1
-            if self.count == self.streams:
-                self.rss_all_open = rss()
+            if self.count != self.streams:
+                return
+            self.rss_all_open = rss()
+        if self.run is not None:
+            # Once per run, blocking for a moment: the same small cost for every client.
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn.request("POST", f"/bench/release/{self.run}")
+            conn.getresponse().read()
+            conn.close()
+
+
+def server_cpu(port: int) -> float:
+    """CPU seconds the server process has used so far."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/bench/cpu")
+        return float(json.loads(conn.getresponse().read())["cpu"])
+    finally:
+        conn.close()
 
 
 def diff(expected: workloads.Expected, got: workloads.Expected) -> str | None:
@@ -103,6 +126,7 @@ async def measure(
     result: dict[str, Any] = {"client": client_name, "workload": workload, "streams": streams}
     walls: list[float] = []
     cpus: list[float] = []
+    server_cpus: list[float] = []
     first_outcomes: list[Any] = []
     client: Client = cls(base_url, max_streams=max(streams, 10))
     async with client:
@@ -110,10 +134,12 @@ async def measure(
         warm = await client.stream("warmup", lambda: None)
         del warm
         for run in range(inner):
-            flow = workload if streams == 1 else f"{workload}~{uuid.uuid4().hex}~{streams}"
+            run_id = None if streams == 1 else uuid.uuid4().hex
+            flow = workload if run_id is None else f"{workload}~{run_id}"
             gc.collect()
-            probe = _Probe(streams)
+            probe = _Probe(streams, port, run_id)
             rss_base = rss()
+            server0 = server_cpu(port)
             profiler = cProfile.Profile() if profile and run == 0 else None
             wall0 = time.perf_counter()
             cpu0 = time.process_time()
@@ -127,6 +153,7 @@ async def measure(
                 profiler.disable()
             walls.append(time.perf_counter() - wall0)
             cpus.append(time.process_time() - cpu0)
+            server_cpus.append(server_cpu(port) - server0)
             if run == 0:
                 result["rss_base"] = rss_base
                 result["rss_peak"] = peak_rss()
@@ -147,6 +174,7 @@ async def measure(
     result["cpus"] = cpus
     result["wall"] = statistics.median(walls)
     result["cpu"] = statistics.median(cpus)
+    result["server_cpus"] = server_cpus
     # Verification, after the measurement.
     spec = workloads.get(workload)
     if client.checks == "bytes":
