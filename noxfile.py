@@ -43,7 +43,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the HTML documentation; any Sphinx warning fails the build."""
-    session.install("-e", ".[docs]")
+    session.install("-e", ".[docs,test]")  # autodoc imports the pytest plugin
     args = ["-W", "-n", "--keep-going", "-b", "html", "docs", "docs/_build/html"]
     session.run("sphinx-build", *args, *session.posargs)
 
