@@ -20,6 +20,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -152,12 +153,17 @@ def _run_step(
         start_new_session=True,
     )
     tail: list[str] = []
+    requests = 0
     done = threading.Event()
 
     def pump() -> None:
+        nonlocal requests
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.rstrip()
+            if line.startswith("npm http "):  # one line per registry request or cache hit
+                requests += 1
+                continue
             tail.append(line)
             del tail[:-40]
             # npm prints hundreds of harmless ERESOLVE/peer warnings: keep them out of the way.
@@ -167,9 +173,9 @@ def _run_step(
     def report() -> None:
         while not done.wait(PROGRESS_EVERY):
             elapsed = time.monotonic() - started
-            extra = ""
+            extra = f", {requests} package downloads" if requests else ""
             if progress_dir is not None:
-                extra = f", {_count_packages(progress_dir)} packages in node_modules"
+                extra += f", {_count_packages(progress_dir)} packages in node_modules"
             _log(f"{name}: still running, {elapsed:.0f} s elapsed{extra}")
 
     reader = threading.Thread(target=pump, daemon=True)
@@ -270,23 +276,38 @@ def ensure_installed(*, force: bool = False) -> Path:
         )
         _log(f"installing flowise@{FLOWISE_VERSION} with Node {node_version()} into {root}")
         _log("this takes 3-6 minutes on a cold npm cache")
-        _run_step(
-            "npm install",
-            [
-                str(node),
-                str(npm),
-                "install",
-                f"flowise@{FLOWISE_VERSION}",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-                "--no-update-notifier",
-                "--loglevel=warn",
-            ],
-            cwd=root,
-            timeout=NPM_INSTALL_TIMEOUT,
-            progress_dir=root / "node_modules",
-        )
+        npm_install = [
+            str(node),
+            str(npm),
+            "install",
+            f"flowise@{FLOWISE_VERSION}",
+            "--ignore-scripts",  # REQUIRED: several install scripts download from elsewhere
+            "--no-audit",
+            "--no-fund",
+            "--no-update-notifier",
+            "--loglevel=http",  # one line per download: counted for the progress lines
+        ]
+        try:
+            _run_step(
+                "npm install",
+                npm_install,
+                cwd=root,
+                timeout=NPM_INSTALL_TIMEOUT,
+                progress_dir=root / "node_modules",
+            )
+        except InstallError as exc:
+            if "did not finish" in str(exc):
+                raise
+            # A registry hiccup fails the whole install: try once more (npm resumes from its
+            # cache, so the second attempt is quicker).
+            _log(f"npm install failed, trying once more: {str(exc).splitlines()[0]}")
+            _run_step(
+                "npm install (second attempt)",
+                npm_install,
+                cwd=root,
+                timeout=NPM_INSTALL_TIMEOUT,
+                progress_dir=root / "node_modules",
+            )
         if (flowise_package_dir(root) / ".env").exists():
             # dist/commands/base.js loads it with override: true and would win over our env.
             (flowise_package_dir(root) / ".env").unlink()
@@ -338,12 +359,19 @@ def _verify_sqlite(root: Path) -> None:
         raise InstallError("loading the sqlite3 module did not finish within 60 s") from exc
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--force", action="store_true", help="reinstall even if cached")
     parser.add_argument("--print-dir", action="store_true", help="print the install dir only")
     args = parser.parse_args(argv)
+    # A SIGTERM (a CI job's time limit, `kill`) must unwind like Ctrl-C does, so that the npm
+    # child (in its own session) is stopped too instead of running on unattended.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         if args.print_dir:
             print(install_dir())
