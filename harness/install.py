@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import importlib.metadata
 import json
@@ -42,6 +43,23 @@ MARKER_NAME = ".flowise-async-install-complete"
 
 class InstallError(RuntimeError):
     """The Flowise install could not be completed."""
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """
+    In the child before exec: ask Linux to SIGTERM it when the parent goes away.
+
+    A safety net for a parent killed without clean-up (SIGKILL, a crash): npm and the servers
+    must not outlive the run that started them. Linux ties this to the parent *thread*, so
+    start children from a thread that lives as long as they should (the main thread, as
+    pytest, the demo and the install command do).
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _log(message: str) -> None:
@@ -151,6 +169,7 @@ def _run_step(
         text=True,
         errors="replace",
         start_new_session=True,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 (async-signal-safe: one syscall)
     )
     tail: list[str] = []
     requests = 0

@@ -15,7 +15,6 @@ Both processes bind to 127.0.0.1 only, every wait is bounded, and both processes
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -284,22 +283,6 @@ def _cookie_header(set_cookies: Sequence[str]) -> str:
     return "; ".join(pairs)
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """
-    In the child before exec: ask Linux to SIGTERM it when the parent goes away.
-
-    A safety net for a parent killed without clean-up (SIGKILL, a crash): the servers must not
-    outlive the test run. Linux ties this to the parent *thread*, so start servers from a
-    thread that lives as long as they should (the main thread, as pytest and the demo do).
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class _Process:
     """A child process started in its own process group, with bounded stop."""
 
@@ -321,7 +304,7 @@ class _Process:
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 (async-signal-safe: one syscall)
+            preexec_fn=install.die_with_parent,  # noqa: PLW1509 (async-signal-safe: one syscall)
         )
 
     @property

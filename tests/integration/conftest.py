@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from flowise_async import AsyncFlowise, Timeouts
+from harness import install
 from harness.server import FLOW_NAMES, FlowiseServer, RealFlowise
 
 
@@ -23,6 +24,18 @@ from harness.server import FLOW_NAMES, FlowiseServer, RealFlowise
 TIMEOUTS = Timeouts(connect=5, headers=30, idle=60)
 
 FLOW_TYPES = {"agentflow": "AGENTFLOW"}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """
+    Install Flowise before the first test when integration tests were selected.
+
+    ``nox -s tests`` installs it beforehand; this covers a bare ``pytest`` on a new machine,
+    outside the per-test timeout (the install takes minutes the first time).
+    """
+    selected = any(item.get_closest_marker("integration") for item in session.items)
+    if selected and not install.is_installed():
+        install.ensure_installed()
 
 
 @pytest.fixture(scope="session")
