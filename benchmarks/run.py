@@ -265,11 +265,12 @@ def _profile(settings: Settings, port: int) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
-    info = {
+    load = [os.getloadavg()[0], 0.0]
+    info: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": os.cpu_count(),
         "cpu": _cpu_model(),
-        "load": [os.getloadavg()[0], 0.0],
+        "load": load,
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
         "versions": _versions(),
@@ -313,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         server.close()
     info["elapsed"] = time.perf_counter() - started
-    info["load"][1] = os.getloadavg()[0]
+    load[1] = os.getloadavg()[0]
     text = report.render(
         info=info,
         names=settings.workloads,

@@ -163,7 +163,7 @@ async def measure(
                 first_outcomes = outcomes
             problem = _errors(outcomes, streams)
             if problem is None and run > 0:
-                sizes = {len(o) for o in outcomes} | {len(o) for o in first_outcomes}
+                sizes = {len(o) for o in [*outcomes, *first_outcomes] if isinstance(o, list)}
                 if len(sizes) > 1:
                     problem = f"run {run + 1} decoded a different number of events: {sizes}"
             if problem is not None:
