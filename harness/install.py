@@ -192,7 +192,7 @@ def _run_step(
     def report() -> None:
         while not done.wait(PROGRESS_EVERY):
             elapsed = time.monotonic() - started
-            extra = f", {requests} package downloads" if requests else ""
+            extra = f", {requests} registry requests" if requests else ""
             if progress_dir is not None:
                 extra += f", {_count_packages(progress_dir)} packages in node_modules"
             _log(f"{name}: still running, {elapsed:.0f} s elapsed{extra}")
