@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from . import events as ev
-from ._convert import decode_event, decode_message, structure_prediction
+from ._convert import decode_event, decode_items, decode_message, structure_prediction
 from ._exceptions import (
     ClientStateError,
     EventDecodeError,
@@ -376,9 +376,12 @@ class EventStream:
                             )
                         self._finish()
                         raise StopAsyncIteration
-                # Decoded one by one as they are taken, so the events before a bad one are
-                # delivered before its error.
-                pending.extend(sses)
+                try:
+                    pending.extend(decode_items(sses))
+                except (EventDecodeError, RecursionError):
+                    # Decoded one by one as they are taken instead, so the events before a
+                    # bad one are delivered before its error.
+                    pending.extend(sses)
                 break
         except StopAsyncIteration:
             raise
