@@ -355,10 +355,6 @@ def render(
 
 
 _INTRO = """\
----
-orphan: true
----
-
 # Performance
 
 How fast `flowise_async` reads a Flowise event stream, next to the other ways a Python
