@@ -4,11 +4,14 @@ A pure, incremental decoder for Server-Sent Events.
 It follows the WHATWG HTML "Interpreting an event stream" algorithm
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
 bytes go in, `ServerSentEvent` values come out; there is no I/O, no asyncio and no JSON here.
+
+Lines are split on bytes (CR and LF are never part of a multibyte UTF-8 character), and each
+line or data value is decoded as UTF-8 with replacement, which gives the same text as decoding
+the whole stream first.
 """
 
 from __future__ import annotations
 
-import codecs
 from typing import Any
 
 import attrs
@@ -21,7 +24,7 @@ __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
 #: Default cap, in bytes, on one event (and on one line while it is being received).
 DEFAULT_MAX_EVENT_SIZE = 32 * 1024 * 1024
 
-_BOM = "\ufeff"
+_BOM = b"\xef\xbb\xbf"
 
 
 @attrs.frozen(slots=True)
@@ -52,8 +55,8 @@ class SSEDecoder:
 
     Args:
         max_event_size: The largest event (the sum of its data lines) or unterminated line
-            accepted, counted in decoded characters (bytes, for ASCII). A larger one raises
-            `~flowise_async.SSEProtocolError` instead of growing memory without bound.
+            accepted, in bytes. A larger one raises `~flowise_async.SSEProtocolError` instead
+            of growing memory without bound.
 
     Example:
         >>> d = SSEDecoder()
@@ -62,7 +65,6 @@ class SSEDecoder:
     """
 
     __slots__ = (
-        "_closed",
         "_data",
         "_data_size",
         "_event_type",
@@ -72,7 +74,6 @@ class SSEDecoder:
         "_raw",
         "_retry",
         "_started",
-        "_utf8",
         "last_event_id",
         "max_event_size",
     )
@@ -85,16 +86,14 @@ class SSEDecoder:
             raise ValueError("max_event_size must be positive")
         self.max_event_size = max_event_size
         self.last_event_id = None
-        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
-        self._started = False  # first text seen (for the BOM)
-        self._pending: list[str] = []  # pieces of an unterminated line
+        self._started = False  # past the (possible) BOM at the start of the stream
+        self._pending: list[bytes] = []  # pieces of an unterminated line
         self._pending_size = 0
         self._pending_cr = False  # last chunk ended in CR: a leading LF next is part of it
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._data_size = 0
         self._event_type = ""
         self._retry: int | None = None
-        self._closed = False
         # Internal: emit plain data strings for "message" events (used by the event layer).
         self._raw = False
 
@@ -114,32 +113,22 @@ class SSEDecoder:
         Raises:
             SSEProtocolError: An event or a line exceeds *max_event_size*.
         """
-        if self._closed:
-            self._reset()
-        text = self._utf8.decode(data)
-        if not text:
+        if not data:
             return []
-        return self._feed_text(text)
+        if not self._started:
+            data = self._strip_bom(data)
+            if not data:
+                return []
+        return self._feed(data if type(data) is bytes else bytes(data))
 
     def flush(self) -> list[ServerSentEvent]:
         """
         Signal the end of the stream.
 
         Per the spec an event that was not terminated by a blank line is discarded, and so
-        is an unterminated line. Returns the events still owed (completed by bytes held back
-        while a multibyte character or a CR was pending). The decoder can then be fed a new
-        stream; `last_event_id` is kept, as a reconnecting client would.
+        is an unterminated line; nothing is owed, so this returns an empty list. The decoder
+        can then be fed a new stream; `last_event_id` is kept, as a reconnecting client would.
         """
-        events: list[Any] = []
-        tail = self._utf8.decode(b"", True)
-        if tail:
-            events = self._feed_text(tail)
-        self._reset()
-        self._closed = False
-        return events
-
-    def _reset(self) -> None:
-        self._utf8.reset()
         self._started = False
         self._pending = []
         self._pending_size = 0
@@ -148,64 +137,70 @@ class SSEDecoder:
         self._data_size = 0
         self._event_type = ""
         self._retry = None
+        return []
 
-    def _feed_text(self, text: str) -> list[Any]:
-        if not self._started:
-            self._started = True
-            if text[0] == _BOM:
-                text = text[1:]
-                if not text:
-                    return []
+    def _strip_bom(self, data: bytes) -> bytes:
+        # One BOM at the very start, possibly split over the first chunks.
+        seen = b"".join(self._pending) + data
+        if len(seen) < len(_BOM) and _BOM.startswith(seen):
+            self._pending = [seen]  # wait for more bytes
+            self._pending_size = len(seen)
+            return b""
+        self._started = True
+        self._pending = []
+        self._pending_size = 0
+        return seen[len(_BOM) :] if seen.startswith(_BOM) else seen
+
+    def _too_long(self) -> SSEProtocolError:
+        return SSEProtocolError(
+            f"line longer than max_event_size ({self.max_event_size} bytes) without a line "
+            "break: the server sent no line end, or the cap is too small for its events"
+        )
+
+    def _feed(self, data: bytes) -> list[Any]:
         if self._pending_cr:
             self._pending_cr = False
-            if text[0] == "\n":
-                text = text[1:]
-                if not text:
+            if data[0] == 10:  # LF of a CRLF split between chunks
+                data = data[1:]
+                if not data:
                     return []
-        # Normalise CRLF and CR to LF, so that LF is the only line end. (str.splitlines would
-        # also break on \v, \f, \x85, \u2028 and others, which SSE does not.)
-        if "\r" in text:
-            if text[-1] == "\r":
+        # Normalise CRLF and CR to LF, so that LF is the only line end.
+        if 13 in data:  # CR (int membership is the fast bytes test)
+            if data[-1] == 13:
                 self._pending_cr = True
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         pending = self._pending
-        if "\n" not in text:
-            # No line ends: the text only extends the unterminated line.
-            pending.append(text)
-            self._pending_size += len(text)
+        if 10 not in data:  # no LF
+            # No line end: the chunk only extends the unterminated line.
+            pending.append(data)
+            self._pending_size += len(data)
             if self._pending_size > self.max_event_size:
-                raise SSEProtocolError(
-                    f"line longer than max_event_size ({self.max_event_size} characters) "
-                    "without a line break"
-                )
+                raise self._too_long()
             return []
         if pending:
-            pending.append(text)
-            text = "".join(pending)
+            pending.append(data)
+            data = b"".join(pending)
             self._pending = []
             self._pending_size = 0
         # Blocks end with a blank line. Each complete block is one event; the last element is
         # the rest (complete lines of an unfinished block, then an unterminated line).
-        blocks = text.split("\n\n")
+        blocks = data.split(b"\n\n")
         tail = blocks.pop()
         out: list[Any] = []
         if blocks:
             self._process_blocks(blocks, out)
-        lines = tail.split("\n")
+        lines = tail.split(b"\n")
         rest = lines.pop()
         if rest:
             if len(rest) > self.max_event_size:
-                raise SSEProtocolError(
-                    f"line longer than max_event_size ({self.max_event_size} characters) "
-                    "without a line break"
-                )
+                raise self._too_long()
             self._pending = [rest]
             self._pending_size = len(rest)
         if lines:
             self._process_lines(lines, out)
         return out
 
-    def _process_blocks(self, blocks: list[str], out: list[Any]) -> None:
+    def _process_blocks(self, blocks: list[bytes], out: list[Any]) -> None:
         max_size = self.max_event_size
         raw = self._raw
         append = out.append
@@ -213,26 +208,30 @@ class SSEDecoder:
             # Fast path for the common shape, when no event is half-built: one data line,
             # optionally after Flowise's "message:" line. Anything else takes the full path.
             if not self._data and not self._event_type and self._retry is None:
-                if block.startswith("message:\ndata:"):
+                if block.startswith(b"message:\ndata:"):
                     data = block[14:]
-                elif block.startswith("data:"):
+                elif block.startswith(b"data:"):
                     data = block[5:]
                 else:
                     data = None
-                if data is not None and "\n" not in data:
-                    if data[:1] == " ":
+                if data is not None and 10 not in data:
+                    if data[:1] == b" ":
                         data = data[1:]
                     if len(data) > max_size:
                         raise SSEProtocolError(
-                            f"event larger than max_event_size ({max_size} characters)"
+                            f"event larger than max_event_size ({max_size} bytes)"
                         )
-                    append(data if raw else ServerSentEvent(data, "message", self.last_event_id))
+                    try:
+                        text = data.decode()
+                    except UnicodeDecodeError:
+                        text = data.decode("utf-8", "replace")
+                    append(text if raw else ServerSentEvent(text, "message", self.last_event_id))
                     continue
-            lines = block.split("\n")
-            lines.append("")
+            lines = block.split(b"\n")
+            lines.append(b"")
             self._process_lines(lines, out)
 
-    def _process_lines(self, lines: list[str], events: list[Any]) -> None:
+    def _process_lines(self, lines: list[bytes], events: list[Any]) -> None:
         data = self._data
         append = data.append
         max_size = self.max_event_size
@@ -243,7 +242,7 @@ class SSEDecoder:
                 # Dispatch.
                 if data:
                     event_type = self._event_type or "message"
-                    text = "\n".join(data)
+                    text = b"\n".join(data).decode("utf-8", "replace")
                     if raw and event_type == "message" and self._retry is None:
                         events.append(text)
                     else:
@@ -255,39 +254,35 @@ class SSEDecoder:
                 self._event_type = ""
                 self._retry = None
                 continue
-            if line[0] == "d" and line.startswith("data:"):
-                value = line[6:] if line[5:6] == " " else line[5:]
+            if line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
                 size += len(value) + 1
                 if size > max_size:
                     self._data_size = size
-                    raise SSEProtocolError(
-                        f"event larger than max_event_size ({max_size} characters)"
-                    )
+                    raise SSEProtocolError(f"event larger than max_event_size ({max_size} bytes)")
                 append(value)
                 continue
-            colon = line.find(":")
+            colon = line.find(b":")
             if colon == 0:
                 continue  # comment
             if colon < 0:
-                name, value = line, ""
+                name, value = line, b""
             else:
                 name = line[:colon]
-                start = colon + 2 if line[colon + 1 : colon + 2] == " " else colon + 1
+                start = colon + 2 if line[colon + 1 : colon + 2] == b" " else colon + 1
                 value = line[start:]
-            if name == "data":
+            if name == b"data":
                 size += len(value) + 1
                 if size > max_size:
                     self._data_size = size
-                    raise SSEProtocolError(
-                        f"event larger than max_event_size ({max_size} characters)"
-                    )
+                    raise SSEProtocolError(f"event larger than max_event_size ({max_size} bytes)")
                 append(value)
-            elif name == "event":
-                self._event_type = value
-            elif name == "id":
-                if "\x00" not in value:
-                    self.last_event_id = value
-            elif name == "retry" and value and value.isascii() and value.isdigit():
+            elif name == b"event":
+                self._event_type = value.decode("utf-8", "replace")
+            elif name == b"id":
+                if 0 not in value:  # no NUL
+                    self.last_event_id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value and value.isdigit():
                 self._retry = int(value)
             # Any other field (Flowise's "message") is ignored.
         self._data_size = size
