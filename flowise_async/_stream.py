@@ -344,6 +344,11 @@ class EventStream:
     async def __anext__(self) -> ev.Event:
         pending = self._pending
         if pending:
+            item = pending[0]
+            if type(item) is _TokenEvent:  # the hot path: a decoded token
+                pending.popleft()
+                self._texts.append(item.text)
+                return item
             return self._next_pending(pending)
         if self._state is not _State.OPEN:
             if self._state is _State.NEW:

@@ -89,8 +89,12 @@ class RawResponse:
         "_closed",
         "_eof",
         "_idle",
+        "_idle_fired",
+        "_reader",
         "_resp",
         "_transport",
+        "_wait_start",
+        "_watchdog",
         "content_type",
         "method",
         "status",
@@ -109,6 +113,12 @@ class RawResponse:
         self._idle = idle
         self._eof = False
         self._closed = False
+        # Idle watchdog: one timer per response, re-armed lazily, instead of a timeout
+        # context per read (which costs more than decoding a token event).
+        self._wait_start: float | None = None  # loop time at which read() began waiting
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._reader: asyncio.Task[Any] | None = None
+        self._idle_fired = False
         self.status = resp.status
         self.content_type = resp.content_type
         self.method = method
@@ -140,8 +150,7 @@ class RawResponse:
             if self._idle is None:
                 chunk = await self._resp.content.readany()
             else:
-                async with asyncio.timeout(self._idle):
-                    chunk = await self._resp.content.readany()
+                chunk = await self._read_watched(self._idle)
         except TimeoutError:
             raise APITimeoutError(
                 f"no data from the server for {self._idle} s while reading the response to "
@@ -160,6 +169,42 @@ class RawResponse:
         if not chunk:
             self._eof = True
         return chunk
+
+    async def _read_watched(self, idle: float) -> bytes:
+        loop = asyncio.get_running_loop()
+        self._wait_start = now = loop.time()
+        self._reader = asyncio.current_task()
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(now + idle, self._check_idle, idle)
+        try:
+            return await self._resp.content.readany()
+        except asyncio.CancelledError:
+            if self._idle_fired:
+                self._idle_fired = False
+                task = self._reader
+                if task is not None and task.uncancel() == 0:
+                    raise TimeoutError from None  # ours alone: an idle timeout
+            raise
+        finally:
+            self._wait_start = None
+
+    def _check_idle(self, idle: float) -> None:
+        """The watchdog: cancel a read that has waited *idle* seconds, else re-arm."""
+        self._watchdog = None
+        if self._closed or self._eof:
+            return
+        loop = asyncio.get_running_loop()
+        start = self._wait_start
+        now = loop.time()
+        if start is None:  # not reading now (the consumer is busy): check again later
+            self._watchdog = loop.call_at(now + idle, self._check_idle, idle)
+        elif now - start >= idle:
+            task = self._reader
+            if task is not None and not task.done():
+                self._idle_fired = True
+                task.cancel()
+        else:
+            self._watchdog = loop.call_at(start + idle, self._check_idle, idle)
 
     async def read_all(self, limit: int) -> bytes:
         """Read the rest of the body; more than *limit* bytes is a `StreamError`."""
@@ -182,6 +227,9 @@ class RawResponse:
         if self._closed:
             return
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if reuse and self._eof:
             self._resp.release()
         else:
