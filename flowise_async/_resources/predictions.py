@@ -153,14 +153,7 @@ class Predictions(Resource):
             timeouts=timeouts,
             retry=True,
         )
-        try:
-            return structure_prediction(data)
-        except (ValueError, TypeError) as exc:
-            raise EventDecodeError(
-                f"the answer of the prediction is not a prediction object: {exc}",
-                event=None,
-                data=str(data)[:200],
-            ) from None
+        return _prediction(data)
 
     def stream(
         self,
@@ -366,14 +359,7 @@ class Predictions(Resource):
             files=parts,
             timeouts=timeouts,
         )
-        try:
-            return structure_prediction(data)
-        except (ValueError, TypeError) as exc:
-            raise EventDecodeError(
-                f"the answer of the prediction is not a prediction object: {exc}",
-                event=None,
-                data=str(data)[:200],
-            ) from None
+        return _prediction(data)
 
     async def abort(self, chatflow_id: str, chat_id: str) -> None:
         """
@@ -388,6 +374,18 @@ class Predictions(Resource):
             _ABORT.format(path_id(chatflow_id, "chatflow_id"), path_id(chat_id, "chat_id")),
             expect="any",
         )
+
+
+def _prediction(data: Any) -> Prediction:
+    """Structure a JSON prediction answer; a wrong shape is an `EventDecodeError`."""
+    try:
+        return structure_prediction(data)
+    except (ValueError, TypeError) as exc:
+        raise EventDecodeError(
+            f"the answer of the prediction is not a prediction object: {exc}",
+            event=None,
+            data=str(data)[:200],
+        ) from None
 
 
 async def _checked(raw: RawResponse) -> Body:
