@@ -1,0 +1,77 @@
+"""
+Type-checked only (``nox -s typecheck``): the public API as user code reads it.
+
+Never run; mypy --strict must accept every line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from flowise_async import (
+    AsyncFlowise,
+    FlowiseError,
+    Limits,
+    Prediction,
+    Retries,
+    ServerEventError,
+    Timeouts,
+)
+from flowise_async.events import Event, MetadataEvent, SourceDocumentsEvent, TokenEvent
+from flowise_async.sse import ServerSentEvent, SSEDecoder
+
+
+async def stream_answer(flowise: AsyncFlowise, chatflow_id: str) -> str:
+    parts: list[str] = []
+    async with flowise.predictions.stream(chatflow_id, "What is Flowise?") as stream:
+        chat_id: str = stream.chat_id
+        assert chat_id
+        async for event in stream:
+            match event:
+                case TokenEvent(text=text):
+                    parts.append(text)
+                case SourceDocumentsEvent(documents=docs):
+                    parts.extend(d.page_content for d in docs)
+                case MetadataEvent(chat_message_id=mid):
+                    assert mid is None or isinstance(mid, str)
+                case _:
+                    pass
+    return "".join(parts)
+
+
+async def final_and_text(flowise: AsyncFlowise, chatflow_id: str) -> Prediction:
+    async with flowise.predictions.stream(chatflow_id, "Hi", abort_on_exit=True) as stream:
+        async for text in stream.text_stream():
+            print(text, end="")
+        return await stream.final()
+
+
+async def main() -> None:
+    async with AsyncFlowise(
+        "http://localhost:3000",
+        api_key="key",
+        timeouts=Timeouts(connect=10, headers=60, idle=120),
+        limits=Limits(max_connections=100, keepalive_expiry=4),
+        retries=Retries(attempts=3),
+    ) as flowise:
+        try:
+            prediction: Prediction = await flowise.predictions.create("id", "Hi")
+            print(prediction.text, prediction.chat_id)
+            print(await stream_answer(flowise, "id"))
+        except ServerEventError as exc:
+            print(exc.server_message)
+        except FlowiseError as exc:
+            print(exc.message)
+
+
+def decode(raw: bytes) -> list[ServerSentEvent]:
+    decoder = SSEDecoder(max_event_size=1024)
+    return decoder.feed(raw) + decoder.flush()
+
+
+def events_only(items: list[Event]) -> int:
+    return len(items)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
