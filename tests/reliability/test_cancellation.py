@@ -230,8 +230,8 @@ async def test_aclose_waits_for_a_slow_abort(serve: Serve, make_client: MakeClie
     async def handler(request: Request, conn: Conn) -> bool:
         if request.method == "PUT":
             await asyncio.sleep(0.4)
+            answered.append(time.monotonic())  # before the answer: the client cannot have it yet
             await conn.respond(200, ABORTED)
-            answered.append(time.monotonic())
             return True
         return await scripted(request, conn)
 
