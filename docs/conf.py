@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,11 +25,25 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
+    # The theme as an extension too: its options are then known before the saved build
+    # environment is loaded, and an unchanged configuration is not reported as changed.
+    "furo",
 ]
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
+
+
+
+class _NoConfigDump(logging.Filter):
+    """Drop the very long dump of MyST's whole configuration that every build logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "MdParserConfig(" not in str(record.msg) + str(record.args)
+
+
+logging.getLogger("sphinx.myst_parser.sphinx_ext.main").addFilter(_NoConfigDump())
 
 # MyST: ```{directive} fences, $-free text, `:::` colon fences, heading anchors for links.
 myst_enable_extensions = ["colon_fence", "deflist"]
