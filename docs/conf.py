@@ -6,6 +6,7 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +26,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
-    # The theme as an extension too: its options are then known before the saved build
-    # environment is loaded, and an unchanged configuration is not reported as changed.
-    "furo",
 ]
 
 source_suffix = {".md": "markdown"}
@@ -166,6 +164,11 @@ nitpick_ignore = [
     ("py:class", "UploadType"),  # Literal of the upload types, spelled out in the docstring
     ("py:class", "T"),
     ("py:class", "_Run"),
+    # The batch classes' signatures and docstrings name private aliases and classes.
+    ("py:class", "BatchInput"),
+    ("py:class", "ProgressCallback"),
+    ("py:class", "Predictions"),
+    ("py:obj", "Prediction"),
 ]
 nitpick_ignore_regex = [
     # Private modules' names show in signatures (e.g. an attribute typed with a private alias).
@@ -175,3 +178,9 @@ nitpick_ignore_regex = [
 html_theme = "furo"
 html_title = f"flowise_async {release}"
 html_static_path: list[str] = []
+
+
+def setup(app: Any) -> None:
+    """Load the theme early: its options are then known when the saved build environment is
+    compared with this configuration, so an unchanged configuration is not reported changed."""
+    app.setup_extension("furo")
