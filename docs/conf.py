@@ -177,7 +177,8 @@ nitpick_ignore_regex = [
 
 html_theme = "furo"
 html_title = f"flowise_async {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["fit.css"]  # long code lines and wide tables fit the page
 
 
 def setup(app: Any) -> None:
