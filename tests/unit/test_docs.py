@@ -173,3 +173,21 @@ async def test_consumed_stream_behaves_as_the_errors_page_says() -> None:
             with pytest.raises(ClientStateError):
                 async with stream:
                     pass
+
+
+def test_readme_streaming_example_is_short_and_ends_its_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """README's "Streaming in ten lines" runs, is about ten lines, and ends with a newline."""
+    (block,) = blocks_of(ROOT / "README.md")
+    code_lines = [line for line in block.source.splitlines() if line.strip()]
+    assert len(code_lines) <= 11
+
+    async def run() -> None:
+        async with FakeFlowise() as server:
+            server.answer(ANY_CHATFLOW, *DEFAULT_TOKENS)
+            source = block.source.replace("http://localhost:3000", server.url)
+            await asyncio.wait_for(asyncio.to_thread(_run, block, source, {}), 60)
+
+    asyncio.run(run())
+    assert capsys.readouterr().out == "".join(DEFAULT_TOKENS) + "\n"
