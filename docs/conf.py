@@ -33,7 +33,6 @@ root_doc = "index"
 exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
 
 
-
 class _NoConfigDump(logging.Filter):
     """Drop the very long dump of MyST's whole configuration that every build logs."""
 
