@@ -60,8 +60,8 @@ async def test_widget_streams_through_the_proxy_and_never_sees_the_key(
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
     requests: list[Any] = []
     responses: list[Any] = []
-    page.on("request", requests.append)
-    page.on("response", responses.append)
+    page.on("request", lambda request: requests.append(request))
+    page.on("response", lambda response: responses.append(response))
     await page.goto(url + "/")
     box = page.get_by_placeholder("Type your question")
     await box.wait_for(timeout=30_000)
