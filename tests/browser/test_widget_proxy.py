@@ -60,8 +60,9 @@ async def test_widget_streams_through_the_proxy_and_never_sees_the_key(
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
     requests: list[Any] = []
     responses: list[Any] = []
-    page.on("request", lambda request: requests.append(request))
-    page.on("response", lambda response: responses.append(response))
+    # Playwright wants Python functions as handlers, not built-in methods such as list.append.
+    page.on("request", lambda request: requests.append(request))  # noqa: PLW0108
+    page.on("response", lambda response: responses.append(response))  # noqa: PLW0108
     await page.goto(url + "/")
     box = page.get_by_placeholder("Type your question")
     await box.wait_for(timeout=30_000)
