@@ -16,6 +16,8 @@ import pytest
 pytest.importorskip("playwright.async_api", reason="needs playwright (nox -s browser)")
 pytest.importorskip("fastapi", reason="needs the fastapi extra")
 
+from fastapi import FastAPI
+
 from harness.fake_llm import echo_reply
 from harness.server import RealFlowise
 from tests.browser import setup
@@ -101,3 +103,56 @@ async def test_widget_streams_through_the_proxy_and_never_sees_the_key(
     for secret in secrets:
         assert secret not in everything
     await page.close()
+
+
+async def test_widget_routes_against_real_flowise(
+    real_flowise: RealFlowise, chatflows: dict[str, str]
+) -> None:
+    """Config without flowData, feedback and leads where enabled, the rest 404 (no browser)."""
+    import httpx
+
+    from flowise_async import AsyncFlowise
+    from flowise_async.fastapi import flowise_lifespan
+    from flowise_async.widget import WidgetFlow, widget_router
+
+    flow_id = chatflows["conversation"]
+    app = FastAPI(
+        lifespan=flowise_lifespan(
+            lambda: AsyncFlowise(real_flowise.base_url, api_key=real_flowise.api_key)
+        )
+    )
+    flows = {"open": WidgetFlow(flow_id, feedback=True, leads=True), "plain": flow_id}
+    app.include_router(widget_router(flows))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as http:
+            config = await http.get("/api/v1/public-chatbotConfig/open")
+            assert config.status_code == 200
+            assert "flowData" not in config.json()
+            assert config.json()["uploads"]["isImageUploadAllowed"] is False
+            assert (await http.get("/api/v1/chatflows-streaming/open")).json() == {
+                "isStreaming": True
+            }
+            answer = await http.post("/api/v1/prediction/open", json={"question": "rate me"})
+            assert answer.status_code == 200
+            assert answer.json()["text"] == echo_reply("rate me")
+            message_id = answer.json()["chatMessageId"]
+            chat_id = answer.json()["chatId"]
+            rated = await http.post(
+                "/api/v1/feedback/open",
+                json={"chatId": chat_id, "messageId": message_id, "rating": "THUMBS_UP"},
+            )
+            assert rated.status_code == 200, rated.text
+            assert rated.json()["rating"] == "THUMBS_UP"
+            assert flow_id not in rated.text
+            lead = await http.post(
+                "/api/v1/leads/open", json={"name": "Ada", "email": "ada@example.com"}
+            )
+            assert lead.status_code == 200, lead.text
+            assert lead.json()["email"] == "ada@example.com"
+            assert flow_id not in lead.text
+            for path in ("/api/v1/feedback/plain", "/api/v1/leads/plain"):
+                assert (await http.post(path, json={"messageId": "x"})).status_code == 404
+    async with AsyncFlowise(real_flowise.base_url, api_key=real_flowise.api_key) as client:
+        stored = await client.feedback.list(flow_id)
+        assert any(item.message_id == message_id for item in stored)
