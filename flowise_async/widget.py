@@ -17,10 +17,10 @@ Routes (under ``/api/v1``; *public id* is the key of the *flows* mapping, never 
 - ``POST prediction/{public id}``, streamed (Flowise's ``message`` frames) and not;
 - ``GET chatflows-streaming/{public id}`` and ``GET public-chatbotConfig/{public id}`` (without
   ``flowData``, which holds the flow's internals; upload buttons hidden unless allowed);
-- ``POST feedback/{public id}``, ``PUT feedback/{id}`` and ``POST leads/{public id}`` only for a
-  flow with ``feedback=True`` / ``leads=True``;
+- ``POST feedback/{public id}`` and ``POST leads/{public id}`` only for a flow with
+  ``feedback=True`` / ``leads=True``;
 - ``PUT chatmessage/abort/{public id}/{chat id}`` (the widget's stop button);
-- every other route answers 404.
+- every other route answers 404 (uploads and ``get-upload-file`` are not offered yet).
 
 Each request is checked by the per-flow ``Origin`` allow-list and an `~flowise_async.serving.Access`
 (authorization hook, chatflow allow-list, rate limit). What a browser may send is limited:
