@@ -77,7 +77,7 @@ class Execution:
     @property
     def pending_action(self) -> Action | None:
         """
-        The request the run waits on: `action` while the run is ``STOPPED``, else ``None``.
+        The request the run waits on (`action`) while the run is ``STOPPED``, else ``None``.
 
         Older servers store no ``action`` column; then it is read from the stopped node's
         output in `execution_data`.
