@@ -501,7 +501,8 @@ class EventStream:
         Known once the ``action`` event was read; after the stream's end, ``None`` means the
         run waits for nobody.
         """
-        return self._action  # type: ignore[no-any-return]
+        action: Action | None = self._action
+        return action
 
     async def final(self) -> Prediction:
         """
