@@ -117,6 +117,19 @@ class ResumeStream(EventStream):
 
     __slots__ = ()
 
+    async def __aenter__(self) -> EventStream:
+        # A flow the server does not stream answers the request with plain JSON, and a
+        # failure with an error status.
+        try:
+            return await super().__aenter__()
+        except APIStatusError as exc:
+            error = not_waiting_error(
+                exc.server_message or exc.message, self.chatflow_id, self.chat_id
+            )
+            if error is None:
+                raise
+        raise error
+
     async def __anext__(self) -> Event:
         try:
             return await super().__anext__()

@@ -235,6 +235,23 @@ async def test_resume_stream_keeps_other_errors(
     assert not isinstance(info.value, NotWaitingError)
 
 
+async def test_resume_stream_answered_with_an_error_status() -> None:
+    """A flow answered without streaming reports "cannot resume" as a 500: NotWaitingError."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        message = "Error: x - Cannot resume execution e1 because it is in 'ERROR' state."
+        return web.json_response({"message": message}, status=500)
+
+    async with (
+        serve([("POST", "/api/v1/prediction/{id}", refuse)]) as url,
+        AsyncFlowise(url, retries=Retries(attempts=1)) as flowise,
+    ):
+        with pytest.raises(NotWaitingError) as info:
+            async with flowise.predictions.resume_stream(FLOW, CHAT):
+                pass
+    assert info.value.state == "ERROR"
+
+
 # -- resume, not streamed -----------------------------------------------------------------
 
 
