@@ -27,6 +27,17 @@ _REJECT = {"r", "reject", "n", "no"}
 _QUIT = {"q", "quit", ""}
 
 
+def _interactive() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # closed
+        return False
+
+
+async def _no_answer(prompt: str) -> str | None:
+    return None
+
+
 def read_line(err: TextIO = sys.stderr) -> Ask:
     """An `Ask` that writes the prompt to *err* and reads a line of standard input."""
 
@@ -42,8 +53,8 @@ def read_line(err: TextIO = sys.stderr) -> Ask:
 async def answer_waiting_run(
     client: AsyncFlowise,
     chatflow_id: str,
-    chat_id: str,
-    action: Action,
+    chat_id: str | None,
+    action: Action | None,
     *,
     stream: bool = True,
     out: TextIO = sys.stdout,
@@ -54,12 +65,18 @@ async def answer_waiting_run(
     While the run waits for a person, show its choice, read the answer and resume it.
 
     The rest of the run's answer goes to *out* (streamed when *stream*); prompts and notes
-    go to *err*. An empty answer, ``q`` or the end of the input leaves the run waiting.
+    go to *err*. An empty answer, ``q`` or the end of the input leaves the run waiting; so
+    does a standard input that is not a terminal (unless *ask* is given), which is never
+    waited on.
 
     Returns:
-        The action the run still waits on (left unanswered), or ``None`` when it finished.
+        The action the run still waits on (left unanswered), or ``None`` when it finished
+        (or waited for nobody).
     """
-    ask = ask or read_line(err)
+    if action is None:
+        return None
+    if ask is None:
+        ask = read_line(err) if _interactive() else _no_answer
     current: Action | None = action
     while current is not None:
         where = current.node_label or current.node_id or "the flow"
@@ -71,7 +88,7 @@ async def answer_waiting_run(
         while answer is not None and choice not in _PROCEED | _REJECT | _QUIT:
             answer = await ask("Please answer p, r or q: ")
             choice = (answer or "").strip().lower()
-        if answer is None or choice in _QUIT:
+        if answer is None or choice in _QUIT or chat_id is None:
             err.write(
                 f"The run is left waiting; resume it later on chat {chat_id} "
                 f"(predictions.resume({chatflow_id!r}, {chat_id!r}, 'proceed')).\n"

@@ -36,6 +36,7 @@ from ._exceptions import (
     PermissionDeniedError,
     UnexpectedContentError,
 )
+from ._interactive import answer_waiting_run
 from .events import TokenEvent
 from .models._request import Upload
 
@@ -318,6 +319,13 @@ async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
                 out.write(json.dumps(unstructure(prediction), ensure_ascii=False) + "\n")
             else:
                 out.write(prediction.text + "\n")
+                await answer_waiting_run(
+                    client,
+                    args.chatflow_id,
+                    prediction.chat_id,
+                    prediction.pending_action,
+                    stream=False,
+                )
             return EXIT_OK
         async with client.predictions.stream(args.chatflow_id, args.question, **options) as stream:
             async for event in stream:
@@ -331,6 +339,9 @@ async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
                     out.flush()
         if not args.json:
             out.write("\n")
+            await answer_waiting_run(
+                client, args.chatflow_id, stream.chat_id, stream.pending_action
+            )
     return EXIT_OK
 
 

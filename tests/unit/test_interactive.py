@@ -100,3 +100,16 @@ async def test_streamed_reject_until_the_run_stops_again(
         "type": "reject",
         "startNodeId": "humanInputAgentflow_0",
     }
+
+
+async def test_nothing_to_answer_or_no_chat(fake: tuple[_Flowise, AsyncFlowise]) -> None:
+    """No action: nothing is asked; no chat id: the run cannot be resumed and is left."""
+    server, flowise = fake
+    ask, prompts = answers("p")
+    assert await answer_waiting_run(flowise, FLOW, "c1", None, ask=ask) is None
+    assert prompts == []
+    err = io.StringIO()
+    left = await answer_waiting_run(flowise, FLOW, None, _action(), err=err, ask=ask)
+    assert left is not None
+    assert "left waiting" in err.getvalue()
+    assert not server.bodies
