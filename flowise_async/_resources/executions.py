@@ -219,7 +219,7 @@ class Executions(Resource):
         """
         if isinstance(execution_ids, str):
             raise TypeError("execution_ids must be a list of ids, not one string")
-        ids = [path_id(i, "execution id") and i for i in execution_ids]
+        ids = [_non_empty(i, "each execution id") for i in execution_ids]
         if not ids:
             raise ValueError("execution_ids is empty")
         data = await self._request("DELETE", _EXECUTIONS, json_body={"executionIds": ids})
@@ -237,11 +237,17 @@ class Executions(Resource):
             chat_id: The chat id (or the ``overrideConfig.sessionId`` the runs used).
         """
         page = await self.list(
-            agentflow_id=path_id(agentflow_id, "agentflow_id") and agentflow_id,
-            session_id=path_id(chat_id, "chat_id") and chat_id,
+            agentflow_id=_non_empty(agentflow_id, "agentflow_id"),
+            session_id=_non_empty(chat_id, "chat_id"),
             limit=1,
         )
         return page.items[0] if page.items else None
+
+
+def _non_empty(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return value
 
 
 def _deleted(data: Any) -> int:

@@ -453,6 +453,10 @@ async def test_execution_for_chat(client: AsyncFlowise, mocked: aioresponses) ->
     assert query(url) == {"agentflowId": FLOW, "sessionId": CHAT, "page": "1", "limit": "1"}
     mocked.get(route("/api/v1/executions"), payload={"data": [], "total": 0})
     assert await client.executions.for_chat(FLOW, "other") is None
+    with pytest.raises(ValueError, match="chat_id"):
+        await client.executions.for_chat(FLOW, "")  # would list every run of the flow
+    with pytest.raises(ValueError, match="execution id"):
+        await client.executions.delete_many(["e1", ""])
 
 
 async def test_public_execution(client: AsyncFlowise, mocked: aioresponses) -> None:
