@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from flowise_async import AsyncFlowise, ChatBusyError, NotWaitingError
-from flowise_async.events import ActionEvent, AgentFlowEventEvent, TokenEvent
+from flowise_async.events import (
+    ActionEvent,
+    AgentFlowEventEvent,
+    AgentFlowExecutedDataEvent,
+    MetadataEvent,
+    NextAgentFlowEvent,
+    StartEvent,
+    TokenEvent,
+)
 from flowise_async.models import ExecutionState
 from harness.server import RealFlowise
 from tests.integration.test_api_uploads import API_CONFIG, _text_file_flow
@@ -53,9 +61,20 @@ async def test_streamed_run_waits_then_proceeds(client: AsyncFlowise, hitl_flow:
     assert (action.approve_label, action.reject_label) == ("Proceed", "Reject")
     assert action.feedback_enabled is True
     assert "Shall I answer?" in stream.text
-    states = [e.state for e in events if isinstance(e, AgentFlowEventEvent)]
-    assert "STOPPED" in states
-    assert any(isinstance(e, ActionEvent) for e in events)
+    # How 3.1.4 announces the stop: no `start`, then in this order nextAgentFlow STOPPED,
+    # agentFlowExecutedData, agentFlowEvent STOPPED and the action; metadata has no execution id.
+    assert not any(isinstance(e, StartEvent) for e in events)
+    stop = next(
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, NextAgentFlowEvent) and e.status == "STOPPED"
+    )
+    assert isinstance(events[stop + 1], AgentFlowExecutedDataEvent)
+    assert events[stop + 2] == AgentFlowEventEvent(state="STOPPED")
+    assert events[stop + 3] == ActionEvent(action=action)
+    metadata = next(e for e in events if isinstance(e, MetadataEvent))
+    assert metadata.action == action
+    assert "executionId" not in metadata.extra
     assert (await stream.final()).pending_action == action
 
     execution = await client.executions.for_chat(hitl_flow, stream.chat_id)
