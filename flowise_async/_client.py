@@ -168,8 +168,21 @@ class AsyncFlowise:
 
     def chat(self, chatflow_id: str, chat_id: str | None = None) -> ChatSession:
         """
-        A conversation with *chatflow_id* that keeps its chat id (`ChatSession`): a new one,
-        or the existing conversation *chat_id*.
+        A conversation with one chatflow or agent flow that keeps its chat id.
+
+        Args:
+            chatflow_id: The flow to talk to.
+            chat_id: An existing conversation to continue; a new one (a fresh UUID) if
+                omitted.
+
+        Returns:
+            A `ChatSession`: ``ask()``, ``stream()``, ``resume()``, ``history()``.
+
+        Example::
+
+            chat = flowise.chat(flow_id)
+            await chat.ask("My name is Ada.")
+            print((await chat.ask("What is my name?")).text)
         """
         return ChatSession(self, chatflow_id, chat_id)
 
