@@ -8,6 +8,7 @@ Direct Reply "Request rejected." (reject); the Human Input node has feedback on.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -233,6 +234,10 @@ async def test_chat_session_with_an_agent_flow(client: AsyncFlowise, hitl_flow: 
     done = await chat.resume("proceed", feedback="go")
     assert done.text == "Echo: go"
     assert chat.pending_action is None
+    # Flowise resumes the chat's latest execution by creation time, which SQLite stores to
+    # the second: a new run started in the same second as the last one could be mistaken
+    # for it. A person never answers that fast; the test waits as one would.
+    await asyncio.sleep(1.1)
     await chat.ask("second task")
     assert chat.pending_action is not None
     async with chat.resume_stream("reject") as resumed:
