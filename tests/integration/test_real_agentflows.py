@@ -4,6 +4,7 @@ multipart predictions.
 
 The agent flow ``agentflow-hitl`` (harness/flows) is Start -> Human Input -> LLM (proceed) or
 Direct Reply "Request rejected." (reject); the Human Input node has feedback on.
+``agentflow-tool-approval`` is Start -> Agent with a calculator tool that needs approval.
 """
 
 from __future__ import annotations
@@ -145,6 +146,39 @@ async def test_resume_when_not_waiting_is_a_typed_error(
     with pytest.raises(NotWaitingError) as unknown:
         await client.predictions.resume(hitl_flow, f"no-such-chat-{uuid.uuid4()}")
     assert unknown.value.state is None
+
+
+async def test_agent_tool_that_needs_approval(
+    client: AsyncFlowise, real_flowise: RealFlowise
+) -> None:
+    """An Agent node whose tool needs approval waits; proceed runs the tool, reject does not."""
+    flow = await client.chatflows.create(
+        name=f"it-tool-approval-{uuid.uuid4().hex[:8]}",
+        type="AGENTFLOW",
+        flow_data=real_flowise.flow_data("agentflow-tool-approval"),
+    )
+    try:
+        approved = client.chat(flow.id)
+        async with approved.stream("compute [[calc=6*7]]") as stream:
+            await stream.final()
+        action = approved.pending_action
+        assert action is not None
+        assert (action.node_id, action.node_label) == ("agentAgentflow_0", "Agent")
+        assert action.feedback_enabled is False
+        async with approved.resume_stream("proceed") as resumed:
+            done = await resumed.final()
+        assert done.text == "Tool says: 42"
+        assert [(t.tool, t.tool_output) for t in done.used_tools] == [("calculator", "42")]
+
+        rejected = client.chat(flow.id)
+        first = await rejected.ask("compute [[calc=6*7]]")
+        assert first.pending_action is not None
+        answer = await rejected.resume("reject")
+        assert answer.pending_action is None
+        assert not any(t.tool_output for t in answer.used_tools)  # the tool never ran
+        assert "42" not in answer.text
+    finally:
+        await client.chatflows.delete(flow.id)
 
 
 # -- executions -----------------------------------------------------------------------------
