@@ -23,7 +23,14 @@ from ..models._request import HumanInput
 if TYPE_CHECKING:
     from .predictions import Predictions
 
-__all__ = ["Decision", "ResumeStream", "human_input_for", "not_waiting_error", "resume"]
+__all__ = [
+    "Decision",
+    "ResumeStream",
+    "human_input_for",
+    "not_waiting_error",
+    "resume",
+    "resume_stream",
+]
 
 #: The answer to a waiting run: let it go on, or take the reject branch.
 Decision = Literal["proceed", "reject"]
