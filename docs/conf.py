@@ -91,6 +91,8 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("collections.abc.Collection", "py:class", "library/collections.abc.html"),
             ("contextlib.AbstractAsyncContextManager", "py:class", "library/contextlib.html"),
             ("pathlib.Path", "py:class", "library/pathlib.html"),
+            ("contextlib.AbstractAsyncContextManager", "py:class", "library/contextlib.html"),
+            ("enum.StrEnum", "py:class", "library/enum.html"),
             ("ssl.SSLContext", "py:class", "library/ssl.html"),
             ("types.TracebackType", "py:class", "library/types.html"),
             ("datetime.datetime", "py:class", "library/datetime.html"),

@@ -38,6 +38,7 @@ from ._exceptions import (
     PermissionDeniedError,
     UnexpectedContentError,
 )
+from ._interactive import answer_waiting_run
 from .events import TokenEvent
 from .models._request import Upload
 
@@ -384,6 +385,13 @@ async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
                 out.write(json.dumps(unstructure(prediction), ensure_ascii=False) + "\n")
             else:
                 out.write(prediction.text + "\n")
+                await answer_waiting_run(
+                    client,
+                    args.chatflow_id,
+                    prediction.chat_id,
+                    prediction.pending_action,
+                    stream=False,
+                )
             return EXIT_OK
         async with client.predictions.stream(args.chatflow_id, args.question, **options) as stream:
             async for event in stream:
@@ -399,6 +407,9 @@ async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
         if not args.json:
             out.write("\n")
             state["partial_line"] = False
+            await answer_waiting_run(
+                client, args.chatflow_id, stream.chat_id, stream.pending_action
+            )
     return EXIT_OK
 
 
