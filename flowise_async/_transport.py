@@ -949,6 +949,48 @@ def _redact_json(value: Any, redact: Callable[[str], str]) -> Any:
     return value
 
 
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    413: PayloadTooLargeError,
+    429: RateLimitError,
+}
+
+
+def _status_class(status: int, lowered: str) -> type[APIStatusError]:
+    """The exception class of an error status; *lowered* is the server's message."""
+    if status in (400, 412):
+        return BadRequestError
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if status < 500:
+        return APIStatusError
+    # Flowise wraps most failures as 500 "Error: <service> - <message>".
+    if "not found" in lowered:
+        return NotFoundError
+    if lowered.endswith(("unauthorized", "unauthorized access")):
+        return AuthenticationError
+    if "invalid" in lowered and " id" in lowered:
+        return BadRequestError
+    return InternalServerError
+
+
+def _status_hint(status: int, cls: type[APIStatusError]) -> str:
+    hint = _HINTS.get(status)
+    if hint is not None:
+        return hint
+    if cls is NotFoundError:
+        return _HINTS[404]
+    if cls is AuthenticationError:
+        return _HINTS[401]
+    if status in (502, 503, 504):
+        return "a proxy or the server is unavailable: retry later"
+    if status >= 500:
+        return "the server failed; its message says why: check the flow and the server's log"
+    return "an unexpected status: check the base URL and the server version"
+
+
 def make_status_error(
     *,
     status: int,
@@ -971,43 +1013,8 @@ def make_status_error(
     server_message = _server_message(decoded)
     if server_message is not None:
         server_message = redact(server_message)
-    lowered = (server_message or "").lower()
-    cls: type[APIStatusError]
-    if status in (400, 412):
-        cls = BadRequestError
-    elif status == 401:
-        cls = AuthenticationError
-    elif status == 403:
-        cls = PermissionDeniedError
-    elif status == 404:
-        cls = NotFoundError
-    elif status == 413:
-        cls = PayloadTooLargeError
-    elif status == 429:
-        cls = RateLimitError
-    elif status >= 500:
-        # Flowise wraps most failures as 500 "Error: <service> - <message>".
-        if "not found" in lowered:
-            cls = NotFoundError
-        elif lowered.endswith(("unauthorized", "unauthorized access")):
-            cls = AuthenticationError
-        elif "invalid" in lowered and " id" in lowered:
-            cls = BadRequestError
-        else:
-            cls = InternalServerError
-    else:
-        cls = APIStatusError
-    hint = _HINTS.get(status)
-    if hint is None and cls is NotFoundError:
-        hint = _HINTS[404]
-    elif hint is None and cls is AuthenticationError:
-        hint = _HINTS[401]
-    elif hint is None and status in (502, 503, 504):
-        hint = "a proxy or the server is unavailable: retry later"
-    elif hint is None and status >= 500:
-        hint = "the server failed; its message says why: check the flow and the server's log"
-    elif hint is None:
-        hint = "an unexpected status: check the base URL and the server version"
+    cls = _status_class(status, (server_message or "").lower())
+    hint = _status_hint(status, cls)
     parts = [f"{status} from {method} {url}"]
     if server_message:
         parts.append(f": {server_message}")
