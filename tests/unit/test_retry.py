@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import pytest
 
 from flowise_async import (
     APIConnectionError,
@@ -246,3 +247,83 @@ def test_pool_timeout() -> None:
     assert "all 5 connections" in str(error)
     assert "Limits(max_connections=...)" in str(error)
     assert (error.method, error.url) == ("POST", "http://h/api/v1/prediction/f")
+
+
+_INFO = SimpleNamespace(real_url="http://h")
+_CALL = "POST http://h/api/v1/prediction/f"
+
+# Every row's whole message: the hints are the behaviour users read.
+MESSAGES = [
+    (
+        aiohttp.ConnectionTimeoutError("x"),
+        f"could not connect to http://h within 3 s for {_CALL}: is the server up and the base "
+        "URL right? Raise Timeouts(connect=...) on a slow network",
+    ),
+    (
+        TimeoutError(),
+        f"no response headers within 7 s for {_CALL}. The server sends the headers only when it "
+        "is done (a prediction answered in one piece: when the whole run is over): raise "
+        "Timeouts(headers=...) for slow calls",
+    ),
+    (
+        aiohttp.ClientConnectorCertificateError(KEY, ssl.SSLCertVerificationError("bad SECRET")),  # type: ignore[arg-type]
+        f"TLS with http://h failed for {_CALL}: ('bad ***',). the server's certificate is not "
+        "trusted: pass ssl= an ssl.SSLContext that trusts its CA "
+        "(ssl.create_default_context(cafile=...)), or ssl=False to skip verification (testing "
+        "only)",
+    ),
+    (
+        aiohttp.ClientConnectorSSLError(KEY, ssl.SSLError("wrong version SECRET")),  # type: ignore[arg-type]
+        f"TLS with http://h failed for {_CALL}: ('wrong version ***',). is the server speaking "
+        "TLS on that port (https:// vs http:// in the base URL)? For a private CA pass ssl= an "
+        "ssl.SSLContext that trusts it",
+    ),
+    (
+        aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "refused SECRET")),  # type: ignore[arg-type]
+        f"cannot connect to http://h for {_CALL}: [Errno 111] refused ***. Is the server "
+        "running, and are the base URL and port right?",
+    ),
+    (
+        aiohttp.ServerDisconnectedError(),
+        f"the server closed the connection before answering {_CALL}: check the server's log "
+        "(it may have crashed or restarted) and retry",
+    ),
+    (
+        aiohttp.TooManyRedirects(_INFO, (), message="SECRET"),  # type: ignore[arg-type]
+        f"too many redirects for {_CALL}: check the base URL (use the address the server "
+        "redirects to)",
+    ),
+    (
+        aiohttp.ClientResponseError(_INFO, (), message="bad SECRET header"),  # type: ignore[arg-type]
+        f"{_CALL} failed: ClientResponseError: bad *** header: check the base URL and any proxy",
+    ),
+    (
+        ConnectionResetError("reset SECRET"),
+        f"{_CALL} failed: ConnectionResetError: reset ***: the connection broke; check the "
+        "network and the server, then retry",
+    ),
+]
+
+
+@pytest.mark.parametrize(("exc", "message"), MESSAGES, ids=[type(e).__name__ for e, _ in MESSAGES])
+def test_table_messages(exc: BaseException, message: str) -> None:
+    assert str(translate(exc, ctx()).error) == message
+
+
+def test_streamed_headers_timeout_and_pool_messages() -> None:
+    assert str(translate(TimeoutError(), ctx(streamed=True)).error) == (
+        f"no response headers within 7 s for {_CALL}. A Flowise server does not answer a "
+        "streaming prediction at all when it fails before the stream starts (e.g. an unknown "
+        "chatflow id): check the chatflow id; raise Timeouts(headers=...) if the flow takes "
+        "long to start"
+    )
+    assert str(pool_timeout(ctx(), 0.25)) == (
+        f"no free connection in the pool within 0.25 s for {_CALL}: all 5 connections are in "
+        "use (open streams count until they are closed). Raise Limits(max_connections=...), "
+        "run fewer calls at once, or raise Timeouts(pool=...)"
+    )
+
+
+def test_a_sent_request_is_retried_when_resending_is_safe() -> None:
+    delay = retry_delay(conn(sent=True), 1, policy=POLICY, resend_safe=True, rand=lambda: 1.0)
+    assert delay == 1.0
