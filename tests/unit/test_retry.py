@@ -327,3 +327,12 @@ def test_streamed_headers_timeout_and_pool_messages() -> None:
 def test_a_sent_request_is_retried_when_resending_is_safe() -> None:
     delay = retry_delay(conn(sent=True), 1, policy=POLICY, resend_safe=True, rand=lambda: 1.0)
     assert delay == 1.0
+
+
+def test_messages_when_the_cause_says_nothing() -> None:
+    """An empty socket error names its type; an empty response error shows the whole error."""
+    refused = aiohttp.ClientConnectorError(KEY, ConnectionRefusedError())  # type: ignore[arg-type]
+    assert f"{_CALL}: ClientConnectorError. Is the server" in str(translate(refused, ctx()).error)
+    bad = aiohttp.ClientResponseError(_INFO, (), status=400, message="")  # type: ignore[arg-type]
+    text = str(translate(bad, ctx()).error)
+    assert f"{_CALL} failed: ClientResponseError: 400, message='', url='http://h':" in text
