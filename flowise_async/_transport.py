@@ -178,11 +178,12 @@ class _Prepared:
 
     spec: RequestSpec
     url: URL
+    shown: str
+    """The URL safe for messages and logs."""
     headers: dict[str, str]
     query: dict[str, str] | None
     timeouts: Timeouts
     secrets: tuple[str, ...]
-    ctx: FailureContext
 
 
 class _PoolWaitExpired(Exception):  # noqa: N818 - internal signal, never raised to users
@@ -570,7 +571,7 @@ class Transport:
                 logger.debug(
                     "%s %s: %s; retry %d in %.2f s",
                     spec.method,
-                    prepared.ctx.url,
+                    prepared.shown,
                     _short(error),
                     attempt,
                     delay,
@@ -587,23 +588,27 @@ class Transport:
         headers.setdefault(
             "Accept", "text/event-stream, application/json" if spec.streamed else _JSON_TYPES[0]
         )
-        ctx = FailureContext(
-            method=spec.method,
-            url=self.redact(self.display_url(url), secrets),
-            base=str(self._strip(self.base_url)),
-            timeouts=timeouts,
-            streamed=spec.streamed,
-            pool_size=self.limits.max_connections,
-            redact=lambda text: self.redact(text, secrets),
-        )
         return _Prepared(
             spec=spec,
             url=url,
+            shown=self.redact(self.display_url(url), secrets),
             headers=headers,
             query=_clean_params(spec.query),
             timeouts=timeouts,
             secrets=secrets,
-            ctx=ctx,
+        )
+
+    def _failure_context(self, p: _Prepared) -> FailureContext:
+        """What the error messages of a failed attempt may say (built only on failure)."""
+        secrets = p.secrets
+        return FailureContext(
+            method=p.spec.method,
+            url=p.shown,
+            base=str(self._strip(self.base_url)),
+            timeouts=p.timeouts,
+            streamed=p.spec.streamed,
+            pool_size=self.limits.max_connections,
+            redact=lambda text: self.redact(text, secrets),
         )
 
     async def _send_once(self, p: _Prepared, attempt: int) -> RawResponse:
@@ -613,15 +618,15 @@ class Transport:
         try:
             wire = await self._exchange(p)
         except _PoolWaitExpired as exc:
-            raise pool_timeout(p.ctx, exc.waited) from None
+            raise pool_timeout(self._failure_context(p), exc.waited) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            failure = translate(exc, p.ctx)
+            failure = translate(exc, self._failure_context(p))
         if failure is not None:
             # Raised outside the except block: aiohttp errors that carry the request headers
             # (and so the API key) are not chained.
             raise failure.error from failure.cause
         elapsed = time.monotonic() - started
-        logger.debug("%s %s -> %d (%.0f ms)", p.spec.method, p.ctx.url, wire.status, 1000 * elapsed)
+        logger.debug("%s %s -> %d (%.0f ms)", p.spec.method, p.shown, wire.status, 1000 * elapsed)
         meta = ResponseMeta(
             status=wire.status, headers=wire.headers, elapsed=elapsed, attempt=attempt
         )
