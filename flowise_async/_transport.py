@@ -38,7 +38,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -505,7 +505,7 @@ class Transport:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def send(
+    def send(
         self,
         method: str,
         path: str,
@@ -519,9 +519,12 @@ class Transport:
         retry: bool | None = None,
         stream: bool = False,
         secrets: Iterable[str] = (),
-    ) -> RawResponse:
+    ) -> Coroutine[Any, Any, RawResponse]:
         """
         Send a request given by keywords; see `send_spec`. *path* is a ready path.
+
+        A plain function returning `send_spec`'s coroutine: one coroutine frame less per
+        request in flight.
         """
         spec = RequestSpec(
             method=method,
@@ -536,7 +539,7 @@ class Transport:
             streamed=stream,
             secrets=tuple(secrets),
         )
-        return await self.send_spec(spec)
+        return self.send_spec(spec)
 
     async def send_spec(self, spec: RequestSpec) -> RawResponse:
         """
