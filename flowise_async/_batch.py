@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 import uuid
 import weakref
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Generator,
     Iterable,
@@ -26,19 +26,15 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import attrs
 
 from . import events as ev
 from ._config import Retries, Timeouts
-from ._exceptions import APIConnectionError, APIStatusError, APITimeoutError
+from ._retry import retry_delay, single_attempt
 from .models._prediction import Prediction
 from .models._request import HumanInput, Message, Upload
-
-
-if TYPE_CHECKING:
-    from ._resources.predictions import Predictions
 
 
 __all__ = [
@@ -210,6 +206,12 @@ class BatchProgress:
 
 ProgressCallback: TypeAlias = Callable[[BatchProgress], object]
 
+#: Called with each event a streamed item delivers.
+OnEvent: TypeAlias = Callable[[ev.Event], object]
+
+#: Runs one item once: ``(options of create/stream, streamed?, on_event) -> Prediction``.
+ItemRunner: TypeAlias = Callable[[dict[str, Any], bool, OnEvent], Awaitable[Prediction]]
+
 
 class _Done:
     """End of the result queue."""
@@ -351,10 +353,12 @@ class Batch:
 
     def __init__(
         self,
-        predictions: Predictions,
+        run_one: ItemRunner,
         chatflow_id: str,
         inputs: Iterable[BatchInput] | AsyncIterable[BatchInput],
         *,
+        policy: Retries,
+        pool_size: int,
         concurrency: int | None = None,
         stream: bool = True,
         retries: int = 0,
@@ -364,11 +368,7 @@ class Batch:
         override_config: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
     ) -> None:
-        client = predictions._client
-        limits = client.limits
-        pool = limits.max_connections
-        if limits.max_connections_per_host:
-            pool = min(pool, limits.max_connections_per_host)
+        pool = pool_size
         if concurrency is None:
             concurrency = min(DEFAULT_CONCURRENCY, pool)
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -385,7 +385,8 @@ class Batch:
             raise TypeError("inputs must be an iterable of questions or requests, not a string")
         if total is None and isinstance(inputs, Sequence):
             total = len(inputs)
-        self._predictions = predictions
+        self._run_one = run_one
+        self._policy = policy
         self.chatflow_id = chatflow_id
         self.concurrency = concurrency
         self.total = total
@@ -485,15 +486,31 @@ class Batch:
             streaming = self._stream if request.streaming is None else request.streaming
         except (TypeError, ValueError) as exc:
             return BatchResult(index=index, input=item, error=exc, attempts=0)
-        policy = self._predictions._client.retries
         while True:
             attempts += 1
-            delivered = [False]
+            delivered = False
+
+            def on_event(event: ev.Event) -> None:
+                nonlocal delivered
+                delivered = True
+                if type(event) is _TokenEvent:
+                    self._tokens += 1
+
             try:
-                value = await self._send(options, streaming, delivered)
+                with single_attempt():  # this loop is the only one: attempts never multiply
+                    value = await self._run_one(options, streaming, on_event)
             except Exception as exc:  # noqa: BLE001 - a failed item is a result, not a crash
-                if attempts <= self._retries and not delivered[0] and _retryable(exc, policy):
-                    await asyncio.sleep(_backoff(policy, attempts))
+                delay = None
+                if not delivered:  # a stream that delivered events is never sent again
+                    delay = retry_delay(
+                        exc,
+                        attempts,
+                        policy=self._policy,
+                        resend_safe=False,
+                        attempts=self._retries + 1,
+                    )
+                if delay is not None:
+                    await asyncio.sleep(delay)
                     continue
                 return BatchResult(
                     index=index,
@@ -511,21 +528,6 @@ class Batch:
                 attempts=attempts,
                 elapsed=time.monotonic() - started,
             )
-
-    async def _send(
-        self, options: dict[str, Any], streaming: bool, delivered: list[bool]
-    ) -> Prediction:
-        predictions = self._predictions
-        if not streaming:
-            return await predictions.create(self.chatflow_id, timeouts=self._timeouts, **options)
-        async with predictions.stream(
-            self.chatflow_id, timeouts=self._timeouts, **options
-        ) as stream:
-            async for event in stream:
-                delivered[0] = True
-                if type(event) is _TokenEvent:
-                    self._tokens += 1
-            return await stream.final()
 
 
 class ResultIterator:
@@ -596,22 +598,6 @@ def _as_request(item: Any) -> PredictionRequest:
         f"a batch input must be a question, a PredictionRequest or a mapping, "
         f"got {type(item).__name__}"
     )
-
-
-def _retryable(exc: BaseException, policy: Retries) -> bool:
-    """The client's rules: connection failures before sending, and the retried statuses."""
-    if isinstance(exc, APITimeoutError):
-        return exc.phase == "connect"
-    if isinstance(exc, APIConnectionError):
-        return True
-    if isinstance(exc, APIStatusError):
-        return exc.status in policy.statuses
-    return False
-
-
-def _backoff(policy: Retries, attempt: int) -> float:
-    delay = min(policy.max_backoff, policy.backoff * 2.0 ** (attempt - 1))
-    return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
 
 def _aiter(inputs: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:

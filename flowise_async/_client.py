@@ -33,6 +33,7 @@ from ._resources.variables import Variables
 from ._resources.vectors import Vectors
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._transport import Transport, logger, run_bounded
+from .mock import MockTransport
 
 
 __all__ = ["AsyncFlowise"]
@@ -71,6 +72,8 @@ class AsyncFlowise:
         ssl: ``aiohttp``'s *ssl* argument: ``True`` (verify, the default), ``False`` (don't
             verify: only for testing), or an ``ssl.SSLContext`` with your CA.
         trust_env: Read proxy settings from the environment (``HTTP_PROXY`` ...).
+        transport: A `~flowise_async.mock.MockTransport` answering instead of the network
+            (for tests).
 
     Example::
 
@@ -125,6 +128,7 @@ class AsyncFlowise:
         headers: Mapping[str, str] | None = None,
         ssl: Any = True,
         trust_env: bool = False,
+        transport: MockTransport | None = None,
     ) -> None:
         base_url = base_url or os.environ.get("FLOWISE_BASE_URL") or DEFAULT_BASE_URL
         if api_key is None:
@@ -141,6 +145,7 @@ class AsyncFlowise:
             headers=headers,
             ssl=ssl,
             trust_env=trust_env,
+            mock=transport,
         )
         self.abort_on_exit = abort_on_exit
         self.max_event_size = max_event_size
@@ -150,21 +155,22 @@ class AsyncFlowise:
         self._attach_resources()
 
     def _attach_resources(self) -> None:
-        self.predictions = Predictions(self)
-        self.chatflows = Chatflows(self)
-        self.attachments = Attachments(self)
-        self.chat_messages = ChatMessages(self)
-        self.assistants = Assistants(self)
-        self.document_store = DocumentStores(self)
-        self.feedback = FeedbackResource(self)
-        self.leads = Leads(self)
-        self.tools = Tools(self)
-        self.variables = Variables(self)
-        self.upsert_history = UpsertHistory(self)
-        self.vectors = Vectors(self)
-        self.credentials = Credentials(self)
-        self.api_keys = ApiKeys(self)
-        self.executions = Executions(self)
+        ctx = _Context(self)
+        self.predictions = Predictions(ctx)
+        self.chatflows = Chatflows(ctx)
+        self.attachments = Attachments(ctx)
+        self.chat_messages = ChatMessages(ctx)
+        self.assistants = Assistants(ctx)
+        self.document_store = DocumentStores(ctx)
+        self.feedback = FeedbackResource(ctx)
+        self.leads = Leads(ctx)
+        self.tools = Tools(ctx)
+        self.variables = Variables(ctx)
+        self.upsert_history = UpsertHistory(ctx)
+        self.vectors = Vectors(ctx)
+        self.credentials = Credentials(ctx)
+        self.api_keys = ApiKeys(ctx)
+        self.executions = Executions(ctx)
 
     def chat(self, chatflow_id: str, chat_id: str | None = None) -> ChatSession:
         """
@@ -311,3 +317,34 @@ class AsyncFlowise:
         """Wait until the abort calls scheduled by closed streams have finished."""
         if self._aborts:
             await asyncio.gather(*self._aborts, return_exceptions=True)
+
+
+class _Context:
+    """The `ResourceContext` the resources of one client share (a narrow view of it)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AsyncFlowise) -> None:
+        self._client = client
+
+    @property
+    def abort_on_exit(self) -> bool:
+        return self._client.abort_on_exit
+
+    @property
+    def max_event_size(self) -> int:
+        return self._client.max_event_size
+
+    @property
+    def limits(self) -> Limits:
+        return self._client.limits
+
+    @property
+    def retries(self) -> Retries:
+        return self._client.retries
+
+    def live_transport(self) -> Transport:
+        return self._client._live_transport()
+
+    def schedule_abort(self, chatflow_id: str, chat_id: str) -> None:
+        self._client._schedule_abort(chatflow_id, chat_id)

@@ -21,6 +21,10 @@ class Timeouts:
     Timeouts in seconds; ``None`` disables one.
 
     Attributes:
+        pool: Waiting for a free connection when the pool (``Limits.max_connections``) is
+            full; ``None`` leaves that wait to the *headers* timeout. The request was not
+            sent yet, so it is retried like a refused connection. Applies to the client's own
+            session (not to a session you pass).
         connect: Establishing a connection (including TLS).
         headers: From sending the request to receiving the response headers. Flowise can
             leave a failing streaming request unanswered forever, so keep this set.
@@ -31,6 +35,7 @@ class Timeouts:
             the loop in :func:`asyncio.timeout` for that.
     """
 
+    pool: float | None = attrs.field(default=None, validator=_non_negative)
     connect: float | None = attrs.field(default=10.0, validator=_non_negative)
     headers: float | None = attrs.field(default=120.0, validator=_non_negative)
     idle: float | None = attrs.field(default=120.0, validator=_non_negative)

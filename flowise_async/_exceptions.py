@@ -4,8 +4,8 @@ The exceptions raised by flowise_async.
 Every exception the library raises derives from `FlowiseError`::
 
     FlowiseError
-    ├── APIConnectionError            could not connect, connection dropped
-    │   └── APITimeoutError           connect / headers / idle timeout (also a TimeoutError)
+    ├── APIConnectionError            could not connect, connection dropped (.request_sent)
+    │   └── APITimeoutError           pool / connect / headers / idle timeout (a TimeoutError)
     ├── APIStatusError                status, method, url, message, body (never headers or keys)
     │   ├── BadRequestError 400 · AuthenticationError 401 · PermissionDeniedError 403
     │   ├── NotFoundError 404 · PayloadTooLargeError 413 · RateLimitError 429 (.retry_after)
@@ -69,30 +69,62 @@ class APIConnectionError(FlowiseError):
     The server could not be reached, or the connection dropped.
 
     The underlying network error is kept as ``__cause__``.
+
+    Attributes:
+        method: The request method.
+        url: The request URL (without credentials).
+        request_sent: Whether the request may have reached the server. When false the server
+            certainly never saw it (no connection, no free pooled connection), so sending it
+            again cannot run anything twice. Retries of predictions rely on it.
+        transient: Whether trying again may help. False for failures that repeat (a TLS
+            setup that fails, a redirect loop) and for a headers timeout, after which the
+            run may still be going on.
     """
 
     method: str | None
     url: str | None
+    request_sent: bool
+    transient: bool
 
-    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+        transient: bool = True,
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
+        self.request_sent = request_sent
+        self.transient = transient
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):
     """
-    A timeout fired: connecting, waiting for the response headers, or between two events.
+    A timeout fired: waiting for a pooled connection, connecting, waiting for the response
+    headers, or between two events.
 
-    *phase* is ``"connect"``, ``"headers"``, ``"idle"`` or ``"total"``.
+    *phase* is ``"pool"``, ``"connect"``, ``"headers"``, ``"idle"`` or ``"total"``.
     """
 
     phase: str
 
     def __init__(
-        self, message: str, *, phase: str, method: str | None = None, url: str | None = None
+        self,
+        message: str,
+        *,
+        phase: str,
+        method: str | None = None,
+        url: str | None = None,
+        request_sent: bool = True,
+        transient: bool = True,
     ) -> None:
-        super().__init__(message, method=method, url=url)
+        super().__init__(
+            message, method=method, url=url, request_sent=request_sent, transient=transient
+        )
         self.phase = phase
 
 

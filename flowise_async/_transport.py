@@ -1,9 +1,34 @@
 """
-The HTTP transport: the only module that imports aiohttp.
+The HTTP transport: with `_transport_errors`, the only module that imports aiohttp.
 
 It owns (or borrows) one ``aiohttp.ClientSession``, sends requests with the API key, applies
 timeouts and retries, maps statuses to typed errors and translates every aiohttp exception into
 a `FlowiseError`. Nothing of aiohttp leaves this module.
+
+A request is a `RequestSpec`:
+
+- ``method``, ``route`` (a template such as ``/api/v1/prediction/{id}``, kept as it is for
+  telemetry and logs that group calls by endpoint) and ``path_params`` (percent-encoded into
+  the route to give the path);
+- the body: ``json``, or ``form`` and ``files`` (multipart); ``query`` and ``headers``;
+- ``options``: per-call `CallOptions` (timeouts, retries, headers), None for the client's;
+- ``streamed``: whether the caller reads the body as a stream (it changes the ``Accept``
+  header and the hints of some errors); ``retry``: the call's retry opt-in (see `_retry`);
+- ``secrets``: values to redact from messages besides the API key.
+
+Sending is in three layers: `Transport.send_spec` is the retry loop (the decisions are the
+`_retry` policy's), `Transport._send_once` sends once and turns a failure or an error status
+into our exception (`_transport_errors` has the table for aiohttp's exceptions), and
+`Transport._exchange` does the wire work (aiohttp, or a `MockTransport`'s handler). The
+answer is a `RawResponse` carrying `ResponseMeta` (status, headers, time to the headers,
+attempt number).
+
+Pool accounting is ours: a `RawResponse` counts +1 when it opens and -1 when it closes, so
+``pool_stats()["acquired"]`` is the number of responses not yet given back. With a session of
+its own the transport also gates requests with a semaphore of the pool's size (taken before
+sending, given back when the response closes or the request fails), so aiohttp never queues
+a request: the wait for a free connection is ours, bounded by ``Timeouts.pool`` and reported
+as ``phase="pool"``.
 """
 
 from __future__ import annotations
@@ -12,12 +37,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import attrs
@@ -39,18 +64,19 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedContentError,
 )
+from ._retry import attempts_allowed, resend_safe, retry_delay
+from ._transport_errors import Failure, FailureContext, pool_timeout, translate
 
 
-__all__ = ["FormFile", "RawResponse", "Transport"]
+if TYPE_CHECKING:
+    from .mock import MockTransport
+
+__all__ = ["CallOptions", "FormFile", "RawResponse", "RequestSpec", "ResponseMeta", "Transport"]
 
 logger = logging.getLogger("flowise_async")
 
 T = TypeVar("T")
 
-# (the error to raise, its cause to chain or None, "unsent" | "sent" | "final")
-_Failure = tuple["APIConnectionError", BaseException | None, str]
-
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _MAX_ERROR_BODY = 64 * 1024
 _JSON_TYPES = ("application/json",)
 _SSE_TYPE = "text/event-stream"
@@ -76,6 +102,115 @@ class FormFile:
     content_type: str = "application/octet-stream"
 
 
+@attrs.frozen(kw_only=True)
+class CallOptions:
+    """Per-call options; each None field falls back to the client's setting."""
+
+    timeouts: Timeouts | None = None
+    retries: Retries | None = None
+    headers: Mapping[str, str] | None = None
+
+
+_NO_OPTIONS = CallOptions()
+
+
+@attrs.frozen(kw_only=True)
+class RequestSpec:
+    """One request as the transport takes it (see the module docstring)."""
+
+    method: str
+    route: str
+    path_params: Mapping[str, str] = attrs.field(factory=dict)
+    query: Mapping[str, Any] | None = None
+    json: Any = None
+    form: Mapping[str, Any] | None = None
+    files: tuple[FormFile, ...] = ()
+    headers: Mapping[str, str] | None = None
+    options: CallOptions | None = None
+    streamed: bool = False
+    retry: bool | None = None
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> str:
+        """The route with its parameters filled in, each percent-encoded."""
+        if not self.path_params:
+            return self.route
+        return self.route.format_map({k: quote(v, safe="") for k, v in self.path_params.items()})
+
+
+@attrs.frozen(kw_only=True)
+class ResponseMeta:
+    """What is known of a response once its headers arrived."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    elapsed: float
+    """Seconds from sending (this attempt) to the response headers."""
+    attempt: int
+    """Which attempt this response answers (1 for the first)."""
+
+
+class _Content(Protocol):
+    async def readany(self) -> bytes: ...
+
+
+class _Wire(Protocol):
+    """The part of a response the transport uses (an aiohttp response, or a mock's)."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def url(self) -> Any: ...
+    @property
+    def content(self) -> _Content: ...
+    def release(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+@attrs.frozen(kw_only=True)
+class _Prepared:
+    """A `RequestSpec` resolved against the client's settings, sent once per attempt."""
+
+    spec: RequestSpec
+    url: URL
+    shown: str
+    """The URL safe for messages and logs."""
+    headers: dict[str, str]
+    query: dict[str, str] | None
+    timeouts: Timeouts
+    secrets: tuple[str, ...]
+
+
+class _PoolWaitExpired(Exception):  # noqa: N818 - internal signal, never raised to users
+    def __init__(self, waited: float | None) -> None:
+        super().__init__(waited)
+        self.waited = waited
+
+
+async def _acquire(slots: asyncio.Semaphore, timeouts: Timeouts) -> None:
+    """Take a pool slot, waiting at most the pool timeout (else the headers timeout)."""
+    if not slots.locked():
+        await slots.acquire()  # free: returns at once
+        return
+    limit = timeouts.pool if timeouts.pool is not None else timeouts.headers
+    try:
+        async with asyncio.timeout(limit):
+            await slots.acquire()
+    except TimeoutError:
+        raise _PoolWaitExpired(limit) from None
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, APIStatusError):
+        return str(error.status)
+    return str(error)
+
+
 class RawResponse:
     """
     An open response whose body is read chunk by chunk, on demand (backpressure).
@@ -90,12 +225,15 @@ class RawResponse:
         "_eof",
         "_idle",
         "_idle_fired",
+        "_readany",
         "_reader",
         "_resp",
+        "_slot",
         "_transport",
         "_wait_start",
         "_watchdog",
         "content_type",
+        "meta",
         "method",
         "status",
         "url",
@@ -104,12 +242,17 @@ class RawResponse:
     def __init__(
         self,
         transport: Transport,
-        resp: aiohttp.ClientResponse,
+        resp: _Wire,
         method: str,
         idle: float | None = None,
+        *,
+        meta: ResponseMeta | None = None,
+        slot: bool = False,
     ) -> None:
         self._transport = transport
+        self._slot = slot
         self._resp = resp
+        self._readany = resp.content.readany
         self._idle = idle
         self._eof = False
         self._closed = False
@@ -123,6 +266,10 @@ class RawResponse:
         self.content_type = resp.content_type
         self.method = method
         self.url = transport.display_url(resp.url)
+        self.meta = meta or ResponseMeta(
+            status=resp.status, headers=resp.headers, elapsed=0, attempt=1
+        )
+        transport._opened += 1  # pool accounting: -1 in close()
 
     def __repr__(self) -> str:
         return f"<RawResponse {self.method} {self.url} [{self.status}]>"
@@ -148,7 +295,7 @@ class RawResponse:
             return b""
         try:
             if self._idle is None:
-                chunk = await self._resp.content.readany()
+                chunk = await self._readany()
             else:
                 chunk = await self._read_watched(self._idle)
         except TimeoutError:
@@ -177,7 +324,7 @@ class RawResponse:
         if self._watchdog is None:
             self._watchdog = loop.call_at(now + idle, self._check_idle, idle)
         try:
-            return await self._resp.content.readany()
+            return await self._readany()
         except asyncio.CancelledError:
             if self._idle_fired:
                 self._idle_fired = False
@@ -227,6 +374,9 @@ class RawResponse:
         if self._closed:
             return
         self._closed = True
+        self._transport._opened -= 1
+        if self._slot:
+            self._transport._release_slot()
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -253,6 +403,7 @@ class Transport:
         headers: Mapping[str, str] | None,
         ssl: Any = True,
         trust_env: bool = False,
+        mock: MockTransport | None = None,
     ) -> None:
         url = URL(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.host:
@@ -268,11 +419,21 @@ class Transport:
         self._borrowed = session
         self._session: aiohttp.ClientSession | None = session
         self._owns_session = session is None
+        self._mock = mock
+        self._opened = 0  # RawResponses not closed yet: pool_stats()["acquired"]
+        self._slots: asyncio.Semaphore | None = None  # only for a session of our own
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            limits = self.limits
+            size = limits.max_connections
+            if limits.max_connections_per_host:
+                size = min(size, limits.max_connections_per_host)
+            # The pool's own gate: aiohttp never queues behind it, so the wait for a
+            # connection is ours to bound (Timeouts.pool) and to report.
+            self._slots = asyncio.Semaphore(size)
             connector = aiohttp.TCPConnector(
                 limit=self.limits.max_connections,
                 limit_per_host=self.limits.max_connections_per_host,
@@ -300,14 +461,16 @@ class Transport:
         return self._session is not None and not self._session.closed
 
     def pool_stats(self) -> dict[str, int]:
-        """Connections in use (``acquired``) and idle in the pool (``idle``)."""
-        if self._session is None or self._session.connector is None:
-            return {"acquired": 0, "idle": 0, "limit": self.limits.max_connections}
-        connector = self._session.connector
-        acquired = len(getattr(connector, "_acquired", ()))
-        conns = getattr(connector, "_conns", {})
-        idle = sum(len(v) for v in conns.values())
-        return {"acquired": acquired, "idle": idle, "limit": connector.limit}
+        """
+        Responses not given back yet (``acquired``, counted by `RawResponse`), connections
+        idle in the pool (``idle``) and the pool size (``limit``).
+        """
+        limit = self.limits.max_connections
+        session = self._session
+        if session is None or session.connector is None:
+            return {"acquired": self._opened, "idle": 0, "limit": limit}
+        connector = session.connector
+        return {"acquired": self._opened, "idle": _idle_connections(connector), "limit": limit}
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -342,7 +505,7 @@ class Transport:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def send(
+    def send(
         self,
         method: str,
         path: str,
@@ -356,237 +519,178 @@ class Transport:
         retry: bool | None = None,
         stream: bool = False,
         secrets: Iterable[str] = (),
-    ) -> RawResponse:
+    ) -> Coroutine[Any, Any, RawResponse]:
         """
-        Send a request and return the open response once its headers arrived and its status
-        is a success. Retries per `Retries` (only before anything was returned). *secrets*
-        (e.g. a key inside the path) are redacted from errors and logs like the API key.
+        Send a request given by keywords; see `send_spec`. *path* is a ready path.
+
+        A plain function returning `send_spec`'s coroutine: one coroutine frame less per
+        request in flight.
+        """
+        spec = RequestSpec(
+            method=method,
+            route=path,
+            query=params,
+            json=json_body,
+            form=form,
+            files=tuple(files),
+            headers=headers,
+            options=CallOptions(timeouts=timeouts) if timeouts is not None else None,
+            retry=retry,
+            streamed=stream,
+            secrets=tuple(secrets),
+        )
+        return self.send_spec(spec)
+
+    async def send_spec(self, spec: RequestSpec) -> RawResponse:
+        """
+        Send *spec* and return the open response once its headers arrived and its status is
+        a success: the retry loop around `_send_once`, deciding by the `_retry` policy
+        (only before anything was returned).
 
         Raises:
             APIStatusError: The status is 4xx or 5xx (a subclass per status).
             APIConnectionError: The server could not be reached.
-            APITimeoutError: Connecting or waiting for the headers timed out.
+            APITimeoutError: Waiting for a pooled connection, connecting or waiting for the
+                headers timed out.
         """
-        session = self._ensure_session()
-        timeouts = timeouts or self.timeouts
-        url = self.url(path)
-        secrets = tuple(s for s in secrets if s)
-        shown = self.redact(self.display_url(url), secrets)
-        files = tuple(files)
-        policy = self.retries
+        options = spec.options or _NO_OPTIONS
+        policy = options.retries or self.retries
         # Sending twice is harmless for idempotent methods; other calls opt in. Predictions
-        # pass retry=True: re-sent only when the server cannot have started the run (no
-        # connection, or a retryable status), never after a disconnect that may follow it.
-        resend_safe = method in _IDEMPOTENT or (retry is None and policy.retry_non_idempotent)
-        if retry is None:
-            retry = resend_safe
-        attempts = policy.attempts if retry else 1
-        query = _clean_params(params)
-        req_headers = self._request_headers(headers)
-        if stream:
-            req_headers.setdefault("Accept", "text/event-stream, application/json")
-        else:
-            req_headers.setdefault("Accept", "application/json")
-        # No sock_read: the wait for the headers is bounded by timeouts.headers alone, and the
-        # idle timeout is applied by RawResponse.read while the consumer waits.
-        client_timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=timeouts.connect,
-            sock_connect=timeouts.connect,
-        )
+        # pass retry=True: re-sent only when the server cannot have started the run.
+        safe = resend_safe(spec.method, policy, opt_in=spec.retry)
+        attempts = attempts_allowed(policy, retry=safe if spec.retry is None else spec.retry)
+        prepared = self._prepare(spec, options)
         attempt = 0
         while True:
             attempt += 1
-            data = _build_form(form, files) if (form is not None or files) else None
-            started = time.monotonic()
-            failure: _Failure | None = None
             try:
-                async with asyncio.timeout(timeouts.headers):
-                    resp = await session.request(
-                        method,
-                        url,
-                        params=query,
-                        json=json_body if data is None else None,
-                        data=data,
-                        headers=req_headers,
-                        timeout=client_timeout,
-                        ssl=self._ssl,
-                    )
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                failure = self._connection_error(exc, method, shown, timeouts, secrets)
-            if failure is not None:
-                # Raised outside the except block: aiohttp errors that carry the request
-                # headers (and so the API key) are not chained.
-                error, cause, kind = failure
-                retryable = kind == "unsent" or (kind == "sent" and resend_safe)
-                delay = self._retry_delay(attempt, attempts, None) if retryable else None
+                return await self._send_once(prepared, attempt)
+            except (APIConnectionError, APIStatusError) as error:
+                delay = retry_delay(
+                    error, attempt, policy=policy, resend_safe=safe, attempts=attempts
+                )
                 if delay is None:
-                    raise error from cause
-                logger.debug("%s %s: %s; retry %d in %.2f s", method, shown, error, attempt, delay)
-                await asyncio.sleep(delay)
-                continue
-            logger.debug(
-                "%s %s -> %d (%.0f ms)",
-                method,
-                shown,
-                resp.status,
-                1000 * (time.monotonic() - started),
-            )
-            raw = RawResponse(self, resp, method, timeouts.idle)
-            if secrets:
-                raw.url = self.redact(raw.url, secrets)
-            if resp.status < 400:
-                return raw
-            status_error = await self._status_error(raw, resp, secrets)
-            delay = self._retry_delay(attempt, attempts, status_error)
-            if delay is None:
-                raise status_error
-            logger.debug(
-                "%s %s: %d; retry %d in %.2f s", method, shown, resp.status, attempt, delay
-            )
+                    raise
+                logger.debug(
+                    "%s %s: %s; retry %d in %.2f s",
+                    spec.method,
+                    prepared.shown,
+                    _short(error),
+                    attempt,
+                    delay,
+                )
             await asyncio.sleep(delay)
 
-    def _connection_error(
-        self,
-        exc: BaseException,
-        method: str,
-        shown: str,
-        timeouts: Timeouts,
-        secrets: tuple[str, ...],
-    ) -> _Failure:
-        """
-        Translate an aiohttp failure before the headers into (error, cause, kind); *kind* is
-        ``"unsent"`` (the server cannot have received the request), ``"sent"`` (it may have)
-        or ``"final"`` (retrying cannot help, or the run may be going on).
-        """
-        base = self._strip(self.base_url)
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return (
-                APITimeoutError(
-                    f"could not connect to {base} within {timeouts.connect} s for {method} "
-                    f"{shown}: is the server up and the base URL right? Raise "
-                    "Timeouts(connect=...) on a slow network",
-                    phase="connect",
-                    method=method,
-                    url=shown,
-                ),
-                exc,
-                "unsent",
-            )
-        if isinstance(exc, TimeoutError):
-            return (
-                APITimeoutError(
-                    f"no response headers within {timeouts.headers} s for {method} {shown}. A "
-                    "Flowise server does not answer a streaming prediction at all when it fails "
-                    "before the stream starts (e.g. an unknown chatflow id): check the chatflow "
-                    "id; raise Timeouts(headers=...) for slow non-streaming runs",
-                    phase="headers",
-                    method=method,
-                    url=shown,
-                ),
-                None,
-                "final",  # the run may be going on: never sent twice
-            )
-        if isinstance(exc, aiohttp.ClientSSLError):
-            reason = self.redact(str(getattr(exc, "certificate_error", exc.os_error)), secrets)
-            if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-                hint = (
-                    "the server's certificate is not trusted: pass ssl= an ssl.SSLContext "
-                    "that trusts its CA (ssl.create_default_context(cafile=...)), or ssl=False "
-                    "to skip verification (testing only)"
-                )
-            else:
-                hint = (
-                    "is the server speaking TLS on that port (https:// vs http:// in the base "
-                    "URL)? For a private CA pass ssl= an ssl.SSLContext that trusts it"
-                )
-            return (
-                APIConnectionError(
-                    f"TLS with {base} failed for {method} {shown}: {reason}. {hint}",
-                    method=method,
-                    url=shown,
-                ),
-                exc,
-                "final",
-            )
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            reason = self.redact(str(exc.os_error) or type(exc).__name__, secrets)
-            return (
-                APIConnectionError(
-                    f"cannot connect to {base} for {method} {shown}: {reason}. Is the server "
-                    "running, and are the base URL and port right?",
-                    method=method,
-                    url=shown,
-                ),
-                exc,
-                "unsent",
-            )
-        if isinstance(exc, aiohttp.ServerDisconnectedError):
-            return (
-                APIConnectionError(
-                    f"the server closed the connection before answering {method} {shown}: "
-                    "check the server's log (it may have crashed or restarted) and retry",
-                    method=method,
-                    url=shown,
-                ),
-                exc,
-                "sent",
-            )
-        if isinstance(exc, aiohttp.TooManyRedirects):
-            return (
-                APIConnectionError(
-                    f"too many redirects for {method} {shown}: check the base URL (use the "
-                    "address the server redirects to)",
-                    method=method,
-                    url=shown,
-                ),
-                None,  # carries the request headers
-                "final",
-            )
-        if isinstance(exc, aiohttp.ClientResponseError):
-            return (
-                APIConnectionError(
-                    f"{method} {shown} failed: {type(exc).__name__}: "
-                    f"{self.redact(exc.message, secrets)}: check the base URL and any proxy",
-                    method=method,
-                    url=shown,
-                ),
-                None,  # carries the request headers
-                "final",
-            )
-        return (
-            APIConnectionError(
-                f"{method} {shown} failed: {type(exc).__name__}: "
-                f"{self.redact(str(exc), secrets)}: the connection broke; check the network "
-                "and the server, then retry",
-                method=method,
-                url=shown,
-            ),
-            exc,
-            "sent",
+    def _prepare(self, spec: RequestSpec, options: CallOptions) -> _Prepared:
+        timeouts = options.timeouts or self.timeouts
+        url = self.url(spec.path)
+        secrets = tuple(s for s in spec.secrets if s)
+        headers = self._request_headers(spec.headers)
+        if options.headers:
+            headers.update(options.headers)
+        headers.setdefault(
+            "Accept", "text/event-stream, application/json" if spec.streamed else _JSON_TYPES[0]
+        )
+        return _Prepared(
+            spec=spec,
+            url=url,
+            shown=self.redact(self.display_url(url), secrets),
+            headers=headers,
+            query=_clean_params(spec.query),
+            timeouts=timeouts,
+            secrets=secrets,
         )
 
-    def _retry_delay(
-        self, attempt: int, attempts: int, error: APIStatusError | None
-    ) -> float | None:
-        """The pause before the next attempt, or None for no further attempt."""
-        if attempt >= attempts:
-            return None
-        policy = self.retries
-        if error is not None and error.status not in policy.statuses:
-            return None
-        backoff = min(policy.max_backoff, policy.backoff * 2.0 ** (attempt - 1))
-        delay = backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
-        if error is not None:
-            retry_after: float | None = error.retry_after
-            if retry_after is not None:
-                if retry_after > policy.max_retry_after:
-                    return None  # longer than allowed: give the error to the caller now
-                delay = max(delay, retry_after)
-        return delay
+    def _failure_context(self, p: _Prepared) -> FailureContext:
+        """What the error messages of a failed attempt may say (built only on failure)."""
+        secrets = p.secrets
+        return FailureContext(
+            method=p.spec.method,
+            url=p.shown,
+            base=str(self._strip(self.base_url)),
+            timeouts=p.timeouts,
+            streamed=p.spec.streamed,
+            pool_size=self.limits.max_connections,
+            redact=lambda text: self.redact(text, secrets),
+        )
+
+    async def _send_once(self, p: _Prepared, attempt: int) -> RawResponse:
+        """Send *p* once; an error status or a failure before the headers is raised."""
+        started = time.monotonic()
+        failure: Failure | None = None
+        try:
+            wire = await self._exchange(p)
+        except _PoolWaitExpired as exc:
+            raise pool_timeout(self._failure_context(p), exc.waited) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            failure = translate(exc, self._failure_context(p))
+        if failure is not None:
+            # Raised outside the except block: aiohttp errors that carry the request headers
+            # (and so the API key) are not chained.
+            raise failure.error from failure.cause
+        elapsed = time.monotonic() - started
+        logger.debug("%s %s -> %d (%.0f ms)", p.spec.method, p.shown, wire.status, 1000 * elapsed)
+        meta = ResponseMeta(
+            status=wire.status, headers=wire.headers, elapsed=elapsed, attempt=attempt
+        )
+        # _exchange took a pool slot when the transport has slots; the response gives it back.
+        slot = self._slots is not None
+        raw = RawResponse(self, wire, p.spec.method, p.timeouts.idle, meta=meta, slot=slot)
+        if p.secrets:
+            raw.url = self.redact(raw.url, p.secrets)
+        if wire.status < 400:
+            return raw
+        raise await self._status_error(raw, wire, p.secrets)
+
+    async def _exchange(self, p: _Prepared) -> _Wire:
+        """One request on the wire, up to its response headers (aiohttp or the mock)."""
+        spec = p.spec
+        if self._mock is not None:
+            async with asyncio.timeout(p.timeouts.headers):
+                return await self._mock.exchange(
+                    spec.method,
+                    str(p.url),
+                    query=p.query,
+                    headers=p.headers,
+                    json=spec.json,
+                    form=spec.form,
+                    files=spec.files,
+                )
+        session = self._ensure_session()
+        has_form = spec.form is not None or bool(spec.files)
+        data = _build_form(spec.form, spec.files) if has_form else None
+        # No sock_read: the wait for the headers is bounded by timeouts.headers alone, and the
+        # idle timeout is applied by RawResponse.read while the consumer waits.
+        client_timeout = aiohttp.ClientTimeout(
+            total=None, connect=p.timeouts.connect, sock_connect=p.timeouts.connect
+        )
+        slots = self._slots
+        if slots is not None:
+            await _acquire(slots, p.timeouts)
+        try:
+            async with asyncio.timeout(p.timeouts.headers):
+                resp: _Wire = await session.request(
+                    spec.method,
+                    p.url,
+                    params=p.query,
+                    json=spec.json if data is None else None,
+                    data=data,
+                    headers=p.headers,
+                    timeout=client_timeout,
+                    ssl=self._ssl,
+                )
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+        return resp
+
+    def _release_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
 
     async def _status_error(
-        self, raw: RawResponse, resp: aiohttp.ClientResponse, secrets: tuple[str, ...] = ()
+        self, raw: RawResponse, resp: _Wire, secrets: tuple[str, ...] = ()
     ) -> APIStatusError:
         try:
             body_bytes = await asyncio.wait_for(raw.read_all(_MAX_ERROR_BODY), 10)
@@ -704,6 +808,19 @@ def _snippet(body: bytes) -> str:
     return text + ("..." if len(body) > 500 else "")
 
 
+def _idle_connections(connector: aiohttp.BaseConnector) -> int:
+    """Idle pooled connections: aiohttp has no public count, so read its private table and
+    fail loudly (never read 0) if a new aiohttp release renamed it."""
+    try:
+        conns = connector._conns
+    except AttributeError:
+        raise RuntimeError(
+            f"aiohttp {aiohttp.__version__} has no BaseConnector._conns: pool_stats() cannot "
+            "count idle connections with this release"
+        ) from None
+    return sum(len(v) for v in conns.values())
+
+
 def _clean_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
     if not params:
         return None
@@ -810,6 +927,48 @@ def _redact_json(value: Any, redact: Callable[[str], str]) -> Any:
     return value
 
 
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    413: PayloadTooLargeError,
+    429: RateLimitError,
+}
+
+
+def _status_class(status: int, lowered: str) -> type[APIStatusError]:
+    """The exception class of an error status; *lowered* is the server's message."""
+    if status in (400, 412):
+        return BadRequestError
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if status < 500:
+        return APIStatusError
+    # Flowise wraps most failures as 500 "Error: <service> - <message>".
+    if "not found" in lowered:
+        return NotFoundError
+    if lowered.endswith(("unauthorized", "unauthorized access")):
+        return AuthenticationError
+    if "invalid" in lowered and " id" in lowered:
+        return BadRequestError
+    return InternalServerError
+
+
+def _status_hint(status: int, cls: type[APIStatusError]) -> str:
+    hint = _HINTS.get(status)
+    if hint is not None:
+        return hint
+    if cls is NotFoundError:
+        return _HINTS[404]
+    if cls is AuthenticationError:
+        return _HINTS[401]
+    if status in (502, 503, 504):
+        return "a proxy or the server is unavailable: retry later"
+    if status >= 500:
+        return "the server failed; its message says why: check the flow and the server's log"
+    return "an unexpected status: check the base URL and the server version"
+
+
 def make_status_error(
     *,
     status: int,
@@ -832,43 +991,8 @@ def make_status_error(
     server_message = _server_message(decoded)
     if server_message is not None:
         server_message = redact(server_message)
-    lowered = (server_message or "").lower()
-    cls: type[APIStatusError]
-    if status in (400, 412):
-        cls = BadRequestError
-    elif status == 401:
-        cls = AuthenticationError
-    elif status == 403:
-        cls = PermissionDeniedError
-    elif status == 404:
-        cls = NotFoundError
-    elif status == 413:
-        cls = PayloadTooLargeError
-    elif status == 429:
-        cls = RateLimitError
-    elif status >= 500:
-        # Flowise wraps most failures as 500 "Error: <service> - <message>".
-        if "not found" in lowered:
-            cls = NotFoundError
-        elif lowered.endswith(("unauthorized", "unauthorized access")):
-            cls = AuthenticationError
-        elif "invalid" in lowered and " id" in lowered:
-            cls = BadRequestError
-        else:
-            cls = InternalServerError
-    else:
-        cls = APIStatusError
-    hint = _HINTS.get(status)
-    if hint is None and cls is NotFoundError:
-        hint = _HINTS[404]
-    elif hint is None and cls is AuthenticationError:
-        hint = _HINTS[401]
-    elif hint is None and status in (502, 503, 504):
-        hint = "a proxy or the server is unavailable: retry later"
-    elif hint is None and status >= 500:
-        hint = "the server failed; its message says why: check the flow and the server's log"
-    elif hint is None:
-        hint = "an unexpected status: check the base URL and the server version"
+    cls = _status_class(status, (server_message or "").lower())
+    hint = _status_hint(status, cls)
     parts = [f"{status} from {method} {url}"]
     if server_message:
         parts.append(f": {server_message}")

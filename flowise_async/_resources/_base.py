@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import quote
 
+from .._config import Limits, Retries
 from .._convert import structure
 from .._exceptions import UnexpectedContentError
 from .._transport import Transport
 from ..models._common import DeleteResult, Page
 
 
-if TYPE_CHECKING:
-    from .._client import AsyncFlowise
-
-__all__ = ["DEFAULT_PAGE_SIZE", "Resource", "date_param", "path_id"]
+__all__ = ["DEFAULT_PAGE_SIZE", "Resource", "ResourceContext", "date_param", "path_id"]
 
 T = TypeVar("T")
 
@@ -54,17 +52,46 @@ def check_page(page: int | None, limit: int | None) -> bool:
     return True
 
 
+class ResourceContext(Protocol):
+    """
+    What a resource needs from the client: the narrow surface resources depend on (the
+    client implements it; resources never reach into the client itself).
+    """
+
+    @property
+    def abort_on_exit(self) -> bool:
+        """The client's default for streams left before their end."""
+
+    @property
+    def max_event_size(self) -> int:
+        """The largest event a stream accepts."""
+
+    @property
+    def limits(self) -> Limits:
+        """The connection pool limits."""
+
+    @property
+    def retries(self) -> Retries:
+        """The retry policy."""
+
+    def live_transport(self) -> Transport:
+        """The transport, or `ClientStateError` when the client is closed."""
+
+    def schedule_abort(self, chatflow_id: str, chat_id: str) -> None:
+        """Abort a run on the server in the background (tracked by the client)."""
+
+
 class Resource:
     """Base of the API groups exposed on `AsyncFlowise`."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_ctx",)
 
-    def __init__(self, client: AsyncFlowise) -> None:
-        self._client = client
+    def __init__(self, ctx: ResourceContext) -> None:
+        self._ctx = ctx
 
     @property
     def _transport(self) -> Transport:
-        return self._client._live_transport()
+        return self._ctx.live_transport()
 
     async def _request(
         self,

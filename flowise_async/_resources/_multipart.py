@@ -54,7 +54,7 @@ def stream_with_files(
         {"question": question, "chatId": chat_id, "leadEmail": lead_email, "streaming": "true"},
     )
     path = f"/api/v1/prediction/{path_id(chatflow_id, 'chatflow_id')}"
-    client = predictions._client
+    ctx = predictions._ctx
 
     async def opener() -> Body:
         # Not re-sent on failure: a file object cannot be read twice.
@@ -64,12 +64,12 @@ def stream_with_files(
         return await _checked(raw)
 
     if abort_on_exit is None:
-        abort_on_exit = client.abort_on_exit
+        abort_on_exit = ctx.abort_on_exit
     hook = None
     if abort_on_exit:
 
         def hook() -> None:
-            client._schedule_abort(chatflow_id, chat_id)
+            ctx.schedule_abort(chatflow_id, chat_id)
 
     return EventStream(
         opener,
@@ -77,5 +77,5 @@ def stream_with_files(
         chatflow_id=chatflow_id,
         raise_on_error=raise_on_error,
         abort_hook=hook,
-        max_event_size=client.max_event_size,
+        max_event_size=ctx.max_event_size,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 from .._convert import structure
 from ..models._common import DeleteResult, Page, UpsertResult
@@ -21,12 +21,9 @@ from ..models._document_store import (
     LoaderPreview,
     QueryResult,
 )
-from ._base import DEFAULT_PAGE_SIZE, Resource, path_id
+from ._base import DEFAULT_PAGE_SIZE, Resource, ResourceContext, path_id
 from ._files import FileInput, form_fields, form_files
 
-
-if TYPE_CHECKING:
-    from .._client import AsyncFlowise
 
 __all__ = ["Chunks", "Components", "DocumentStores", "Loaders", "VectorStore"]
 
@@ -447,12 +444,12 @@ class DocumentStores(Resource):
     vector_store: VectorStore
     components: Components
 
-    def __init__(self, client: AsyncFlowise) -> None:
-        super().__init__(client)
-        self.loaders = Loaders(client)
-        self.chunks = Chunks(client)
-        self.vector_store = VectorStore(client)
-        self.components = Components(client)
+    def __init__(self, ctx: ResourceContext) -> None:
+        super().__init__(ctx)
+        self.loaders = Loaders(ctx)
+        self.chunks = Chunks(ctx)
+        self.vector_store = VectorStore(ctx)
+        self.components = Components(ctx)
 
     # -- stores -----------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .._batch import Batch, BatchInput, ProgressCallback
-from .._config import Timeouts
+from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
+from .._config import Limits, Timeouts
 from .._convert import structure_prediction, unstructure
 from .._exceptions import EventDecodeError
 from .._stream import Body, EventStream
@@ -217,7 +217,7 @@ class Predictions(Resource):
             extra_body=extra_body,
         )
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
-        client = self._client
+        ctx = self._ctx
 
         async def opener() -> Body:
             raw = await self._transport.send(
@@ -226,12 +226,12 @@ class Predictions(Resource):
             return await _checked(raw)
 
         if abort_on_exit is None:
-            abort_on_exit = client.abort_on_exit
+            abort_on_exit = ctx.abort_on_exit
         hook = None
         if abort_on_exit:
 
             def hook() -> None:
-                client._schedule_abort(chatflow_id, chat_id)
+                ctx.schedule_abort(chatflow_id, chat_id)
 
         return EventStream(
             opener,
@@ -239,7 +239,7 @@ class Predictions(Resource):
             chatflow_id=chatflow_id,
             raise_on_error=raise_on_error,
             abort_hook=hook,
-            max_event_size=client.max_event_size,
+            max_event_size=ctx.max_event_size,
         )
 
     def batch(
@@ -273,8 +273,10 @@ class Predictions(Resource):
                 ``streaming`` field overrides it.
             retries: Further attempts for an item that failed before any of its answer
                 arrived, for the failures the client's `Retries` treats as retryable
-                (connection errors, 429/502/503/504). A stream that delivered events is never
-                sent again.
+                (connection errors before the request was sent, 429/502/503/504). An item is
+                sent at most ``retries + 1`` times (this replaces the client's attempts for
+                it); one the server may have started, or a stream that delivered events, is
+                never sent again.
             fail_fast: Stop at the first failed item: the items in flight are cancelled and
                 its error is raised.
             on_progress: Called with a `BatchProgress` after every item (keep it quick).
@@ -289,10 +291,21 @@ class Predictions(Resource):
             results = await flowise.predictions.batch(flow_id, questions, concurrency=32)
             answers = [r.value.text for r in results if r.ok]
         """
+
+        async def run_one(options: dict[str, Any], streamed: bool, on_event: OnEvent) -> Prediction:
+            if not streamed:
+                return await self.create(chatflow_id, timeouts=timeouts, **options)
+            async with self.stream(chatflow_id, timeouts=timeouts, **options) as events:
+                async for event in events:
+                    on_event(event)
+                return await events.final()
+
         return Batch(
-            self,
+            run_one,
             chatflow_id,
             inputs,
+            policy=self._ctx.retries,
+            pool_size=_pool_size(self._ctx.limits),
             concurrency=concurrency,
             stream=stream,
             retries=retries,
@@ -510,6 +523,13 @@ class Predictions(Resource):
             _ABORT.format(path_id(chatflow_id, "chatflow_id"), path_id(chat_id, "chat_id")),
             expect="any",
         )
+
+
+def _pool_size(limits: Limits) -> int:
+    pool = limits.max_connections
+    if limits.max_connections_per_host:
+        pool = min(pool, limits.max_connections_per_host)
+    return pool
 
 
 def _prediction(data: Any) -> Prediction:

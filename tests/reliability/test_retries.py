@@ -27,6 +27,7 @@ from flowise_async import (
     BadRequestError,
     IncompleteStreamError,
     InternalServerError,
+    Limits,
     RateLimitError,
     Retries,
     Timeouts,
@@ -324,3 +325,120 @@ async def test_opt_in_does_not_resend_predictions_after_disconnect(
     with pytest.raises(APIConnectionError):
         await run_create(client)
     assert server.count("POST", PREDICTION_PATH) == 1
+
+
+# -- one policy for transport and batch ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+async def test_batch_does_not_resend_a_prediction_the_server_may_have_started(
+    serve: Serve, make_client: MakeClient, stream: bool
+) -> None:
+    """A batch item dropped after the server read it is sent once, whatever `retries` says."""
+    server = await serve(_disconnect_first(10))
+    client = make_client(server.url, retries=QUICK)
+    (result,) = await client.predictions.batch(FLOW_ID, ["hi"], retries=2, stream=stream)
+    assert isinstance(result.error, APIConnectionError)
+    assert result.error.request_sent
+    assert result.attempts == 1
+    assert server.count() == 1
+
+
+async def test_batch_and_transport_attempts_do_not_multiply(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """A retryable status is sent at most retries+1 times by a batch, not (retries+1)*attempts."""
+    server = await serve(fail_then_succeed(100, 503))
+    client = make_client(server.url, retries=Retries(attempts=5, backoff=0.01, max_backoff=0.01))
+    (result,) = await client.predictions.batch(FLOW_ID, ["hi"], retries=2, stream=False)
+    assert isinstance(result.error, InternalServerError)
+    assert result.attempts == 3
+    assert server.count() == 3
+
+
+async def test_batch_retries_an_unsent_request_up_to_its_retries(make_client: MakeClient) -> None:
+    """A refused connection (certainly unsent) is tried retries+1 times by a batch."""
+    client = make_client(
+        f"http://127.0.0.1:{free_port()}",
+        retries=Retries(attempts=5, backoff=0.01, max_backoff=0.01),
+    )
+    (result,) = await client.predictions.batch(FLOW_ID, ["hi"], retries=2, stream=False)
+    assert isinstance(result.error, APIConnectionError)
+    assert not result.error.request_sent
+    assert result.attempts == 3
+
+
+async def _hold_stream(request: Request, conn: Conn) -> bool:
+    """A stream that keeps its connection until the client closes it."""
+    await conn.head()
+    await conn.chunk(frame("token", "held"))
+    await conn.wait_peer_closed()
+    return False
+
+
+def _hold_then_answer() -> Any:
+    ok = fail_then_succeed(0, 200)
+
+    async def handler(request: Request, conn: Conn) -> bool:
+        if request.json().get("streaming"):
+            return await _hold_stream(request, conn)
+        return await ok(request, conn)
+
+    return handler
+
+
+async def test_full_pool_is_a_pool_timeout_not_a_headers_timeout(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """No free connection within Timeouts(pool=...): phase 'pool', unsent, a hint on the pool."""
+    server = await serve(_hold_then_answer())
+    client = make_client(
+        server.url,
+        limits=Limits(max_connections=1),
+        timeouts=Timeouts(pool=0.2, connect=1, headers=5, idle=5),
+    )
+    async with client.predictions.stream(FLOW_ID, "hold") as stream:
+        await anext(aiter(stream))
+        with pytest.raises(APITimeoutError) as info:
+            await client.predictions.create(FLOW_ID, "hi")
+    assert info.value.phase == "pool"
+    assert not info.value.request_sent
+    assert "max_connections" in str(info.value)
+    assert server.count() == 1  # only the stream reached the server
+
+
+async def test_pool_timeout_is_retried_as_unsent(serve: Serve, make_client: MakeClient) -> None:
+    """A prediction that waited in vain for a connection is retried, and then sent once."""
+    server = await serve(_hold_then_answer())
+    client = make_client(
+        server.url,
+        limits=Limits(max_connections=1),
+        timeouts=Timeouts(pool=0.2, connect=1, headers=5, idle=5),
+        retries=Retries(attempts=3, backoff=0.3, max_backoff=0.3),
+    )
+    async with client.predictions.stream(FLOW_ID, "hold") as stream:
+        await anext(aiter(stream))
+        task = asyncio.create_task(client.predictions.create(FLOW_ID, "hi"))
+        await asyncio.sleep(0.3)  # the first attempt timed out in the pool by now
+        assert not task.done()
+    prediction = await asyncio.wait_for(task, 5)  # the stream gave its connection back
+    assert prediction.text == "hello"
+    assert server.count(path=PREDICTION_PATH) == 2  # the stream and one prediction
+
+
+async def test_headers_timeout_while_queued_is_a_pool_timeout(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """Without Timeouts(pool=...), the headers timeout bounds the wait, still reported as 'pool'."""
+    server = await serve(_hold_then_answer())
+    client = make_client(
+        server.url,
+        limits=Limits(max_connections=1),
+        timeouts=Timeouts(connect=1, headers=0.3, idle=5),
+    )
+    async with client.predictions.stream(FLOW_ID, "hold") as stream:
+        await anext(aiter(stream))
+        with pytest.raises(APITimeoutError) as info:
+            await client.predictions.create(FLOW_ID, "hi")
+    assert info.value.phase == "pool"
+    assert server.count() == 1

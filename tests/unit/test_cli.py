@@ -37,6 +37,12 @@ def _env(fake: FakeFlowise | None, **extra: str) -> dict[str, str]:
     return env
 
 
+def _default_sigint() -> None:
+    """In the child, before exec: Ctrl-C handling of its own, even when this test run was
+    started with SIGINT ignored (as a background job is) and the child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def start_cli(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -47,6 +53,7 @@ async def start_cli(*args: str, env: dict[str, str]) -> asyncio.subprocess.Proce
         stderr=asyncio.subprocess.PIPE,
         env=env,
         cwd=ROOT,
+        preexec_fn=_default_sigint,
     )
 
 
