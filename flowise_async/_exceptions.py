@@ -220,3 +220,32 @@ class ServerEventError(StreamError):
 
 class ClientStateError(FlowiseError, RuntimeError):
     """The client or a stream was used in a state that does not allow it (e.g. after close)."""
+
+
+class FeatureUnavailableError(FlowiseError):
+    """
+    The server's release predates the feature a call needs.
+
+    Raised instead of a not-found or "not JSON" error when the route belongs to a feature the
+    server's version does not have yet.
+
+    Attributes:
+        feature: The feature's name (``"executions"``).
+        added_in: The Flowise release that added it (``"3.0.0"``).
+        server_version: The version the server reports (``"2.2.8"``).
+    """
+
+    feature: str
+    added_in: str
+    server_version: str
+
+    def __init__(self, *, feature: str, added_in: str, server_version: str) -> None:
+        super().__init__(
+            f"the Flowise server is {server_version}; {feature} needs Flowise {added_in} or later"
+        )
+        self.feature = feature
+        self.added_in = added_in
+        self.server_version = server_version
+
+
+__all__ += ["FeatureUnavailableError"]
