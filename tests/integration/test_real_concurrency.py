@@ -10,9 +10,12 @@ import pytest
 from flowise_async import AsyncFlowise
 from flowise_async.events import EndEvent, MetadataEvent, TokenEvent
 from harness.fake_llm import echo_reply
+from tests.integration.conftest import QUEUE
 
 
 pytestmark = pytest.mark.integration
+
+LINES = ("3.1.4", QUEUE)  # in queue mode: over two workers
 
 STREAMS = 50
 

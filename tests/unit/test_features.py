@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
+import aiohttp
 import pytest
 from aioresponses import aioresponses
 from multidict import CIMultiDict
@@ -18,6 +20,7 @@ from flowise_async import (
     Retries,
     UnexpectedContentError,
 )
+from flowise_async._convert import decode_event
 from flowise_async._features import (
     FEATURES,
     feature_for_route,
@@ -26,6 +29,8 @@ from flowise_async._features import (
     unavailable_error,
 )
 from flowise_async._transport import retry_after_from
+from flowise_async.events import MetadataEvent
+from flowise_async.testing import ANY_CHATFLOW, FakeFlowise
 
 
 BASE = "http://flowise.test"
@@ -216,3 +221,68 @@ async def test_rate_limit_error_reads_both_header_families(
         with pytest.raises(RateLimitError) as info:
             await flowise.predictions.create("flow", "q")
     assert info.value.retry_after == 42.0
+
+
+# -- metadata.followUpPrompts: an array, a JSON string, or a JSON string of one -------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["Why?", "How?"], json.dumps(["Why?", "How?"]), json.dumps(json.dumps(["Why?", "How?"]))],
+    ids=["array", "json-string", "json-string-twice"],
+)
+def test_follow_up_prompts_in_every_wire_form_are_a_list(value: object) -> None:
+    data = json.dumps({"event": "metadata", "data": {"chatId": "c", "followUpPrompts": value}})
+    event = decode_event(data)
+    assert isinstance(event, MetadataEvent)
+    assert event.follow_up_prompts == ["Why?", "How?"]
+
+
+# -- FakeFlowise speaks a line's wire format -------------------------------------------------
+
+
+async def _raw_stream(url: str) -> bytes:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{url}/api/v1/prediction/flow", json={"question": "q", "streaming": True}
+        ) as response,
+    ):
+        return await response.read()
+
+
+@pytest.mark.parametrize(
+    ("version", "end_frame", "heartbeats"),
+    [
+        ("2.2.8", b'message\ndata:{"event":"end","data":"[DONE]"}\n\n', 0),
+        ("3.0.13", b'message\ndata:{"event":"end","data":"[DONE]"}\n\n', 0),
+        ("3.1.4", b'message:\ndata:{"event":"end","data":"[DONE]"}\n\n', 2),
+        (None, b'message:\ndata:{"event":"end","data":"[DONE]"}\n\n', 2),
+    ],
+)
+async def test_fake_flowise_speaks_the_line_format(
+    version: str | None, end_frame: bytes, heartbeats: int
+) -> None:
+    async with FakeFlowise(server_version=version) as fake:
+        fake.answer(ANY_CHATFLOW, "a", "b", heartbeat_every=2, times=1)
+        fake.answer(ANY_CHATFLOW, "partial", error="model failed", times=1)
+        fake.answer(ANY_CHATFLOW, "a", "b", times=1)
+        body = await _raw_stream(fake.url)
+        failed = await _raw_stream(fake.url)
+        async with AsyncFlowise(fake.url) as flowise:
+            async with flowise.predictions.stream("flow", "q") as stream:
+                text = "".join([piece async for piece in stream.text_stream()])
+    assert body.endswith(end_frame)
+    assert body.count(b":heartbeat\n\n") == heartbeats
+    assert text == "ab"  # the client reads both formats
+    error_prefix = end_frame.split(b"{", 1)[0]
+    assert error_prefix + b'{"event":"error","data":"model failed"}\n\n' in failed
+
+
+async def test_fake_flowise_version_route_drives_the_feature_error() -> None:
+    async with FakeFlowise(server_version="2.2.8") as fake, AsyncFlowise(fake.url) as flowise:
+        assert await flowise.version() == "2.2.8"
+        with pytest.raises(FeatureUnavailableError) as info:
+            await flowise._transport.request("GET", "/api/v1/executions")
+    assert info.value.server_version == "2.2.8"
+    assert info.value.feature == "executions"
