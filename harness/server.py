@@ -223,6 +223,14 @@ class RealFlowise:
         """Return the last *lines* lines of the server's output."""
         return _tail(self.log_path, lines)
 
+    def jobs_per_worker(self) -> list[int]:
+        """Queue mode: how many jobs each worker has started (from its log), by worker index."""
+        counts = []
+        for path in sorted(self.data_dir.glob("worker-*.log")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            counts.append(text.count("[BaseQueue] Processing job"))
+        return counts
+
     def llm_requests(self) -> list[dict[str, Any]]:
         """Return the requests the fake model received (path, body, complete, disconnected)."""
         status, body, _ = http_json("GET", f"{self.llm_control_url}/_requests")
@@ -623,7 +631,7 @@ class FlowiseServer:
         while time.monotonic() < deadline:
             if not worker.alive():
                 raise HarnessError(f"worker {index} exited:\n{_tail(log_path, 40)}")
-            if "worker" in _tail(log_path, 200).lower() and _worker_ready(log_path):
+            if _worker_ready(log_path):
                 _log(f"worker {index} is ready")
                 return
             time.sleep(0.5)
@@ -725,9 +733,11 @@ def _redis_ping(port: int) -> bool:
 
 
 def _worker_ready(log_path: Path) -> bool:
-    # A worker logs once it has connected to Redis and listens to its queue.
-    text = _tail(log_path, 200).lower()
-    return any(marker in text for marker in ("processing", "listening", "started", "ready"))
+    # dist/commands/worker.js logs "Prediction Worker <id> created" once it listens.
+    return any(
+        "Prediction Worker" in line and "created" in line
+        for line in _tail(log_path, 200).splitlines()
+    )
 
 
 def ensure_redis() -> str:
