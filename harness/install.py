@@ -73,10 +73,10 @@ class Line:
 
 
 # engines: 2.2.8 and 3.0.13 want Node ">=18.15.0 <19.0.0 || ^20", 3.1.x wants "^24".
-# 3.0.13 requires two packages it does not declare (in its lock's package.json), and today's
+# 3.0.13 requires two packages it does not declare (in its lock's package.json); the
 # resolution of its ranges pulls ESM-only packages that Node 20 loads only with a flag.
 LINES: dict[str, Line] = {
-    "2.2.8": Line("2.2.8", "20.18.0"),
+    "2.2.8": Line("2.2.8", "20.18.0", ("--experimental-require-module",)),
     "3.0.13": Line("3.0.13", "20.18.0", ("--experimental-require-module",)),
     "3.1.4": Line("3.1.4", NODE_WHEEL_VERSION),
 }

@@ -31,11 +31,12 @@ QUESTION = "hello line [[words=2]]"
 
 
 async def test_server_reports_its_release(
-    client: AsyncFlowise, real_flowise: RealFlowise, flowise_line: str
+    client: AsyncFlowise, real_flowise: RealFlowise, chatflows: dict[str, str], flowise_line: str
 ) -> None:
     """GET /api/v1/version answers the installed release; the harness's key works on it."""
     assert await client.version() == line_version(flowise_line) == real_flowise.version
     flows = await client.chatflows.list()
+    assert {flow.id for flow in flows} >= set(chatflows.values())
     assert {flow.name for flow in flows} >= {"it-conversation", "it-llmchain"}
 
 
