@@ -4,7 +4,8 @@ Fixtures for the tests against a real Flowise server.
 Every integration test runs against one or more server *lines*: a module lists them in
 ``LINES`` (default: 3.1.4 only; ``ALL_LINES`` is 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode),
 and `pytest_generate_tests` parametrizes the session-scoped ``flowise_line`` with them (test ids
-``[2.2.8]``, ``[3.0.13]``, ``[3.1.4]``, ``[3.1.4-queue]``). Pytest orders the tests by line, so
+``[2.2.8]``, ``[3.0.13]``, ``[3.1.4]``, ``[3.1.4-queue]``); ``FLOWISE_ASYNC_LINES=2.2.8,3.0.13``
+runs every selected test against the lines listed there instead. Pytest orders the tests by line, so
 each line's server starts once, when its first test needs it, and stops before the next line's
 starts: one server (and one fake model) at a time.
 
@@ -17,6 +18,7 @@ through the library itself. Every test is async, function-scoped, and opens its 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
@@ -78,6 +80,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "flowise_line" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("lines")
         lines = marker.args if marker else getattr(metafunc.module, "LINES", DEFAULT_LINES)
+        only = os.environ.get("FLOWISE_ASYNC_LINES")  # e.g. "2.2.8,3.1.4-queue": these only
+        if only:
+            lines = tuple(line.strip() for line in only.split(",") if line.strip())
         metafunc.parametrize("flowise_line", lines, indirect=True, scope="session", ids=str)
 
 
