@@ -431,9 +431,11 @@ def ensure_installed(*, force: bool = False, version: str | None = None) -> Path
         if spec.locked:
             for name in ("package.json", "package-lock.json"):
                 shutil.copyfile(spec.lock_dir / name, root / name)
-            # npm's own check of a lock against package.json trips over the peer-dependency
-            # conflicts these releases carry; with the legacy peer rules it installs the lock.
-            npm_install = [str(node), str(npm), "ci", "--legacy-peer-deps", *common]
+            # Not `npm ci`: its check of a lock against package.json trips over the peer
+            # dependency conflicts these releases carry (and with the legacy peer rules it
+            # leaves out peers the server needs, e.g. @langchain/core). `npm install` starts
+            # from the lock and keeps every locked version it can.
+            npm_install = [str(node), str(npm), "install", "--no-save", *common]
             what = f"npm ci (flowise@{spec.version}, locked)"
         else:
             (root / "package.json").write_text(
