@@ -436,7 +436,7 @@ def ensure_installed(*, force: bool = False, version: str | None = None) -> Path
             # leaves out peers the server needs, e.g. @langchain/core). `npm install` starts
             # from the lock and keeps every locked version it can.
             npm_install = [str(node), str(npm), "install", "--no-save", *common]
-            what = f"npm ci (flowise@{spec.version}, locked)"
+            what = f"npm install (flowise@{spec.version}, from its lock)"
         else:
             (root / "package.json").write_text(
                 json.dumps({"name": "flowise-async-harness", "private": True}) + "\n"

@@ -207,6 +207,8 @@ class RealFlowise:
     """The Flowise release running."""
     queue: bool = False
     """Whether it runs in queue mode (Redis and workers)."""
+    server: FlowiseServer | None = field(default=None, repr=False, compare=False)
+    """The harness that runs it: ``kill_worker(i)`` and ``stop_redis()`` for fault tests."""
 
     @property
     def llm_control_url(self) -> str:
@@ -719,6 +721,7 @@ class FlowiseServer:
             log_path=self.data_dir / "flowise.log",
             version=self.version,
             queue=self.queue,
+            server=self,
         )
 
 
