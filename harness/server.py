@@ -389,6 +389,7 @@ class FlowiseServer:
         self._workers: list[_Process] = []
         self.redis_port: int | None = None
         self._port = 0
+        self._root: Path | None = None
         self._secret = secrets.token_hex(16)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -616,11 +617,13 @@ class FlowiseServer:
 
     def _start_worker(self, root: Path, index: int) -> None:
         assert self.data_dir is not None
+        self._root = root
         run = install.flowise_package_dir(root) / "bin" / "run"
         env = self._flowise_env(root, self._port)
         env["PORT"] = str(free_port())  # a worker serves nothing, but must not share the port
         log_path = self.data_dir / f"worker-{index}.log"
-        with log_path.open("wb") as out:
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        with log_path.open("ab") as out:
             worker = _Process(
                 f"Flowise worker {index}",
                 [str(install.node_bin(self.version)), str(run), "worker"],
@@ -628,12 +631,15 @@ class FlowiseServer:
                 cwd=self.data_dir,
                 output=out,
             )
-        self._workers.append(worker)
+        if index < len(self._workers):
+            self._workers[index] = worker
+        else:
+            self._workers.append(worker)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if not worker.alive():
                 raise HarnessError(f"worker {index} exited:\n{_tail(log_path, 40)}")
-            if _worker_ready(log_path):
+            if _worker_ready(log_path, offset):
                 _log(f"worker {index} is ready")
                 return
             time.sleep(0.5)
@@ -643,6 +649,13 @@ class FlowiseServer:
         """SIGKILL the worker *index* (queue mode): a worker that dies mid-run."""
         self._workers[index]._signal(signal.SIGKILL)
         self._workers[index].proc.wait(timeout=10)
+
+    def restart_worker(self, index: int = 0) -> None:
+        """Start the worker *index* again (after `kill_worker`), ready when this returns."""
+        if self._root is None:
+            raise HarnessError("no worker was started")
+        self._workers[index].stop()
+        self._start_worker(self._root, index)
 
     def stop_redis(self) -> None:
         """SIGKILL Redis (queue mode): the queue and its event channel vanish mid-run."""
@@ -735,12 +748,13 @@ def _redis_ping(port: int) -> bool:
     return False
 
 
-def _worker_ready(log_path: Path) -> bool:
+def _worker_ready(log_path: Path, offset: int = 0) -> bool:
     # dist/commands/worker.js logs "Prediction Worker <id> created" once it listens.
-    return any(
-        "Prediction Worker" in line and "created" in line
-        for line in _tail(log_path, 200).splitlines()
-    )
+    with contextlib.suppress(OSError), log_path.open("rb") as handle:
+        handle.seek(offset)
+        text = handle.read().decode("utf-8", "replace")
+        return any("Prediction Worker" in line and "created" in line for line in text.splitlines())
+    return False
 
 
 def ensure_redis() -> str:
