@@ -66,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="workers in queue mode")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started with SIGINT ignored
     server = FlowiseServer(version=args.version, queue=args.queue, workers=args.workers)
     try:
         with server as real:
