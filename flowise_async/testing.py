@@ -50,6 +50,7 @@ from aiohttp import web
 from . import events as ev
 from ._client import AsyncFlowise
 from ._convert import encode_event, unstructure
+from ._features import server_has
 
 
 __all__ = [
@@ -442,6 +443,7 @@ class FakeFlowise:
     - ``GET /api/v1/chatflows`` and ``GET /api/v1/chatflows/{chatflowId}``: a chatflow row
       for each chatflow with a scripted reply (its name is its id).
     - ``GET /api/v1/ping``: ``pong``.
+    - ``GET /api/v1/version``: ``{"version": server_version}``, when *server_version* is given.
 
     Args:
         max_stall: The longest a stalled or hanging reply waits for the client to leave,
@@ -453,6 +455,10 @@ class FakeFlowise:
         unknown_streaming: What a streaming request for an unknown chatflow gets:
             ``"hang"`` (the default), no answer, as from a real Flowise; ``"404"``, the
             ``404`` of a plain request at once (a real Flowise never does that).
+        server_version: Speak the wire format of this Flowise release (e.g. ``"2.2.8"``:
+            before 3.1.2 the ``error``, ``end`` and ``abort`` frames are written
+            ``message\\ndata:...`` without the colon, and no heartbeat comment is sent);
+            None speaks the latest.
     """
 
     def __init__(
@@ -461,6 +467,7 @@ class FakeFlowise:
         max_stall: float = 60.0,
         api_key: str | None = None,
         unknown_streaming: Literal["hang", "404"] = "hang",
+        server_version: str | None = None,
     ) -> None:
         if unknown_streaming not in ("hang", "404"):
             raise ValueError(
@@ -469,6 +476,8 @@ class FakeFlowise:
         self.max_stall = max_stall
         self.unknown_streaming = unknown_streaming
         self._api_key = api_key
+        self.server_version = server_version
+        """The Flowise release imitated (its wire format; ``GET /api/v1/version``), or None."""
         self.requests: list[RecordedRequest] = []
         """Every request received, in order."""
         self.aborts: list[tuple[str, str]] = []
@@ -555,6 +564,8 @@ class FakeFlowise:
         app.router.add_get("/api/v1/chatflows", self._chatflows)
         app.router.add_get("/api/v1/chatflows/{chatflow_id}", self._chatflow)
         app.router.add_get("/api/v1/ping", self._ping)
+        if self.server_version is not None:
+            app.router.add_get("/api/v1/version", self._version)
         runner = web.AppRunner(
             app, shutdown_timeout=2.0, keepalive_timeout=5.0, handle_signals=False
         )
@@ -654,8 +665,8 @@ class FakeFlowise:
                     return response
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
-                await response.write(sse_frame(event))
-                every = reply.heartbeat_every
+                await response.write(_line_frame(event, self.server_version))
+                every = reply.heartbeat_every if _has_heartbeat(self.server_version) else None
                 if every and (index + 1) % every == 0 and index + 1 < len(events):
                     await response.write(HEARTBEAT)
             if reply.stall_after is not None and reply.stall_after >= len(events):
@@ -726,6 +737,10 @@ class FakeFlowise:
             return _json_response(200, _chatflow_row(chatflow_id))
         return _json_error(404, f"Chatflow {chatflow_id} not found")
 
+    async def _version(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        return web.json_response({"version": self.server_version})
+
     async def _ping(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         return web.Response(
@@ -770,6 +785,23 @@ def _json_response(
         body=_dumps(value).encode(),
         headers={**_JSON_HEADERS, "Content-Type": _JSON_TYPE, **(headers or {})},
     )
+
+
+def _old_line(server_version: str | None) -> bool:
+    # Before 3.1.2: error/end/abort frames without the colon, no heartbeat comments.
+    return server_version is not None and server_has("heartbeat", server_version) is False
+
+
+def _has_heartbeat(server_version: str | None) -> bool:
+    return not _old_line(server_version)
+
+
+def _line_frame(event: ev.Event, server_version: str | None) -> bytes:
+    """`sse_frame` as the release *server_version* writes it (None: the latest)."""
+    frame = sse_frame(event)
+    if _old_line(server_version) and isinstance(event, ev.ErrorEvent | ev.EndEvent | ev.AbortEvent):
+        return b"message\ndata:" + frame[len(_FRAME_PREFIX) :]
+    return frame
 
 
 def _json_error(status: int, message: str) -> web.Response:
