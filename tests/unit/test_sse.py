@@ -143,11 +143,61 @@ def test_unterminated_event_discarded_at_eof() -> None:
 
 
 def test_flush_makes_decoder_reusable() -> None:
-    """After flush the decoder starts a new stream, keeping the last event id."""
+    """After flush the decoder starts a new stream, keeping the committed last event id."""
     decoder = SSEDecoder()
-    decoder.feed(b"id: 7\ndata: partial")
+    decoder.feed(b"id: 7\ndata: done\n\nid: 8\ndata: partial")
     assert decoder.flush() == []
     assert decoder.feed(b"data: new\n\n") == [ServerSentEvent(data="new", id="7")]
+
+
+# --- last_event_id is the committed value (WHATWG: set from the buffer at dispatch) ---------
+
+
+def test_id_field_sets_only_the_buffer() -> None:
+    """An `id:` line alone does not change last_event_id: its block is not dispatched yet."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 1\ndata: a\n") == []
+    assert decoder.last_event_id is None
+
+
+def test_id_committed_when_block_dispatched() -> None:
+    """The blank line that dispatches the block commits its id, and the event carries it."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 1\ndata: a\n\n") == [ServerSentEvent(data="a", id="1")]
+    assert decoder.last_event_id == "1"
+
+
+def test_id_committed_by_block_without_data() -> None:
+    """A block with an id and no data dispatches no event but still commits the id."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 5\n\n") == []
+    assert decoder.last_event_id == "5"
+    assert decoder.feed(b"data: x\n\n") == [ServerSentEvent(data="x", id="5")]
+
+
+def test_id_of_unterminated_block_never_committed() -> None:
+    """An id in a block the stream never ends (end of stream) is not committed."""
+    decoder = SSEDecoder()
+    decoder.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n")
+    assert decoder.flush() == []
+    assert decoder.last_event_id == "1"
+
+
+def test_reconnect_continues_from_committed_id() -> None:
+    """The next stream starts from the committed id, not from the dropped buffer."""
+    decoder = SSEDecoder()
+    decoder.feed(b"id: 1\n\nid: 2\n")
+    decoder.flush()
+    assert decoder.last_event_id == "1"
+    assert decoder.feed(b"data: x\n\n") == [ServerSentEvent(data="x", id="1")]
+
+
+def test_fast_path_commits_id_of_earlier_lines() -> None:
+    """An id on its own line before a fast-path data block belongs to that block."""
+    decoder = SSEDecoder()
+    decoder.feed(b"id: 9\n")
+    assert decoder.feed(b"data: x\n\n") == [ServerSentEvent(data="x", id="9")]
+    assert decoder.last_event_id == "9"
 
 
 def test_event_over_cap_raises() -> None:
