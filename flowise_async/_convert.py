@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -399,7 +399,8 @@ _SPECIAL_PARSERS: dict[type[Any], Callable[[Any, Any], ev.Event]] = {
 
 #: The Flowise event name -> the parser of its payload, for every class of the registry.
 _EVENT_PARSERS: dict[str, Callable[[Any, Any], ev.Event]] = {
-    name: _SPECIAL_PARSERS.get(cls) or _obj(cls) for name, cls in ev.event_types().items()
+    name: _SPECIAL_PARSERS.get(cast("type[Any]", cls)) or _obj(cast("type[Any]", cls))
+    for name, cls in ev.event_types().items()
 }
 
 

@@ -316,7 +316,7 @@ class SSEDecoder(_Parser):
 
     Args:
         max_event_size: The largest event data accepted, in bytes (its data lines joined
-            with LF); a line may have `LINE_ALLOWANCE` more bytes for its field name. A
+            with LF); a line may have ``LINE_ALLOWANCE`` (16) more bytes for its field name. A
             larger one raises `~flowise_async.SSEProtocolError` instead of growing memory
             without bound.
 
@@ -352,7 +352,7 @@ class SSEDecoder(_Parser):
         Per the spec an event that was not terminated by a blank line is discarded, and so
         is an unterminated line and an ``id`` of that unfinished block; nothing is owed, so
         this returns an empty list. The decoder can then be fed a new stream;
-        `last_event_id` is kept, as a reconnecting client would.
+        ``last_event_id`` is kept, as a reconnecting client would.
 
         Raises:
             SSEProtocolError: The error of the last `feed`, not raised yet.

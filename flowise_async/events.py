@@ -19,7 +19,7 @@ to its class. The streaming guide lists them all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeAlias, get_args
 
@@ -431,9 +431,11 @@ def _registry() -> Mapping[str, type[Event]]:
 _EVENT_TYPES = _registry()
 
 
-def event_types() -> Mapping[str, type[Event]]:
+def event_types() -> Mapping[str, Callable[..., Event]]:
     """
     Every Flowise event name this version knows, mapped to its class (read-only).
+
+    The values are the classes themselves (typed as what they are used for: making events).
 
     Example:
         >>> event_types()["token"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -336,3 +338,24 @@ def test_token_fast_path_rejects_invalid_json(data: str) -> None:
     """Frames that look like tokens but are not valid JSON still raise EventDecodeError."""
     with pytest.raises(EventDecodeError):
         decode_message(data)
+
+
+def _docs_event_rows() -> dict[str, tuple[str, str]]:
+    """The rows of the events table of the streaming guide: name -> (class, attributes)."""
+    text = (Path(__file__).parents[2] / "docs" / "streaming.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (.+?) \| `~flowise_async\.events\.(\w+)` \| (.*?) ?\|$", text, re.M)
+    return {name.strip("`"): (cls, attributes) for name, cls, attributes in rows}
+
+
+def test_docs_events_table_is_the_registry() -> None:
+    """The guide's table lists every registered name with its class and its attributes."""
+    rows = _docs_event_rows()
+    expected = {
+        name: (
+            cls.__name__,
+            ", ".join(f"`{f.name}`" for f in attrs.fields(cls) if f.name != "extra"),
+        )
+        for name, cls in events.event_types().items()
+    }
+    expected["any other"] = ("UnknownEvent", "`name`, `data`")
+    assert rows == expected
