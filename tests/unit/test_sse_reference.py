@@ -6,6 +6,7 @@ the same error and the same committed last event id, for random streams cut at r
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,11 @@ from flowise_async.sse import SSEProtocolError
 from tests.unit._sse_reference import Outcome, reference_decode, split_lines
 
 
-PROPERTY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Fewer examples when each run matters less than the number of runs (mutation testing).
+EXAMPLES = int(os.environ.get("FLOWISE_PROPERTY_EXAMPLES", "400"))
+PROPERTY = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 NAMES = st.sampled_from(
     [b"data", b"data", b"data", b"event", b"id", b"retry", b"message", b"foo", b"Data", b""]
