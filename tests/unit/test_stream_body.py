@@ -75,7 +75,7 @@ async def collect(stream: EventStream) -> list[ev.Event]:
         return [event async for event in stream]
 
 
-FULL_RUN = [
+FULL_RUN: list[ev.Event] = [
     ev.StartEvent(text=""),
     ev.TokenEvent(text="Hel"),
     ev.TokenEvent(text="lo"),
