@@ -325,3 +325,77 @@ async def test_iteration_opens_a_new_stream_and_aclose_of_new_is_quiet() -> None
     unopened = make(Body())
     await unopened.aclose()
     assert "state=closed" in repr(unopened)
+
+
+class PlainBody(Body):
+    """A body without API-key redaction (as a hand-written body may be)."""
+
+    redact = None  # type: ignore[assignment]
+
+
+async def test_error_event_without_redaction_keeps_the_message() -> None:
+    """A body that does not redact leaves the server's message as it is."""
+    body = PlainBody(sse_bytes(ev.ErrorEvent(message="bad SECRET"), END))
+    with pytest.raises(ServerEventError) as info:
+        await collect(make(body))
+    assert info.value.server_message == "bad SECRET"
+
+
+async def test_decode_error_names_the_event_and_keeps_its_data() -> None:
+    """A bad event's error names the event, keeps (redacted) data and carries the hint."""
+    bad = b'message:\ndata:{"event":"usedTools","data":"x"}\n\n'
+    with pytest.raises(EventDecodeError) as info:
+        await collect(make(Body(bad)))
+    assert info.value.event == "usedTools"
+    assert info.value.data == '{"event":"usedTools","data":"x"}'
+    assert "check that the base URL is a Flowise server" in str(info.value)
+
+
+async def test_typed_sse_events_after_a_bad_one_are_decoded_one_by_one() -> None:
+    """Events of a named SSE type take the slow path too: each is decoded when taken."""
+    raw = b'event: token\ndata: "hi"\n\n' + b"event: usedTools\ndata: 5\n\n"
+    stream = make(Body(raw))
+    async with stream:
+        assert await anext(stream) == ev.TokenEvent(text="hi")
+        with pytest.raises(EventDecodeError) as info:
+            await anext(stream)
+    assert (info.value.event, info.value.data) == ("usedTools", "5")
+
+
+async def test_too_deeply_nested_event_is_a_decode_error_with_a_prefix_of_the_data() -> None:
+    """JSON nested past the recursion limit is an EventDecodeError holding 200 characters."""
+    deep = '{"event":"metadata","data":' + "[" * 100_000 + "]" * 100_000 + "}"
+    raw = sse_bytes(ev.TokenEvent(text="a")) + b"message:\ndata:" + deep.encode() + b"\n\n"
+    received: list[ev.Event] = []
+    with pytest.raises(EventDecodeError, match="nested too deeply") as info:
+        async with make(Body(raw)) as stream:
+            async for event in stream:
+                received.append(event)
+    assert received == [ev.TokenEvent(text="a")]
+    assert info.value.data == deep[:200]
+    assert info.value.event is None
+
+
+@pytest.mark.parametrize(
+    "raw", [b"\xff{not json" + b"x" * 300, b'{"text": 5, "pad": "' + b"\xff" * 300 + b'"}']
+)
+async def test_bad_json_answer_keeps_a_decoded_prefix(raw: bytes) -> None:
+    """The error of a bad JSON answer holds its first 200 bytes, decoded with replacement."""
+    body = Body(raw, content_type="application/json")
+    with pytest.raises(EventDecodeError) as info:
+        async with make(body):
+            pass
+    assert info.value.data == raw[:200].decode("utf-8", "replace")
+    assert body.url in str(info.value)
+
+
+def test_event_decoder_decodes_typed_and_message_events() -> None:
+    """EventDecoder reads both Flowise's message events and named SSE events."""
+    from flowise_async._stream import EventDecoder
+
+    decoder = EventDecoder(max_event_size=1000)
+    raw = sse_bytes(ev.TokenEvent(text="a")) + b'event: tool\ndata: "calc"\n\n'
+    assert decoder.feed(raw) == [ev.TokenEvent(text="a"), ev.ToolEvent(name="calc")]
+    assert decoder.flush() == []
+    with pytest.raises(SSEProtocolError):
+        decoder.feed(b"data: " + b"x" * 1001 + b"\n\n")
