@@ -364,7 +364,7 @@ class EventStream:
             self._saw_end = True
         elif cls is _ErrorEvent and self._raise_on_error:
             message = self._redactor()(str(event.message))  # type: ignore[union-attr]
-            self._saw_end = True  # the run is over on the server: nothing to abort
+            # The run is over on the server: closed here, so that nothing aborts it.
             self._state = _State.CLOSED
             if self._body is not None:
                 self._body.close(reuse=False)

@@ -282,3 +282,24 @@ def test_any_chunking_gives_same_events(
     chunks.append(raw[start:])
     whole = decode(raw)
     assert decode(*chunks) == whole
+
+
+def test_cap_errors_say_what_to_check() -> None:
+    """The line error names the cap, the field-name allowance and the likely causes."""
+    decoder = SSEDecoder(max_event_size=10)
+    with pytest.raises(SSEProtocolError) as line:
+        decoder.feed(b"x" * 27)
+    assert str(line.value) == (
+        "line longer than max_event_size (10 bytes, plus 16 for the field name) without a line "
+        "break: the server sent no line end, or the cap is too small for its events"
+    )
+    with pytest.raises(SSEProtocolError) as event:
+        SSEDecoder(max_event_size=10).feed(b"data: 12345678901\n\n")
+    assert str(event.value) == "event larger than max_event_size (10 bytes)"
+
+
+def test_repr_shows_cap_and_committed_id() -> None:
+    """The repr names the class, the cap and the committed id."""
+    decoder = SSEDecoder(max_event_size=5)
+    decoder.feed(b"id: 7\n\n")
+    assert repr(decoder) == "<SSEDecoder max_event_size=5 last_event_id='7'>"

@@ -399,3 +399,52 @@ def test_event_decoder_decodes_typed_and_message_events() -> None:
     assert decoder.flush() == []
     with pytest.raises(SSEProtocolError):
         decoder.feed(b"data: " + b"x" * 1001 + b"\n\n")
+
+
+async def test_leaving_right_after_end_is_a_finished_stream() -> None:
+    """Leaving the loop at the end event (before the body's end) neither aborts nor discards."""
+    aborts: list[str] = []
+    body = Body(sse_bytes(ev.TokenEvent(text="a")), sse_bytes(END))
+    stream = make(body, aborts=aborts)
+    async with stream:
+        async for event in stream:
+            if event == END:
+                break
+    assert aborts == []
+    assert body.closes == [True]
+    assert "state=finished" in repr(stream)
+
+
+def test_an_open_stream_left_to_the_collector_warns_and_discards() -> None:
+    """An open stream that is garbage-collected closes its body (discarded) with a warning."""
+    import asyncio
+    import gc
+
+    body = Body(sse_bytes(ev.TokenEvent(text="a")), sse_bytes(END))
+
+    async def leak() -> None:
+        stream = make(body)
+        await stream.__aenter__()
+        await anext(stream)
+
+    with pytest.warns(ResourceWarning, match="was not closed; use 'async with'"):
+        asyncio.run(leak())  # the stream is dropped when leak() returns
+        gc.collect()
+    assert body.closes == [False]
+
+
+async def test_state_error_and_incomplete_stream_messages() -> None:
+    """The messages say what happened and what to do."""
+    stream = make(Body(sse_bytes(ev.TokenEvent(text="a")), sse_bytes(END)))
+    async with stream:
+        await anext(stream)
+    with pytest.raises(ClientStateError) as state:
+        await anext(stream)
+    assert str(state.value) == "this stream was closed before its end"
+    with pytest.raises(IncompleteStreamError) as incomplete:
+        await collect(make(Body(sse_bytes(ev.TokenEvent(text="a")))))
+    assert str(incomplete.value) == (
+        f"the stream of POST {Body.url} ended without Flowise's 'end' event: the server or a "
+        "proxy closed it early. Retry the run; if it happens at a fixed duration, a proxy is "
+        "cutting long responses (raise its read timeout)"
+    )
