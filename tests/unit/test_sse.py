@@ -303,3 +303,24 @@ def test_repr_shows_cap_and_committed_id() -> None:
     decoder = SSEDecoder(max_event_size=5)
     decoder.feed(b"id: 7\n\n")
     assert repr(decoder) == "<SSEDecoder max_event_size=5 last_event_id='7'>"
+
+
+def test_invalid_utf8_replaced_in_multiline_data() -> None:
+    """Invalid bytes in an event of several data lines become U+FFFD too."""
+    assert [e.data for e in decode(b"data: a\xff\ndata: b\n\n")] == ["a\ufffd\nb"]
+
+
+def test_line_cap_boundary() -> None:
+    """A complete line of exactly max_event_size + 16 bytes passes; one byte more fails."""
+    assert decode(b":" + b"c" * 25 + b"\ndata: x\n\n", max_event_size=10) == [
+        ServerSentEvent(data="x")
+    ]
+    with pytest.raises(SSEProtocolError, match="line longer"):
+        decode(b":" + b"c" * 26 + b"\ndata: x\n\n", max_event_size=10)
+
+
+def test_event_size_restarts_at_each_event() -> None:
+    """Each event counts its own data: two events at the cap in one chunk both pass."""
+    stream = b"event: a\ndata: 1234567890\n\nevent: b\ndata: 1234567890\n\n"
+    events = decode(stream, max_event_size=10)
+    assert [(e.event, e.data) for e in events] == [("a", "1234567890"), ("b", "1234567890")]

@@ -88,6 +88,16 @@ def run(decoder: SSEDecoder | MessageDecoder, chunks: list[bytes]) -> Outcome:
     return out
 
 
+def _raw_items(decoder: MessageDecoder, chunks: list[bytes]) -> list[str | ServerSentEvent]:
+    items: list[str | ServerSentEvent] = []
+    try:
+        for chunk in chunks:
+            items.extend(decoder.feed(chunk))
+    except SSEProtocolError:
+        pass
+    return items
+
+
 def _without_ids(outcome: Outcome) -> list[ServerSentEvent]:
     # The plain strings of MessageDecoder carry no id.
     return [ServerSentEvent(e.data, e.event, None, e.retry) for e in outcome.events]
@@ -102,6 +112,11 @@ def test_decoder_equals_reference(stream: bytes, cap: int, data: st.DataObject) 
     assert run(SSEDecoder(cap), chunks) == expected
     assert run(SSEDecoder(cap), [stream]) == expected
     raw = run(MessageDecoder(cap), chunks)
+    for item in _raw_items(MessageDecoder(cap), chunks):
+        # A plain string exactly for the default type without retry.
+        if isinstance(item, str):
+            continue
+        assert item.event != "message" or item.retry is not None
     assert (_without_ids(raw), raw.error, raw.last_event_id) == (
         _without_ids(expected),
         expected.error,
@@ -178,3 +193,18 @@ def test_events_before_an_error_are_returned_first() -> None:
         decoder.feed(b"data: b\n\n")
     with pytest.raises(SSEProtocolError, match="event larger"):
         decoder.flush()
+
+
+def test_message_decoder_gives_strings_for_default_events_only() -> None:
+    """Default-type events without retry are plain strings; the others are full events."""
+    decoder = MessageDecoder()
+    items = decoder.feed(
+        b"data: a\n\nevent: token\ndata: b\n\nretry: 5\ndata: c\n\ndata: d\ndata: e\n\n"
+    )
+    assert items == [
+        "a",
+        ServerSentEvent("b", "token"),
+        ServerSentEvent("c", retry=5),
+        "d\ne",
+    ]
+    assert decoder.flush() == []
