@@ -125,24 +125,6 @@ class _Parser:
             f"last_event_id={self.last_event_id!r}>"
         )
 
-    def _feed_any(self, data: bytes) -> list[Any]:
-        if self._error is not None:
-            raise self._error
-        if not data:
-            return []
-        if not self._started:
-            data = self._strip_bom(data)
-            if not data:
-                return []
-        out: list[Any] = []
-        try:
-            self._feed(data if type(data) is bytes else bytes(data), out)
-        except SSEProtocolError as exc:
-            self._error = exc
-            if not out:
-                raise
-        return out
-
     def _flush_any(self) -> list[Any]:
         error, self._error = self._error, None
         self._started = False
@@ -170,46 +152,64 @@ class _Parser:
         self._pending_size = 0
         return seen[len(_BOM) :] if seen.startswith(_BOM) else seen
 
-    def _feed(self, data: bytes, out: list[Any]) -> None:
-        if self._pending_cr:
-            self._pending_cr = False
-            if data[0] == 10:  # LF of a CRLF split between chunks
-                data = data[1:]
-                if not data:
-                    return
-        # Normalise CRLF and CR to LF, so that LF is the only line end.
-        if 13 in data:  # CR (int membership is the fast bytes test)
-            if data[-1] == 13:
-                self._pending_cr = True
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        pending = self._pending
-        if 10 not in data:  # no LF
-            # No line end: the chunk only extends the unterminated line.
-            pending.append(data)
-            self._pending_size += len(data)
-            if self._pending_size > self._line_max:
-                raise _line_too_long(self.max_event_size)
-            return
-        if pending:
-            pending.append(data)
-            data = b"".join(pending)
-            self._pending = []
-            self._pending_size = 0
-        # Blocks end with a blank line. Each complete block is one event; the last element is
-        # the rest (complete lines of an unfinished block, then an unterminated line).
-        blocks = data.split(b"\n\n")
-        tail = blocks.pop()
-        if blocks:
-            self._process_blocks(blocks, out)
-        lines = tail.split(b"\n")
-        rest = lines.pop()
-        if lines:
-            self._process_lines(lines, out)
-        if rest:
-            self._pending = [rest]
-            self._pending_size = len(rest)
-            if len(rest) > self._line_max:
-                raise _line_too_long(self.max_event_size)
+    def _feed(self, data: bytes) -> list[Any]:
+        """Decode a chunk: the events it completes; an error after them waits for the next call."""
+        if self._error is not None:
+            raise self._error
+        if not data:
+            return []
+        if not self._started:
+            data = self._strip_bom(data)
+            if not data:
+                return []
+        if type(data) is not bytes:
+            data = bytes(data)
+        out: list[Any] = []
+        try:
+            if self._pending_cr:
+                self._pending_cr = False
+                if data[0] == 10:  # LF of a CRLF split between chunks
+                    data = data[1:]
+                    if not data:
+                        return out
+            # Normalise CRLF and CR to LF, so that LF is the only line end.
+            if 13 in data:  # CR (int membership is the fast bytes test)
+                if data[-1] == 13:
+                    self._pending_cr = True
+                data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            pending = self._pending
+            if 10 not in data:  # no LF
+                # No line end: the chunk only extends the unterminated line.
+                pending.append(data)
+                self._pending_size += len(data)
+                if self._pending_size > self._line_max:
+                    raise _line_too_long(self.max_event_size)
+                return out
+            if pending:
+                pending.append(data)
+                data = b"".join(pending)
+                self._pending = []
+                self._pending_size = 0
+            # Blocks end with a blank line. Each complete block is one event; the last element is
+            # the rest (complete lines of an unfinished block, then an unterminated line).
+            blocks = data.split(b"\n\n")
+            tail = blocks.pop()
+            if blocks:
+                self._process_blocks(blocks, out)
+            lines = tail.split(b"\n")
+            rest = lines.pop()
+            if lines:
+                self._process_lines(lines, out)
+            if rest:
+                self._pending = [rest]
+                self._pending_size = len(rest)
+                if len(rest) > self._line_max:
+                    raise _line_too_long(self.max_event_size)
+        except SSEProtocolError as exc:
+            self._error = exc
+            if not out:
+                raise
+        return out
 
     def _process_blocks(self, blocks: list[bytes], out: list[Any]) -> None:
         max_size = self.max_event_size
@@ -343,7 +343,7 @@ class SSEDecoder(_Parser):
                 events before the offending line, they are returned and this call's next
                 one (`feed` or `flush`) raises.
         """
-        return self._feed_any(data)
+        return self._feed(data)
 
     def flush(self) -> list[ServerSentEvent]:
         """
@@ -374,7 +374,7 @@ class MessageDecoder(_Parser):
 
     def feed(self, data: bytes) -> list[str | ServerSentEvent]:
         """`SSEDecoder.feed`, with ``message`` events as plain data strings."""
-        return self._feed_any(data)
+        return self._feed(data)
 
     def flush(self) -> list[str | ServerSentEvent]:
         """`SSEDecoder.flush`."""
