@@ -324,3 +324,48 @@ def test_event_size_restarts_at_each_event() -> None:
     stream = b"event: a\ndata: 1234567890\n\nevent: b\ndata: 1234567890\n\n"
     events = decode(stream, max_event_size=10)
     assert [(e.event, e.data) for e in events] == [("a", "1234567890"), ("b", "1234567890")]
+
+
+def test_fields_from_an_earlier_chunk_keep_the_fast_path_away() -> None:
+    """An event type or retry received before a data block's chunk belongs to that event."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: token\n") == []
+    assert decoder.feed(b"data: y\n\n") == [ServerSentEvent(data="y", event="token")]
+    assert decoder.feed(b"retry: 5\n") == []
+    assert decoder.feed(b"data: z\n\n") == [ServerSentEvent(data="z", retry=5)]
+
+
+def test_cap_errors_on_the_line_path_name_the_cap() -> None:
+    """Errors found on complete lines (not the fast path) give the same messages."""
+    with pytest.raises(SSEProtocolError) as line:
+        decode(b":" + b"c" * 26 + b"\n", max_event_size=10)
+    assert str(line.value).startswith("line longer than max_event_size (10 bytes, plus 16")
+    with pytest.raises(SSEProtocolError) as event:
+        decode(b"event: a\ndata: 12345678901\n\n", max_event_size=10)
+    assert str(event.value) == "event larger than max_event_size (10 bytes)"
+
+
+def test_data_field_without_colon_counts_toward_the_cap() -> None:
+    """`data` alone adds an empty line (one byte of LF) to the event's size."""
+    assert [e.data for e in decode(b"data: 123456789\ndata\n\n", max_event_size=10)] == [
+        "123456789\n"
+    ]
+    with pytest.raises(SSEProtocolError, match="event larger"):
+        decode(b"data: 1234567890\ndata\n\n", max_event_size=10)
+
+
+def test_size_restarts_after_flush() -> None:
+    """After flush, the next stream's first event counts its own data only."""
+    decoder = SSEDecoder(max_event_size=10)
+    decoder.feed(b"data: a\n")
+    decoder.flush()
+    assert decoder.feed(b"event: x\ndata: 1234567890\n\n") == [
+        ServerSentEvent(data="1234567890", event="x")
+    ]
+
+
+def test_invalid_utf8_in_event_type_and_id_replaced() -> None:
+    """Invalid bytes in the event type and the id become U+FFFD."""
+    assert decode(b"event: a\xff\nid: b\xfe\ndata: x\n\n") == [
+        ServerSentEvent(data="x", event="a\ufffd", id="b\ufffd")
+    ]
