@@ -369,3 +369,32 @@ def test_invalid_utf8_in_event_type_and_id_replaced() -> None:
     assert decode(b"event: a\xff\nid: b\xfe\ndata: x\n\n") == [
         ServerSentEvent(data="x", event="a\ufffd", id="b\ufffd")
     ]
+
+
+def test_unterminated_line_cap_boundary() -> None:
+    """An unterminated line may reach max_event_size + 16 bytes over several chunks, no more."""
+    decoder = SSEDecoder(max_event_size=10)
+    assert decoder.feed(b"x" * 13) == []
+    assert decoder.feed(b"x" * 13) == []
+    with pytest.raises(SSEProtocolError, match=r"line longer than max_event_size \(10 bytes"):
+        decoder.feed(b"x")
+    assert SSEDecoder(max_event_size=10).feed(b"a\n" + b"x" * 26) == []
+    with pytest.raises(SSEProtocolError, match=r"\(10 bytes"):
+        SSEDecoder(max_event_size=10).feed(b"a\n" + b"x" * 27)
+
+
+def test_fast_path_tells_a_long_line_from_a_large_event() -> None:
+    """A one-line event over the cap is a line error only when the line passes the line cap."""
+    with pytest.raises(SSEProtocolError, match=r"^line longer than max_event_size \(10 bytes"):
+        SSEDecoder(max_event_size=10).feed(b"data:" + b"x" * 22 + b"\n\n")
+    with pytest.raises(SSEProtocolError, match=r"^event larger than max_event_size \(10 bytes"):
+        SSEDecoder(max_event_size=10).feed(b"data:" + b"x" * 21 + b"\n\n")
+    with pytest.raises(SSEProtocolError, match=r"^event larger"):
+        SSEDecoder(max_event_size=10).feed(b"message:\ndata:" + b"x" * 21 + b"\n\n")
+
+
+def test_cap_must_be_a_positive_integer_message() -> None:
+    """The cap's error says what is expected."""
+    with pytest.raises(ValueError) as info:
+        SSEDecoder(max_event_size=-1)
+    assert str(info.value) == "max_event_size must be a positive integer"

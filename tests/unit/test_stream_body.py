@@ -448,3 +448,56 @@ async def test_state_error_and_incomplete_stream_messages() -> None:
         "proxy closed it early. Retry the run; if it happens at a fixed duration, a proxy is "
         "cutting long responses (raise its read timeout)"
     )
+
+
+async def test_cancel_while_opening_aborts_but_a_failed_open_does_not() -> None:
+    """Cancelled before the headers, the run may have started: abort it; an error means no run."""
+    import asyncio
+
+    aborts: list[str] = []
+
+    async def cancelled() -> Body:
+        raise asyncio.CancelledError
+
+    async def refused() -> Body:
+        raise RuntimeError("refused")
+
+    stream = EventStream(
+        cancelled, chat_id="c", chatflow_id="f", abort_hook=lambda: aborts.append("a")
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await stream.__aenter__()
+    assert aborts == ["a"]
+    assert "state=closed" in repr(stream)
+    failed = EventStream(
+        refused, chat_id="c", chatflow_id="f", abort_hook=lambda: aborts.append("b")
+    )
+    with pytest.raises(RuntimeError):
+        await failed.__aenter__()
+    assert aborts == ["a"]
+
+
+async def test_error_and_reopen_messages_name_the_run() -> None:
+    """The in-band error names chatflow and chat; reopening says to make a new stream."""
+    body = Body(sse_bytes(ev.ErrorEvent(message="boom"), END))
+    with pytest.raises(ServerEventError) as info:
+        await collect(make(body))
+    assert str(info.value) == (
+        "the server reported an error during the run of chatflow f (chat chat-1): boom (the "
+        "flow failed on the server: check its nodes and credentials, and the server's log)"
+    )
+    stream = make(Body(sse_bytes(END)))
+    await collect(stream)
+    with pytest.raises(ClientStateError) as again:
+        await stream.__aenter__()
+    assert str(again.value) == "this stream was already opened; create a new one per run"
+
+
+def test_typed_event_nested_too_deeply_is_a_decode_error() -> None:
+    """A named SSE event nested past the recursion limit is an EventDecodeError too."""
+    from flowise_async._stream import EventDecoder
+
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(EventDecodeError, match="nested too deeply") as info:
+        EventDecoder().feed(b"event: metadata\ndata: " + deep.encode() + b"\n\n")
+    assert info.value.data == deep[:200]
