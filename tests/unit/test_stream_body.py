@@ -377,7 +377,8 @@ async def test_too_deeply_nested_event_is_a_decode_error_with_a_prefix_of_the_da
 
 
 @pytest.mark.parametrize(
-    "raw", [b"\xff{not json" + b"x" * 300, b'{"text": 5, "pad": "' + b"\xff" * 300 + b'"}']
+    "raw",
+    [b"\xff{not json" + b"x" * 300, ('{"text": 5, "pad": "x' + "\u00e9" * 200 + '"}').encode()],
 )
 async def test_bad_json_answer_keeps_a_decoded_prefix(raw: bytes) -> None:
     """The error of a bad JSON answer holds its first 200 bytes, decoded with replacement."""
