@@ -398,3 +398,20 @@ def test_cap_must_be_a_positive_integer_message() -> None:
     with pytest.raises(ValueError) as info:
         SSEDecoder(max_event_size=-1)
     assert str(info.value) == "max_event_size must be a positive integer"
+
+
+def test_bytes_like_chunks_and_pending_size_after_a_joined_line() -> None:
+    """bytearray and memoryview chunks decode; a line joined from pieces resets the count."""
+    decoder = SSEDecoder(max_event_size=10)
+    assert decoder.feed(bytearray(b"data: x\n\n")) == [ServerSentEvent(data="x")]  # type: ignore[arg-type]
+    assert decoder.feed(memoryview(b"data: y\n\n")) == [ServerSentEvent(data="y")]  # type: ignore[arg-type]
+    assert decoder.feed(b":abc") == []
+    assert decoder.feed(b"d\n") == []
+    assert decoder.feed(b"x" * 26) == []
+
+
+def test_data_without_colon_over_the_cap_names_the_cap() -> None:
+    """The size error of a `data` line without a colon gives the same message."""
+    with pytest.raises(SSEProtocolError) as info:
+        decode(b"data: 1234567890\ndata\n\n", max_event_size=10)
+    assert str(info.value) == "event larger than max_event_size (10 bytes)"

@@ -199,10 +199,12 @@ async def test_json_answer_yields_its_events_and_returns_the_answer() -> None:
 async def test_bad_json_answer_is_a_decode_error_and_discards(raw: bytes, match: str) -> None:
     """A JSON answer that is not a prediction fails at open; the connection is discarded."""
     body = Body(raw, content_type="application/json")
+    aborts: list[str] = []
     with pytest.raises(EventDecodeError, match=match):
-        async with make(body):
+        async with make(body, aborts=aborts):
             pass
     assert body.closes == [False]
+    assert aborts == []  # a JSON answer means the run is over
 
 
 async def test_stream_without_end_is_incomplete_and_aborts() -> None:
