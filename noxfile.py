@@ -174,3 +174,66 @@ def lowest(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.install(*pins)
     session.run("python", "-m", "pytest", "tests/unit", *session.posargs)
+
+
+# Modules under mutation testing, with the unit tests that must kill their mutants.
+MUTATION_TARGETS = {
+    "_sse": ["tests/unit/test_sse.py", "tests/unit/test_sse_reference.py"],
+    "_stream": ["tests/unit/test_stream.py", "tests/unit/test_stream_body.py"],
+    "_retry": ["tests/unit/test_retry.py"],
+    "_transport_errors": ["tests/unit/test_retry.py"],
+}
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """
+    Mutation-test the core modules with mutmut (not part of the default sessions).
+
+    ``nox -s mutation`` runs every module of ``MUTATION_TARGETS``; ``nox -s mutation -- _sse``
+    only the ones named. mutmut works in a copy of the tree in the session's temporary folder.
+    """
+    import pathlib  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    names = session.posargs or list(MUTATION_TARGETS)
+    unknown = [name for name in names if name not in MUTATION_TARGETS]
+    if unknown:
+        session.error(f"unknown module(s) {unknown}; choose from {sorted(MUTATION_TARGETS)}")
+    root = pathlib.Path(__file__).parent
+    missing = [
+        path
+        for name in names
+        for path in [f"flowise_async/{name}.py", *MUTATION_TARGETS[name]]
+        if not (root / path).is_file()
+    ]
+    if missing:
+        session.error(
+            f"missing: {', '.join(missing)}. Name the modules to mutate, e.g. "
+            "'nox -s mutation -- _sse _stream', or fix MUTATION_TARGETS in noxfile.py"
+        )
+    session.install("-e", ".[test]", "mutmut==3.8.1")
+    work = pathlib.Path(session.create_tmp()) / "mutation"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for item in ("flowise_async", "tests", "harness", "pyproject.toml"):
+        source = root / item
+        if source.is_dir():
+            shutil.copytree(source, work / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, work / item)
+    modules = "\n    ".join(f"flowise_async/{name}.py" for name in names)
+    tests = "\n    ".join(path for name in names for path in MUTATION_TARGETS[name])
+    (work / "setup.cfg").write_text(
+        "[mutmut]\nsource_paths = flowise_async\n"
+        f"only_mutate =\n    {modules}\n"
+        f"pytest_add_cli_args_test_selection =\n    {tests}\n",
+        encoding="utf-8",
+    )
+    # The tool reads its configuration from pyproject.toml first: keep it to setup.cfg.
+    pyproject = (work / "pyproject.toml").read_text(encoding="utf-8")
+    (work / "pyproject.toml").write_text(pyproject.replace("[tool.mutmut]", "[tool.unused]"))
+    session.chdir(work)
+    env = {"FLOWISE_PROPERTY_EXAMPLES": "100"}  # the property tests, shortened per mutant
+    session.run("mutmut", "run", env=env)
+    session.run("mutmut", "results", env=env)

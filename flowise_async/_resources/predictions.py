@@ -8,12 +8,12 @@ from typing import Any
 
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
 from .._config import Limits, Timeouts
-from .._convert import structure_prediction, unstructure
+from .._convert import structure_prediction
 from .._exceptions import EventDecodeError
 from .._stream import Body, EventStream
 from .._transport import RawResponse, unexpected_content
 from ..models._prediction import Action, Prediction
-from ..models._request import HumanInput, Message, Upload
+from ..models._request import HumanInput, Message, PredictionRequest, Upload
 from . import _multipart, _resume
 from ._base import Resource, path_id
 from ._files import FileInput, form_files, override_form
@@ -23,62 +23,6 @@ __all__ = ["Predictions"]
 
 _PREDICTION = "/api/v1/prediction/{}"
 _ABORT = "/api/v1/chatmessage/abort/{}/{}"
-
-
-def build_body(
-    question: str | None,
-    *,
-    streaming: bool,
-    chat_id: str | None,
-    override_config: Mapping[str, Any] | None,
-    history: Sequence[Message | Mapping[str, Any]] | None,
-    uploads: Sequence[Upload | Mapping[str, Any]] | None,
-    form: Mapping[str, Any] | None,
-    human_input: HumanInput | Mapping[str, Any] | None,
-    action: Mapping[str, Any] | None,
-    lead_email: str | None,
-    extra_body: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """
-    Build the JSON body of a prediction request (wire names, ``None`` left out).
-
-    Raises:
-        ValueError: No question, and nothing that replaces it (form, human input, upload).
-    """
-    if question is None and not (form or human_input or uploads):
-        # The server would run the flow on the text "undefined".
-        raise ValueError(
-            "a question is required (unless form=, human_input= or uploads= replaces it)"
-        )
-    if question is not None and not isinstance(question, str):
-        raise TypeError(f"question must be a string, got {type(question).__name__}")
-    if chat_id is not None and not isinstance(chat_id, str):
-        raise TypeError("chat_id must be a string")
-    body: dict[str, Any] = {}
-    if question is not None:
-        body["question"] = question
-    body["streaming"] = streaming
-    if chat_id is not None:
-        body["chatId"] = chat_id
-    if override_config is not None:
-        body["overrideConfig"] = dict(override_config)
-    if history is not None:
-        body["history"] = [unstructure(m) if isinstance(m, Message) else dict(m) for m in history]
-    if uploads is not None:
-        body["uploads"] = [unstructure(u) if isinstance(u, Upload) else dict(u) for u in uploads]
-    if form is not None:
-        body["form"] = dict(form)
-    if human_input is not None:
-        body["humanInput"] = (
-            unstructure(human_input) if isinstance(human_input, HumanInput) else dict(human_input)
-        )
-    if action is not None:
-        body["action"] = dict(action)
-    if lead_email is not None:
-        body["leadEmail"] = lead_email
-    if extra_body:
-        body.update(extra_body)
-    return body
 
 
 class Predictions(Resource):
@@ -134,9 +78,8 @@ class Predictions(Resource):
                 an unknown chatflow, `InternalServerError` for a failing flow).
             APIConnectionError: The server could not be reached.
         """
-        body = build_body(
-            question,
-            streaming=False,
+        body = PredictionRequest(
+            question=question,
             chat_id=chat_id,
             override_config=override_config,
             history=history,
@@ -146,7 +89,7 @@ class Predictions(Resource):
             action=action,
             lead_email=lead_email,
             extra_body=extra_body,
-        )
+        ).body(streaming=False)
         data = await self._request(
             "POST",
             _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
@@ -203,9 +146,8 @@ class Predictions(Resource):
                     print(text, end="", flush=True)
         """
         chat_id = chat_id if chat_id is not None else str(uuid.uuid4())
-        body = build_body(
-            question,
-            streaming=True,
+        body = PredictionRequest(
+            question=question,
             chat_id=chat_id,
             override_config=override_config,
             history=history,
@@ -215,7 +157,7 @@ class Predictions(Resource):
             action=action,
             lead_email=lead_email,
             extra_body=extra_body,
-        )
+        ).body(streaming=True)
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
         ctx = self._ctx
 
