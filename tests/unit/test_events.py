@@ -343,7 +343,9 @@ def test_token_fast_path_rejects_invalid_json(data: str) -> None:
 def _docs_event_rows() -> dict[str, tuple[str, str]]:
     """The rows of the events table of the streaming guide: name -> (class, attributes)."""
     text = (Path(__file__).parents[2] / "docs" / "streaming.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| (.+?) \| `~flowise_async\.events\.(\w+)` \| (.*?) ?\|$", text, re.M)
+    rows = re.findall(
+        r"^\| (.+?) \| \{py:class\}`~flowise_async\.events\.(\w+)` \| (.*?) ?\|$", text, re.M
+    )
     return {name.strip("`"): (cls, attributes) for name, cls, attributes in rows}
 
 
