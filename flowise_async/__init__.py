@@ -38,12 +38,15 @@ from ._exceptions import (
     StreamError,
     UnexpectedContentError,
 )
+from ._raw import APIResponse, RawResponses, RawStream
+from ._resources._base import RequestOptions
 from ._stream import EventStream
 from .models import HumanInput, Message, Prediction, Upload
 
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "AsyncFlowise",
@@ -67,6 +70,9 @@ __all__ = [
     "Prediction",
     "PredictionRequest",
     "RateLimitError",
+    "RawResponses",
+    "RawStream",
+    "RequestOptions",
     "ResultIterator",
     "Retries",
     "SSEProtocolError",

@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -67,7 +68,15 @@ from ._transport_errors import Failure, FailureContext, pool_timeout, translate
 if TYPE_CHECKING:
     from .mock import MockTransport
 
-__all__ = ["CallOptions", "FormFile", "RawResponse", "RequestSpec", "ResponseMeta", "Transport"]
+__all__ = [
+    "CallOptions",
+    "FormFile",
+    "RawResponse",
+    "RequestSpec",
+    "ResponseMeta",
+    "Transport",
+    "record_responses",
+]
 
 logger = logging.getLogger("flowise_async")
 
@@ -100,11 +109,48 @@ class FormFile:
 
 @attrs.frozen(kw_only=True)
 class CallOptions:
-    """Per-call options; each None field falls back to the client's setting."""
+    """
+    Options of one call, or of a client view (``with_options``); None falls back to the
+    client's setting.
+
+    *timeouts* are merged field by field (`Timeouts.merge`); *headers*, *query* and *body*
+    are added to the request's own (later values win); *api_key* replaces the client's key.
+    """
 
     timeouts: Timeouts | None = None
     retries: Retries | None = None
     headers: Mapping[str, str] | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    query: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = None
+
+    def merge(self, base: CallOptions | None) -> CallOptions:
+        """These options over *base* (e.g. a call's over its client view's)."""
+        if base is None or base is _NO_OPTIONS:
+            return self
+        if self is _NO_OPTIONS:
+            return base
+        timeouts = base.timeouts
+        if self.timeouts is not None:
+            timeouts = self.timeouts if timeouts is None else self.timeouts.merge(timeouts)
+        return CallOptions(
+            timeouts=timeouts,
+            retries=self.retries or base.retries,
+            headers=_joined(base.headers, self.headers),
+            api_key=self.api_key or base.api_key,
+            query=_joined(base.query, self.query),
+            body=_joined(base.body, self.body),
+        )
+
+
+def _joined(
+    first: Mapping[str, T] | None, second: Mapping[str, T] | None
+) -> Mapping[str, T] | None:
+    if not first:
+        return second
+    if not second:
+        return first
+    return {**first, **second}
 
 
 _NO_OPTIONS = CallOptions()
@@ -145,6 +191,43 @@ class ResponseMeta:
     """Seconds from sending (this attempt) to the response headers."""
     attempt: int
     """Which attempt this response answers (1 for the first)."""
+    method: str = ""
+    url: str = ""
+    """The request URL, safe to show (no credentials, no key)."""
+    request_headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    """The request headers as sent, with credentials replaced by ``***``."""
+
+
+_responses: contextvars.ContextVar[list[ResponseMeta] | None] = contextvars.ContextVar(
+    "flowise_async_responses", default=None
+)
+
+
+@contextlib.contextmanager
+def record_responses() -> Iterator[list[ResponseMeta]]:
+    """Within this block, the `ResponseMeta` of every successful response is appended to the
+    list it gives (per task: concurrent calls elsewhere are not mixed in)."""
+    found: list[ResponseMeta] = []
+    token = _responses.set(found)
+    try:
+        yield found
+    finally:
+        _responses.reset(token)
+
+
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def _shown_headers(headers: Mapping[str, str], redact: Callable[[str], str]) -> dict[str, str]:
+    """Request headers safe to show: credentials masked, the API key removed anywhere."""
+    shown: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS:
+            scheme, _, rest = value.partition(" ")
+            shown[name] = f"{scheme} ***" if rest else "***"
+        else:
+            shown[name] = redact(value)
+    return shown
 
 
 class _Content(Protocol):
@@ -176,6 +259,8 @@ class _Prepared:
     url: URL
     headers: dict[str, str]
     query: dict[str, str] | None
+    json: Any
+    form: Mapping[str, Any] | None
     timeouts: Timeouts
     secrets: tuple[str, ...]
     ctx: FailureContext
@@ -258,6 +343,7 @@ class RawResponse:
         "_readany",
         "_reader",
         "_resp",
+        "_secrets",
         "_transport",
         "_wait_start",
         "_watchdog",
@@ -289,6 +375,7 @@ class RawResponse:
         self._watchdog: asyncio.TimerHandle | None = None
         self._reader: asyncio.Task[Any] | None = None
         self._idle_fired = False
+        self._secrets: tuple[str, ...] = ()
         self.status = resp.status
         self.content_type = resp.content_type
         self.method = method
@@ -303,7 +390,7 @@ class RawResponse:
 
     def redact(self, text: str) -> str:
         """Remove the API key from a text taken from this response (a server may echo it)."""
-        return self._transport.redact(text)
+        return self._transport.redact(text, self._secrets)
 
     @property
     def at_eof(self) -> bool:
@@ -337,7 +424,7 @@ class RawResponse:
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
             raise IncompleteStreamError(
                 f"the connection dropped while reading the response to {self.method} "
-                f"{self.url} ({type(exc).__name__}: {self._transport.redact(str(exc))}): "
+                f"{self.url} ({type(exc).__name__}: {self.redact(str(exc))}): "
                 f"{_DROP_HINT}"
             ) from exc
         if not chunk:
@@ -513,10 +600,13 @@ class Transport:
         """The absolute URL of *path* (``/api/v1/...``) on this server."""
         return URL(str(self.base_url) + path, encoded=False)
 
-    def _request_headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _request_headers(
+        self, extra: Mapping[str, str] | None, api_key: str | None = None
+    ) -> dict[str, str]:
         headers = {"User-Agent": "flowise-async", **self._headers}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        key = api_key or self._api_key
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         if extra:
             headers.update(extra)
         return headers
@@ -537,10 +627,14 @@ class Transport:
         retry: bool | None = None,
         stream: bool = False,
         secrets: Iterable[str] = (),
+        options: CallOptions | None = None,
     ) -> RawResponse:
         """
-        Send a request given by keywords; see `send_spec`. *path* is a ready path.
+        Send a request given by keywords; see `send_spec`. *path* is a ready path; *timeouts*
+        are merged over *options*' (the call's over its client view's).
         """
+        if timeouts is not None:
+            options = CallOptions(timeouts=timeouts).merge(options)
         spec = RequestSpec(
             method=method,
             route=path,
@@ -549,7 +643,7 @@ class Transport:
             form=form,
             files=tuple(files),
             headers=headers,
-            options=CallOptions(timeouts=timeouts) if timeouts is not None else None,
+            options=options,
             retry=retry,
             streamed=stream,
             secrets=tuple(secrets),
@@ -596,16 +690,24 @@ class Transport:
                 )
             await asyncio.sleep(delay)
 
+    def effective_timeouts(self, options: CallOptions | None) -> Timeouts:
+        """The client's timeouts with those of *options* over them."""
+        if options is None or options.timeouts is None:
+            return self.timeouts
+        return options.timeouts.merge(self.timeouts)
+
     def _prepare(self, spec: RequestSpec, options: CallOptions) -> _Prepared:
-        timeouts = options.timeouts or self.timeouts
+        timeouts = self.effective_timeouts(options)
         url = self.url(spec.path)
-        secrets = tuple(s for s in spec.secrets if s)
-        headers = self._request_headers(spec.headers)
+        secrets = tuple(s for s in (*spec.secrets, options.api_key) if s)
+        headers = self._request_headers(spec.headers, options.api_key)
         if options.headers:
             headers.update(options.headers)
         headers.setdefault(
             "Accept", "text/event-stream, application/json" if spec.streamed else _JSON_TYPES[0]
         )
+        query = _joined(spec.query, options.query)
+        json_body, form = _with_extra_body(spec, options.body)
         ctx = FailureContext(
             method=spec.method,
             url=self.redact(self.display_url(url), secrets),
@@ -619,7 +721,9 @@ class Transport:
             spec=spec,
             url=url,
             headers=headers,
-            query=_clean_params(spec.query),
+            query=_clean_params(query),
+            json=json_body,
+            form=form,
             timeouts=timeouts,
             secrets=secrets,
             ctx=ctx,
@@ -642,12 +746,22 @@ class Transport:
         elapsed = time.monotonic() - started
         logger.debug("%s %s -> %d (%.0f ms)", p.spec.method, p.ctx.url, wire.status, 1000 * elapsed)
         meta = ResponseMeta(
-            status=wire.status, headers=wire.headers, elapsed=elapsed, attempt=attempt
+            status=wire.status,
+            headers=wire.headers,
+            elapsed=elapsed,
+            attempt=attempt,
+            method=p.spec.method,
+            url=p.ctx.url,
+            request_headers=_shown_headers(p.headers, p.ctx.redact),
         )
         raw = RawResponse(self, wire, p.spec.method, p.timeouts.idle, meta=meta)
         if p.secrets:
+            raw._secrets = p.secrets
             raw.url = self.redact(raw.url, p.secrets)
         if wire.status < 400:
+            found = _responses.get()
+            if found is not None:
+                found.append(meta)
             return raw
         raise await self._status_error(raw, wire, p.secrets)
 
@@ -661,13 +775,13 @@ class Transport:
                     str(p.url),
                     query=p.query,
                     headers=p.headers,
-                    json=spec.json,
-                    form=spec.form,
+                    json=p.json,
+                    form=p.form,
                     files=spec.files,
                 )
         session = self._ensure_session()
-        has_form = spec.form is not None or bool(spec.files)
-        data = _build_form(spec.form, spec.files) if has_form else None
+        has_form = p.form is not None or bool(spec.files)
+        data = _build_form(p.form, spec.files) if has_form else None
         # No sock_read: the wait for the headers is bounded by timeouts.headers alone, and the
         # idle timeout is applied by RawResponse.read while the consumer waits. The pool wait
         # is not part of the connect timeout: _PoolWatch bounds it.
@@ -681,7 +795,7 @@ class Transport:
                     spec.method,
                     p.url,
                     params=p.query,
-                    json=spec.json if data is None else None,
+                    json=p.json if data is None else None,
                     data=data,
                     headers=p.headers,
                     timeout=client_timeout,
@@ -735,6 +849,7 @@ class Transport:
         expect: Literal["json", "text", "any"] = "json",
         max_size: int = 512 * 1024 * 1024,
         secrets: Iterable[str] = (),
+        options: CallOptions | None = None,
     ) -> Any:
         """
         Send a request and return its decoded body: JSON (``expect="json"``), text
@@ -744,7 +859,9 @@ class Transport:
             UnexpectedContentError: ``expect="json"`` and the body is not JSON (e.g. the
                 ``200 text/html`` Flowise answers on unknown routes).
         """
-        timeouts = timeouts or self.timeouts
+        if timeouts is not None:
+            options = CallOptions(timeouts=timeouts).merge(options)
+        timeouts = self.effective_timeouts(options)
         raw = await self.send(
             method,
             path,
@@ -753,9 +870,9 @@ class Transport:
             form=form,
             files=files,
             headers=headers,
-            timeouts=timeouts,
             retry=retry,
             secrets=secrets,
+            options=options,
         )
         try:
             async with asyncio.timeout(timeouts.total):
@@ -841,6 +958,24 @@ def _make_pool_trace() -> aiohttp.TraceConfig:
 
 
 _POOL_TRACE = _make_pool_trace()
+
+
+def _with_extra_body(
+    spec: RequestSpec, extra: Mapping[str, Any] | None
+) -> tuple[Any, Mapping[str, Any] | None]:
+    """The JSON body and form of *spec* with *extra* fields added (``extra_body``)."""
+    if not extra:
+        return spec.json, spec.form
+    if spec.form is not None or spec.files:
+        return None, {**(spec.form or {}), **extra}
+    if spec.json is None:
+        return dict(extra), None
+    if not isinstance(spec.json, Mapping):
+        raise TypeError(
+            f"extra_body adds fields to a JSON object, but {spec.method} {spec.route} sends "
+            f"a JSON {type(spec.json).__name__}"
+        )
+    return {**spec.json, **extra}, None
 
 
 def _clean_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:

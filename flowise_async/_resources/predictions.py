@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
-from .._config import Limits, Timeouts
+from .._config import Limits, Retries, Timeouts
 from .._convert import structure_prediction, unstructure
 from .._exceptions import EventDecodeError
 from .._stream import Body, EventStream
 from .._transport import RawResponse, unexpected_content
 from ..models._prediction import Prediction
 from ..models._request import HumanInput, Message, Upload
-from ._base import Resource, path_id
+from ._base import RequestOptions, Resource, path_id
 from ._files import FileInput, form_files, override_form
 
 
@@ -102,6 +102,10 @@ class Predictions(Resource):
         lead_email: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> Prediction:
         """
         Run a chatflow and wait for the whole answer.
@@ -122,8 +126,14 @@ class Predictions(Resource):
             action: The answer to a previous ``action`` event.
             lead_email: Stored with the user message.
             extra_body: Further body fields, sent as they are.
-            timeouts: Overrides the client's timeouts for this call. The server sends the
-                headers only when the run is over, so *headers* bounds the run time.
+            timeouts: Timeouts for this call: the fields you set replace the client's, the
+                others stay the client's. The server sends the headers only when the run is
+                over, so *headers* bounds the run time.
+            retries: The retry policy for this call (a prediction is re-sent only when it
+                certainly never reached the server).
+            headers: Headers added to this request (over the client's ``headers=``).
+            extra_headers: The same as *headers* (the name every API method takes).
+            extra_query: Query parameters added to the URL.
 
         Returns:
             The typed result.
@@ -146,12 +156,13 @@ class Predictions(Resource):
             lead_email=lead_email,
             extra_body=extra_body,
         )
+        options = _options(timeouts, retries, headers, extra_headers, extra_query)
         data = await self._request(
             "POST",
             _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
             json_body=body,
-            timeouts=timeouts,
             retry=True,
+            options=options,
         )
         return _prediction(data)
 
@@ -172,6 +183,10 @@ class Predictions(Resource):
         raise_on_error: bool = True,
         abort_on_exit: bool | None = None,
         timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> EventStream:
         """
         Run a chatflow and stream its events.
@@ -190,7 +205,11 @@ class Predictions(Resource):
             abort_on_exit: When the stream is left before its end, ask the server to abort
                 the run (``PUT /api/v1/chatmessage/abort/...``). Defaults to the client's
                 setting. Flowise honours aborts in agent flows only.
-            timeouts: Overrides the client's timeouts for this stream.
+            timeouts: Timeouts for this stream: the fields you set replace the client's.
+            retries: The retry policy for this stream (re-sent only before its first byte,
+                and only when the request certainly never reached the server).
+            headers: Headers added to this request; *extra_headers* is the same.
+            extra_query: Query parameters added to the URL.
 
         Returns:
             An unopened `EventStream`.
@@ -217,10 +236,11 @@ class Predictions(Resource):
         )
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
         ctx = self._ctx
+        options = self._options(_options(timeouts, retries, headers, extra_headers, extra_query))
 
         async def opener() -> Body:
             raw = await self._transport.send(
-                "POST", path, json_body=body, timeouts=timeouts, retry=True, stream=True
+                "POST", path, json_body=body, retry=True, stream=True, options=options
             )
             return await _checked(raw)
 
@@ -323,6 +343,11 @@ class Predictions(Resource):
         override_config: Mapping[str, Any] | None = None,
         lead_email: str | None = None,
         timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Prediction:
         """
         Run a chatflow whose document loader reads the request's files (multipart/form-data).
@@ -343,7 +368,11 @@ class Predictions(Resource):
             chat_id: The conversation to continue.
             override_config: Node input overrides, e.g. ``{"returnSourceDocuments": True}``.
             lead_email: Stored with the user message.
-            timeouts: Overrides the client's timeouts for this call.
+            timeouts: Timeouts for this call: the fields you set replace the client's.
+            retries: The retry policy for this call.
+            headers: Headers added to this request; *extra_headers* is the same.
+            extra_query: Query parameters added to the URL.
+            extra_body: Further form fields, sent as they are.
 
         Returns:
             The typed result, as `create` returns it.
@@ -368,11 +397,13 @@ class Predictions(Resource):
             _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
             form=form,
             files=parts,
-            timeouts=timeouts,
+            options=_options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
         )
         return _prediction(data)
 
-    async def abort(self, chatflow_id: str, chat_id: str) -> None:
+    async def abort(
+        self, chatflow_id: str, chat_id: str, **options: Unpack[RequestOptions]
+    ) -> None:
         """
         Ask the server to abort a running prediction: ``PUT
         /api/v1/chatmessage/abort/{chatflowId}/{chatId}``.
@@ -384,7 +415,31 @@ class Predictions(Resource):
             "PUT",
             _ABORT.format(path_id(chatflow_id, "chatflow_id"), path_id(chat_id, "chat_id")),
             expect="any",
+            options=options,
         )
+
+
+def _options(  # noqa: PLR0917 - private, called with the same six values each time
+    timeouts: Timeouts | None,
+    retries: Retries | None,
+    headers: Mapping[str, str] | None,
+    extra_headers: Mapping[str, str] | None,
+    extra_query: Mapping[str, Any] | None,
+    extra_body: Mapping[str, Any] | None = None,
+) -> RequestOptions:
+    """The `RequestOptions` of a prediction call's keyword arguments."""
+    options: RequestOptions = {}
+    if timeouts is not None:
+        options["timeouts"] = timeouts
+    if retries is not None:
+        options["retries"] = retries
+    if headers or extra_headers:
+        options["extra_headers"] = {**(headers or {}), **(extra_headers or {})}
+    if extra_query is not None:
+        options["extra_query"] = extra_query
+    if extra_body is not None:
+        options["extra_body"] = extra_body
+    return options
 
 
 def _pool_size(limits: Limits) -> int:
