@@ -73,14 +73,15 @@ def _headers_timeout(exc: BaseException, ctx: FailureContext) -> str:
 
 
 def _tls(exc: BaseException, ctx: FailureContext) -> str:
-    reason = ctx.redact(str(getattr(exc, "certificate_error", getattr(exc, "os_error", exc))))
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        reason = ctx.redact(str(exc.certificate_error))
         hint = (
             "the server's certificate is not trusted: pass ssl= an ssl.SSLContext that trusts "
             "its CA (ssl.create_default_context(cafile=...)), or ssl=False to skip "
             "verification (testing only)"
         )
     else:
+        reason = ctx.redact(str(_os_error(exc)))
         hint = (
             "is the server speaking TLS on that port (https:// vs http:// in the base URL)? "
             "For a private CA pass ssl= an ssl.SSLContext that trusts it"
@@ -89,12 +90,16 @@ def _tls(exc: BaseException, ctx: FailureContext) -> str:
 
 
 def _refused(exc: BaseException, ctx: FailureContext) -> str:
-    os_error = getattr(exc, "os_error", None)
-    reason = ctx.redact(str(os_error) or type(exc).__name__)
+    reason = ctx.redact(str(_os_error(exc)) or type(exc).__name__)
     return (
         f"cannot connect to {ctx.base} for {ctx.method} {ctx.url}: {reason}. Is the server "
         "running, and are the base URL and port right?"
     )
+
+
+def _os_error(exc: BaseException) -> BaseException:
+    """The socket error behind a connector error (the rows using it match only those)."""
+    return exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
 
 
 def _disconnected(exc: BaseException, ctx: FailureContext) -> str:
@@ -112,7 +117,8 @@ def _redirects(exc: BaseException, ctx: FailureContext) -> str:
 
 
 def _bad_response(exc: BaseException, ctx: FailureContext) -> str:
-    detail = ctx.redact(getattr(exc, "message", "") or str(exc))
+    message = exc.message if isinstance(exc, aiohttp.ClientResponseError) else ""
+    detail = ctx.redact(message or str(exc))
     return (
         f"{ctx.method} {ctx.url} failed: {type(exc).__name__}: {detail}: check the base URL "
         "and any proxy"
@@ -186,5 +192,4 @@ def pool_timeout(ctx: FailureContext, waited: float | None) -> APITimeoutError:
         method=ctx.method,
         url=ctx.url,
         request_sent=False,
-        transient=True,
     )

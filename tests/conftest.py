@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -12,11 +13,15 @@ import pytest
 from aioresponses import aioresponses
 
 
+_NEEDS_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+
+
 class _Response(aiohttp.ClientResponse):
     """aioresponses builds responses without the ``stream_writer`` newer aiohttp requires."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        if _NEEDS_WRITER:  # aiohttp 3.10 has no such argument
+            kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
         super().__init__(*args, **kwargs)
 
 
