@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from ._config import Limits, Retries, Timeouts
-from ._exceptions import ClientStateError
+from ._exceptions import ClientStateError, UnexpectedContentError
 from ._raw import RawResponses
 from ._resources._base import path_id
 from ._resources.api_keys import ApiKeys
@@ -198,7 +198,14 @@ class AsyncFlowise:
         """The server's version, e.g. ``"3.1.4"`` (``GET /api/v1/version``, public)."""
         data = await self._live_transport().request("GET", "/api/v1/version", options=self._options)
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
-            raise TypeError(f"unexpected answer of /api/v1/version: {str(data)[:200]}")
+            raise UnexpectedContentError(
+                f"the answer of GET /api/v1/version has no version: {str(data)[:200]}: is "
+                "the base URL a Flowise server?",
+                status=200,
+                method="GET",
+                url=self.base_url + "/api/v1/version",
+                body=str(data)[:500],
+            )
         return str(data["version"])
 
     # -- properties -------------------------------------------------------------------------

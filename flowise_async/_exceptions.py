@@ -10,15 +10,19 @@ Every exception the library raises derives from `FlowiseError`::
     │   ├── BadRequestError 400 · AuthenticationError 401 · PermissionDeniedError 403
     │   ├── NotFoundError 404 · PayloadTooLargeError 413 · RateLimitError 429 (.retry_after)
     │   ├── InternalServerError 5xx
-    │   └── UnexpectedContentError    a 2xx answer that is neither JSON nor SSE
+    │   └── UnexpectedContentError    a 2xx answer that is neither JSON nor SSE, or of the wrong shape
     ├── StreamError                   after the first byte of a stream
     │   ├── IncompleteStreamError     connection dropped or body ended before ``end``
     │   ├── SSEProtocolError          malformed or oversized event
     │   ├── EventDecodeError          JSON or structure of an event's data
     │   └── ServerEventError          Flowise's in-band ``error`` event
-    └── ClientStateError              used after close, stream consumed twice
+    └── ClientStateError              used after close, stream or batch run twice, no app client
 
 Exceptions carry plain values only (no aiohttp objects, no headers, never the API key).
+
+Invalid arguments (a wrong type, an empty id, an unknown option) are `TypeError` or
+`ValueError`, as Python code expects; everything that fails at run time (the network, the
+server, the state of the client) is a `FlowiseError`.
 """
 
 from __future__ import annotations
@@ -194,7 +198,8 @@ class InternalServerError(APIStatusError):
 
 class UnexpectedContentError(APIStatusError):
     """
-    A successful status with a body that is neither JSON nor an event stream.
+    A successful status with a body that is neither JSON nor an event stream, or JSON that
+    does not have the shape the call expects.
 
     Flowise answers unknown routes and wrong methods with ``200 text/html`` (its web UI), so this
     usually means the base URL, the path or the server version is wrong.
@@ -251,4 +256,8 @@ class ServerEventError(StreamError):
 
 
 class ClientStateError(FlowiseError, RuntimeError):
-    """The client or a stream was used in a state that does not allow it (e.g. after close)."""
+    """
+    The client, a stream or a batch was used in a state that does not allow it: a closed
+    client, a stream entered twice or iterated after it was closed, a batch awaited twice, a
+    FastAPI app without the client its lifespan stores.
+    """

@@ -28,7 +28,7 @@ from typing import Any
 
 from ._client import AsyncFlowise
 from ._convert import encode_event
-from ._exceptions import FlowiseError
+from ._exceptions import ClientStateError, FlowiseError
 from ._stream import EventStream
 
 
@@ -185,9 +185,12 @@ def get_flowise(request: Request) -> AsyncFlowise:
     A dependency that returns the app's client (``Depends(get_flowise)``).
 
     Raises:
-        RuntimeError: The app has no client: use `flowise_lifespan`.
+        ClientStateError: The app has no client: use `flowise_lifespan` (a `RuntimeError`
+            too).
     """
     client: AsyncFlowise | None = getattr(request.app.state, "flowise", None)
     if client is None:
-        raise RuntimeError("no AsyncFlowise on app.state: create the app with flowise_lifespan()")
+        raise ClientStateError(
+            "no AsyncFlowise on app.state: create the app with flowise_lifespan()"
+        )
     return client

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, Protocol, TypedDict, TypeVar
 from urllib.parse import quote
 
 from .._config import Limits, Retries, Timeouts
-from .._convert import structure
+from .._convert import structure as _structure
 from .._exceptions import UnexpectedContentError
 from .._transport import CallOptions, Transport
 from ..models._common import DeleteResult, Page
@@ -21,9 +22,39 @@ __all__ = [
     "ResourceContext",
     "call_options",
     "date_param",
+    "not_a",
     "path_id",
     "pop_options",
+    "structure",
 ]
+
+# The last request a resource sent in this task, for the error of an answer of the wrong shape.
+_last_call: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
+    "flowise_async_last_call", default=("", "")
+)
+
+
+def structure(value: Any, cls: type[T]) -> T:
+    """
+    Structure an answer of the server into *cls*.
+
+    Raises:
+        UnexpectedContentError: The answer does not have the shape of *cls* (a server of
+            another release, or something else answering).
+    """
+    try:
+        return _structure(value, cls)
+    except (ValueError, TypeError) as exc:
+        method, path = _last_call.get()
+        name = getattr(cls, "__name__", str(cls))
+        raise UnexpectedContentError(
+            f"the answer to {method} {path} is not a {name} ({exc}): is the base URL a "
+            "Flowise server of a supported release?",
+            status=200,
+            method=method,
+            url=path,
+            body=str(value)[:500],
+        ) from None
 
 
 class RequestOptions(TypedDict, total=False):
@@ -195,6 +226,7 @@ class Resource:
         **kwargs: Any,
     ) -> Any:
         opts = self._options(options)
+        _last_call.set((method, path))
         return await self._transport.request(method, path, expect=expect, options=opts, **kwargs)
 
     async def _get_list(
@@ -220,7 +252,7 @@ class Resource:
                 return Page(items=items, total=total)
             return items
         if not isinstance(data, list):
-            raise _not_a(path, "an array", data)
+            raise not_a(path, "an array", data)
         items = structure(data, list[cls])  # type: ignore[valid-type]
         if paged:  # a server without pagination answers everything
             return Page(items=items, total=len(items))
@@ -264,7 +296,8 @@ class Resource:
         return f"<{type(self).__name__}>"
 
 
-def _not_a(path: str, what: str, data: Any) -> UnexpectedContentError:
+def not_a(path: str, what: str, data: Any) -> UnexpectedContentError:
+    """The error for a ``GET`` answer that is valid JSON of the wrong shape."""
     return UnexpectedContentError(
         f"the answer to GET {path} is not {what}: {str(data)[:200]}",
         status=200,

@@ -7,11 +7,10 @@ from collections.abc import Iterable
 from typing import Unpack
 from urllib.parse import quote
 
-from .._convert import structure
 from .._exceptions import AuthenticationError
 from ..models._api_keys import ApiKey
 from ..models._common import DeleteResult
-from ._base import RequestOptions, Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["ApiKeys"]

@@ -7,10 +7,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._assistants import Assistant
 from ..models._common import DeleteResult
-from ._base import RequestOptions, Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Assistants"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Unpack
 
-from .._convert import structure
 from ..models._attachments import Attachment
-from ._base import RequestOptions, Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files
 
 

@@ -6,10 +6,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Unpack
 
-from .._convert import structure
 from ..models._chat_messages import ChatMessage
 from ..models._common import DeleteResult
-from ._base import RequestOptions, Resource, date_param, path_id
+from ._base import RequestOptions, Resource, date_param, path_id, structure
 
 
 __all__ = ["ChatMessages"]

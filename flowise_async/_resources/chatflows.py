@@ -8,10 +8,17 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Unpack, overload
 from urllib.parse import quote
 
-from .._convert import structure
 from ..models._chatflows import Chatflow, UploadsConfig
 from ..models._common import DeleteResult, Page
-from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id, pop_options
+from ._base import (
+    DEFAULT_PAGE_SIZE,
+    RequestOptions,
+    Resource,
+    not_a,
+    path_id,
+    pop_options,
+    structure,
+)
 
 
 __all__ = ["Chatflows"]
@@ -189,11 +196,10 @@ class Chatflows(Resource):
 
         A streaming request to a flow that cannot stream gets a plain JSON answer instead.
         """
-        data = await self._request(
-            "GET", f"/api/v1/chatflows-streaming/{path_id(chatflow_id)}", options=options
-        )
+        path = f"/api/v1/chatflows-streaming/{path_id(chatflow_id)}"
+        data = await self._request("GET", path, options=options)
         if not isinstance(data, dict) or not isinstance(data.get("isStreaming"), bool):
-            raise TypeError(f"unexpected answer of chatflows-streaming: {data!r}")
+            raise not_a(path, "an object with isStreaming", data)
         return bool(data["isStreaming"])
 
     async def uploads_config(

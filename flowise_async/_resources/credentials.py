@@ -6,10 +6,9 @@ import builtins
 from collections.abc import Mapping
 from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._common import DeleteResult
 from ..models._credentials import Credential
-from ._base import RequestOptions, Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Credentials"]

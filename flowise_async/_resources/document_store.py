@@ -10,7 +10,6 @@ import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Unpack, overload
 
-from .._convert import structure
 from ..models._common import DeleteResult, Page, UpsertResult
 from ..models._document_store import (
     Chunk,
@@ -21,7 +20,7 @@ from ..models._document_store import (
     LoaderPreview,
     QueryResult,
 )
-from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, ResourceContext, path_id
+from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, ResourceContext, path_id, structure
 from ._files import FileInput, form_fields, form_files
 
 

@@ -6,9 +6,8 @@ import builtins
 import datetime as dt
 from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._feedback import Feedback
-from ._base import RequestOptions, Resource, date_param, path_id
+from ._base import RequestOptions, Resource, date_param, path_id, structure
 
 
 __all__ = ["FeedbackResource"]

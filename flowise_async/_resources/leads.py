@@ -5,9 +5,8 @@ from __future__ import annotations
 import builtins
 from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._leads import Lead
-from ._base import RequestOptions, Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Leads"]

@@ -7,10 +7,9 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Unpack, overload
 
-from .._convert import structure
 from ..models._common import DeleteResult, Page
 from ..models._tools import Tool
-from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id
+from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Tools"]

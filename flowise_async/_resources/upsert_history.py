@@ -7,10 +7,9 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Unpack
 
-from .._convert import structure
 from ..models._common import DeleteResult
 from ..models._upsert_history import UpsertRecord
-from ._base import RequestOptions, Resource, date_param, path_id
+from ._base import RequestOptions, Resource, date_param, path_id, structure
 
 
 __all__ = ["UpsertHistory"]

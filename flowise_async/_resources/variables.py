@@ -6,10 +6,9 @@ import builtins
 from collections.abc import AsyncIterator
 from typing import Any, Unpack, overload
 
-from .._convert import structure
 from ..models._common import DeleteResult, Page
 from ..models._variables import Variable
-from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id
+from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Variables"]

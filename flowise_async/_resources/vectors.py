@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._common import UpsertResult
-from ._base import RequestOptions, Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files, override_form
 
 
