@@ -10,7 +10,7 @@ Every exception the library raises derives from `FlowiseError`::
     │   ├── BadRequestError 400 · AuthenticationError 401 · PermissionDeniedError 403
     │   ├── NotFoundError 404 · PayloadTooLargeError 413 · RateLimitError 429 (.retry_after)
     │   ├── InternalServerError 5xx
-    │   └── UnexpectedContentError    a 2xx answer that is neither JSON nor SSE, or of the wrong shape
+    │   └── UnexpectedContentError    a 2xx answer not JSON nor SSE, or of the wrong shape
     ├── StreamError                   after the first byte of a stream
     │   ├── IncompleteStreamError     connection dropped or body ended before ``end``
     │   ├── SSEProtocolError          malformed or oversized event
