@@ -14,6 +14,7 @@ import aiohttp
 
 from ._config import Limits, Retries, Timeouts
 from ._exceptions import ClientStateError, UnexpectedContentError
+from ._logs import logger, setup_logging
 from ._raw import RawResponses
 from ._resources._base import path_id
 from ._resources.api_keys import ApiKeys
@@ -31,7 +32,7 @@ from ._resources.upsert_history import UpsertHistory
 from ._resources.variables import Variables
 from ._resources.vectors import Vectors
 from ._sse import DEFAULT_MAX_EVENT_SIZE
-from ._transport import CallOptions, Transport, logger, run_bounded
+from ._transport import CallOptions, Transport, run_bounded
 from .mock import MockTransport
 
 
@@ -137,6 +138,7 @@ class AsyncFlowise:
         trust_env: bool = False,
         transport: MockTransport | None = None,
     ) -> None:
+        setup_logging()  # FLOWISE_ASYNC_LOG=debug|info
         base_url = base_url or os.environ.get("FLOWISE_BASE_URL") or DEFAULT_BASE_URL
         if api_key is None:
             api_key = os.environ.get("FLOWISE_API_KEY") or None
@@ -378,7 +380,7 @@ class AsyncFlowise:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        logger.debug("aborting run of chatflow %s, chat %s", chatflow_id, chat_id)
+        logger.info("aborting the run of chatflow %s, chat %s", chatflow_id, chat_id)
         path = _ABORT_PATH.format(path_id(chatflow_id), path_id(chat_id))
         call = self._transport.request(
             "PUT", path, expect="any", retry=False, options=self._options

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import contextvars
 import json
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
@@ -61,6 +60,7 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedContentError,
 )
+from ._logs import logger
 from ._retry import attempts_allowed, resend_safe, retry_delay
 from ._transport_errors import Failure, FailureContext, pool_timeout, translate
 
@@ -78,7 +78,6 @@ __all__ = [
     "record_responses",
 ]
 
-logger = logging.getLogger("flowise_async")
 
 T = TypeVar("T")
 
@@ -680,7 +679,7 @@ class Transport:
                 )
                 if delay is None:
                     raise
-                logger.debug(
+                logger.info(
                     "%s %s: %s; retry %d in %.2f s",
                     spec.method,
                     prepared.ctx.url,
