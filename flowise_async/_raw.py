@@ -13,7 +13,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -22,9 +22,6 @@ from ._resources._base import Resource
 from ._stream import EventStream
 from ._transport import ResponseMeta, record_responses
 
-
-if TYPE_CHECKING:
-    from ._client import AsyncFlowise
 
 __all__ = ["APIResponse", "RawResponses"]
 
@@ -101,8 +98,8 @@ class RawResponses:
 
     __slots__ = ("_client",)
 
-    def __init__(self, client: AsyncFlowise) -> None:
-        self._client = client
+    def __init__(self, client: object) -> None:
+        self._client = client  # an AsyncFlowise (not imported: the client imports this module)
 
     def __repr__(self) -> str:
         return f"<RawResponses of {self._client!r}>"

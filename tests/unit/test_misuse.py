@@ -51,7 +51,7 @@ async def test_awaiting_a_batch_twice_is_a_client_state_error() -> None:
 @pytest.mark.skipif(importlib.util.find_spec("fastapi") is None, reason="needs the fastapi extra")
 def test_get_flowise_without_the_lifespan_is_a_client_state_error() -> None:
     """get_flowise on an app whose lifespan did not store a client raises ClientStateError."""
-    from flowise_async.fastapi import get_flowise  # noqa: PLC0415 - optional extra
+    from flowise_async.fastapi import get_flowise
 
     request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace()))
     with pytest.raises(ClientStateError, match="flowise_lifespan"):
