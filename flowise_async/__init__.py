@@ -41,7 +41,7 @@ from ._exceptions import (
 from ._raw import APIResponse, RawResponses, RawStream
 from ._resources._base import RequestOptions
 from ._stream import EventStream
-from .models import HumanInput, Message, Prediction, Upload
+from .models import HumanInput, Message, Prediction, RunStatus, Upload, Usage
 
 
 __all__ = [
@@ -75,12 +75,14 @@ __all__ = [
     "RequestOptions",
     "ResultIterator",
     "Retries",
+    "RunStatus",
     "SSEProtocolError",
     "ServerEventError",
     "StreamError",
     "Timeouts",
     "UnexpectedContentError",
     "Upload",
+    "Usage",
 ]
 
 

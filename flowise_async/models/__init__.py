@@ -31,6 +31,7 @@ from ._prediction import (
     ExecutedNode,
     FileAnnotation,
     Prediction,
+    RunStatus,
     Usage,
     UsedTool,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "Page",
     "Prediction",
     "QueryResult",
+    "RunStatus",
     "StoreDocument",
     "Tool",
     "Upload",
