@@ -12,9 +12,10 @@ from .._convert import structure_prediction, unstructure
 from .._exceptions import EventDecodeError
 from .._stream import Body, EventStream
 from .._transport import RawResponse, unexpected_content
-from ..models._prediction import Prediction
+from ..models._chat_messages import ChatMessage
+from ..models._prediction import Prediction, RunStatus, recovered
 from ..models._request import HumanInput, Message, Upload
-from ._base import RequestOptions, Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files, override_form
 
 
@@ -22,6 +23,7 @@ __all__ = ["Predictions"]
 
 _PREDICTION = "/api/v1/prediction/{}"
 _ABORT = "/api/v1/chatmessage/abort/{}/{}"
+_MESSAGES = "/api/v1/chatmessage/{}"
 
 
 def build_body(
@@ -106,6 +108,7 @@ class Predictions(Resource):
         headers: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        recover_from_history: bool = False,
     ) -> Prediction:
         """
         Run a chatflow and wait for the whole answer.
@@ -134,9 +137,13 @@ class Predictions(Resource):
             headers: Headers added to this request (over the client's ``headers=``).
             extra_headers: The same as *headers* (the name every API method takes).
             extra_query: Query parameters added to the URL.
+            recover_from_history: When the answer came back empty (`RunStatus.NO_ANSWER`,
+                a known failure of queue-mode deployments), read the answer the server
+                stored from the chat's messages (one more request) and return it as
+                complete; the status stays ``NO_ANSWER`` if none was stored.
 
         Returns:
-            The typed result.
+            The typed result; check ``status`` (`RunStatus`) for how the run ended.
 
         Raises:
             APIStatusError: The server refused or failed the run (e.g. `NotFoundError` for
@@ -164,7 +171,47 @@ class Predictions(Resource):
             retry=True,
             options=options,
         )
-        return _prediction(data)
+        prediction = _prediction(data)
+        if recover_from_history:
+            prediction = await self.recover(chatflow_id, prediction)
+        return prediction
+
+    async def recover(
+        self, chatflow_id: str, prediction: Prediction, **options: Unpack[RequestOptions]
+    ) -> Prediction:
+        """
+        Complete a `RunStatus.NO_ANSWER` prediction with the answer the server stored.
+
+        Queue-mode deployments can end a run's stream with ``metadata`` and ``end`` but
+        without its answer, which the worker stored all the same. This reads the chat's
+        messages (``GET /api/v1/chatmessage/{chatflowId}``) for the answer message named by
+        the prediction's ``chat_message_id`` (or the chat's latest answer) and returns the
+        prediction with that text and ``COMPLETE``. Any other prediction is returned as it
+        is, without a request.
+
+        Args:
+            chatflow_id: The chatflow that ran.
+            prediction: The result of `create` or of a stream's ``final()``.
+
+        Returns:
+            The completed prediction, or *prediction* unchanged if nothing was stored.
+        """
+        if prediction.status is not RunStatus.NO_ANSWER or not prediction.chat_id:
+            return prediction
+        message_id = prediction.chat_message_id
+        params = {"chatId": prediction.chat_id, "order": "DESC", "messageId": message_id}
+        data = await self._request(
+            "GET",
+            _MESSAGES.format(path_id(chatflow_id, "chatflow_id")),
+            params=params,
+            options=options,
+        )
+        for message in structure(data, list[ChatMessage]):
+            if message.role != "apiMessage" or not message.content:
+                continue
+            if message_id is None or message.id == message_id:
+                return recovered(prediction, message.content)
+        return prediction
 
     def stream(
         self,

@@ -273,11 +273,22 @@ class Prediction:
 
 def answered(prediction: Prediction) -> Prediction:
     """
-    *prediction*, a whole JSON answer, with what the client derives: `RunStatus.COMPLETE`,
-    or ``WAITING_FOR_INPUT`` when it carries an action; the usage its node states report.
+    *prediction*, a whole JSON answer, with what the client derives: ``WAITING_FOR_INPUT``
+    when it carries an action, ``NO_ANSWER`` when it has neither text nor structured output,
+    else ``COMPLETE``; and the usage its node states report.
     """
-    status = RunStatus.WAITING_FOR_INPUT if prediction.action is not None else RunStatus.COMPLETE
+    if prediction.action is not None:
+        status = RunStatus.WAITING_FOR_INPUT
+    elif not prediction.text and prediction.json is None:
+        status = RunStatus.NO_ANSWER
+    else:
+        status = RunStatus.COMPLETE
     usage = usage_of_nodes(prediction.agent_flow_executed_data)
     if status is prediction.status and usage is None:
         return prediction
     return attrs.evolve(prediction, status=status, usage=usage)
+
+
+def recovered(prediction: Prediction, text: str) -> Prediction:
+    """A ``NO_ANSWER`` *prediction* completed with the answer *text* the server stored."""
+    return attrs.evolve(prediction, text=text, status=RunStatus.COMPLETE, error=None)

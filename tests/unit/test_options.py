@@ -17,7 +17,9 @@ from flowise_async import (
     AsyncFlowise,
     ClientStateError,
     InternalServerError,
+    Prediction,
     Retries,
+    RunStatus,
     Timeouts,
 )
 from flowise_async._resources._base import Resource
@@ -185,6 +187,7 @@ _VALUES: dict[str, Any] = {
     "credential": "cred-1",
     "items": [{"docId": "d"}],
     "loader_config": {},
+    "prediction": Prediction(status=RunStatus.NO_ANSWER, chat_id="c"),
     "vector_store_config": {},
 }
 _OPTIONAL: dict[str, dict[str, Any]] = {"predictions.create": {"question": "q"}}

@@ -86,3 +86,44 @@ def test_derived_fields_are_not_read_from_or_written_to_the_wire(field: str) -> 
     wire = unstructure(Prediction(text="t", status=RunStatus.FAILED))
     assert "status" not in wire
     assert "usage" not in wire
+
+
+def _history(answer: dict[str, Any], messages: list[dict[str, Any]]) -> MockTransport:
+    def handler(request: MockRequest) -> MockResponse:
+        if request.path.startswith("/api/v1/chatmessage/"):
+            return MockResponse(200, json=messages)
+        return MockResponse(200, json=answer)
+
+    return MockTransport(handler)
+
+
+async def test_an_empty_answer_is_no_answer_and_is_recovered_from_history() -> None:
+    """An answer without text is NO_ANSWER; recover_from_history reads the stored answer."""
+    answer = {"text": "", "chatId": "c1", "chatMessageId": "m2"}
+    messages = [
+        {"id": "m9", "role": "apiMessage", "content": "another answer"},
+        {"id": "m2", "role": "apiMessage", "content": "The stored answer"},
+        {"id": "m1", "role": "userMessage", "content": "q"},
+    ]
+    mock = _history(answer, messages)
+    async with AsyncFlowise(BASE, transport=mock) as flowise:
+        plain = await flowise.predictions.create("f", "q")
+        assert len(mock.requests) == 1
+        fixed = await flowise.predictions.create("f", "q", recover_from_history=True)
+    assert plain.status is RunStatus.NO_ANSWER
+    assert not plain.ok
+    assert (fixed.status, fixed.text) == (RunStatus.COMPLETE, "The stored answer")
+    lookup = mock.requests[-1]
+    assert lookup.path == "/api/v1/chatmessage/f"
+    assert lookup.query == {"chatId": "c1", "order": "DESC", "messageId": "m2"}
+
+
+async def test_recovery_without_a_stored_answer_keeps_no_answer() -> None:
+    """Nothing stored (or only the question): the prediction stays NO_ANSWER, never COMPLETE."""
+    mock = _history({"text": "", "chatId": "c1"}, [{"id": "m1", "role": "userMessage"}])
+    async with AsyncFlowise(BASE, transport=mock) as flowise:
+        prediction = await flowise.predictions.create("f", "q", recover_from_history=True)
+        complete = await flowise.predictions.recover("f", Prediction(text="done", chat_id="c"))
+    assert prediction.status is RunStatus.NO_ANSWER
+    assert complete.text == "done"
+    assert len(mock.requests) == 2  # the complete prediction needed no lookup
