@@ -423,6 +423,10 @@ class _Context:
     def options(self) -> CallOptions | None:
         return self._client._options
 
+    @property
+    def timeouts(self) -> Timeouts:
+        return self._client.timeouts
+
     def live_transport(self) -> Transport:
         return self._client._live_transport()
 

@@ -306,6 +306,7 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_hook=hook,
             max_event_size=ctx.max_event_size,
+            event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
         )
 
     def batch(
