@@ -24,6 +24,7 @@ from ._exceptions import (
     IncompleteStreamError,
     ServerEventError,
 )
+from ._outcome import RunOutcome
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from .models._prediction import Prediction
 
@@ -196,9 +197,11 @@ class EventStream:
         "_max_event_size",
         "_metadata",
         "_opener",
+        "_outcome",
         "_pending",
         "_quiet",
         "_raise_on_error",
+        "_recover",
         "_saw_end",
         "_state",
         "_texts",
@@ -217,6 +220,7 @@ class EventStream:
         abort_hook: Callable[[], None] | None = None,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         event_timeout: float | None = None,
+        recover: Callable[[Prediction], Awaitable[Prediction]] | None = None,
     ) -> None:
         self._opener = opener
         self.chat_id = chat_id
@@ -245,6 +249,8 @@ class EventStream:
         self._agent_reasoning: list[Any] = []
         self._executed: list[Any] = []
         self._action: Any = None
+        self._outcome = RunOutcome()  # status, error and usage of final()
+        self._recover = recover  # reads a NO_ANSWER run's stored answer
 
     def __repr__(self) -> str:
         return (
@@ -497,6 +503,8 @@ class EventStream:
             )
         else:
             self._collect(event)
+            if RunOutcome.watches(event):
+                self._outcome.add(event)
         return event
 
     def _collect(self, event: ev.Event) -> None:
@@ -533,17 +541,36 @@ class EventStream:
         """The answer text received so far."""
         return "".join(self._texts)
 
-    async def final(self) -> Prediction:
+    async def final(self, *, recover_from_history: bool = False) -> Prediction:
         """
         Consume the rest of the stream and return the assembled result, the same value that
         ``predictions.create`` returns for the run (text, ids, documents, tools, ...).
+
+        Its ``status`` (`~flowise_async.RunStatus`) says how the run ended: with
+        ``raise_on_error=False`` a run that failed after some tokens is ``FAILED`` (with the
+        typed ``error``), never complete.
+
+        Args:
+            recover_from_history: When the stream ended without an answer
+                (``NO_ANSWER``: ``metadata`` and ``end`` only, a known failure of queue-mode
+                deployments), read the answer the server stored from the chat's messages
+                (one more request); the status stays ``NO_ANSWER`` if none was stored.
         """
         if self._state is _State.NEW:
             await self._open()
         async for _ in self:
             pass
         if self._json_prediction is not None:
-            return self._json_prediction
+            prediction = self._json_prediction
+        else:
+            prediction = self._outcome.settle(
+                self._assemble(), chatflow_id=self.chatflow_id, redact=self._redactor()
+            )
+        if recover_from_history and self._recover is not None:
+            prediction = await self._recover(prediction)
+        return prediction
+
+    def _assemble(self) -> Prediction:
         meta = self._metadata or ev.MetadataEvent()
         return Prediction(
             text="".join(self._texts),

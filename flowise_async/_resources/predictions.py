@@ -307,6 +307,7 @@ class Predictions(Resource):
             abort_hook=hook,
             max_event_size=ctx.max_event_size,
             event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
+            recover=lambda prediction: self.recover(chatflow_id, prediction),
         )
 
     def batch(
