@@ -546,7 +546,7 @@ class EventStream:
         Consume the rest of the stream and return the assembled result, the same value that
         ``predictions.create`` returns for the run (text, ids, documents, tools, ...).
 
-        Its ``status`` (`~flowise_async.RunStatus`) says how the run ended: with
+        Its ``status`` (`~flowise_async.models.RunStatus`) says how the run ended: with
         ``raise_on_error=False`` a run that failed after some tokens is ``FAILED`` (with the
         typed ``error``), never complete.
 
