@@ -85,6 +85,11 @@ class AsyncFlowise:
         transport: A `~flowise_async.mock.MockTransport` answering instead of the network
             (for tests).
 
+    The client logs to the standard ``flowise_async`` logger (responses at ``DEBUG``, retries
+    and aborts at ``INFO``); ``FLOWISE_ASYNC_LOG=debug`` (or ``info``) in the environment
+    prints that log to stderr. `with_options` gives a view with other settings for some
+    calls, `with_raw_response` the HTTP responses behind the results.
+
     Example::
 
         async with AsyncFlowise("http://localhost:3000", api_key=KEY) as flowise:
