@@ -344,7 +344,7 @@ def _docs_event_rows() -> dict[str, tuple[str, str]]:
     """The rows of the events table of the streaming guide: name -> (class, attributes)."""
     text = (Path(__file__).parents[2] / "docs" / "streaming.md").read_text(encoding="utf-8")
     rows = re.findall(
-        r"^\| (.+?) \| (?:\{py:class\})?`~flowise_async\.events\.(\w+)` \| (.*?) ?\|$", text, re.M
+        r"^\| (.+?) \| \{py:class\}`~flowise_async\.events\.(\w+)` \| (.*?) ?\|$", text, re.M
     )
     return {name.strip("`"): (cls, attributes) for name, cls, attributes in rows}
 
