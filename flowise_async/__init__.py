@@ -42,12 +42,15 @@ from ._exceptions import (
     StreamError,
     UnexpectedContentError,
 )
+from ._raw import APIResponse, RawResponses, RawStream
+from ._resources._base import RequestOptions
 from ._stream import EventStream
-from .models import HumanInput, Message, Prediction, Upload
+from .models import HumanInput, Message, Prediction, RunStatus, Upload, Usage
 
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "AsyncFlowise",
@@ -75,14 +78,19 @@ __all__ = [
     "Prediction",
     "PredictionRequest",
     "RateLimitError",
+    "RawResponses",
+    "RawStream",
+    "RequestOptions",
     "ResultIterator",
     "Retries",
+    "RunStatus",
     "SSEProtocolError",
     "ServerEventError",
     "StreamError",
     "Timeouts",
     "UnexpectedContentError",
     "Upload",
+    "Usage",
 ]
 
 

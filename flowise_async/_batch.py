@@ -32,6 +32,7 @@ import attrs
 
 from . import events as ev
 from ._config import Retries, Timeouts
+from ._exceptions import ClientStateError
 from ._retry import retry_delay, single_attempt
 from .models._prediction import Prediction
 from .models._request import PredictionRequest
@@ -348,7 +349,7 @@ class Batch:
 
     def _claim(self) -> _Engine:
         if self._started:
-            raise RuntimeError("a batch runs once: create a new one with predictions.batch()")
+            raise ClientStateError("a batch runs once: create a new one with predictions.batch()")
         self._started = True
         self._start_time = time.monotonic()
         engine = _Engine(self)

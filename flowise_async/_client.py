@@ -14,7 +14,9 @@ import aiohttp
 
 from ._chat import ChatSession
 from ._config import Limits, Retries, Timeouts
-from ._exceptions import ClientStateError
+from ._exceptions import ClientStateError, UnexpectedContentError
+from ._logs import logger, setup_logging
+from ._raw import RawResponses
 from ._resources._base import path_id
 from ._resources.api_keys import ApiKeys
 from ._resources.assistants import Assistants
@@ -32,7 +34,7 @@ from ._resources.upsert_history import UpsertHistory
 from ._resources.variables import Variables
 from ._resources.vectors import Vectors
 from ._sse import DEFAULT_MAX_EVENT_SIZE
-from ._transport import Transport, logger, run_bounded
+from ._transport import CallOptions, Transport, run_bounded
 from .mock import MockTransport
 
 
@@ -47,6 +49,16 @@ class _State(enum.Enum):
     UNOPENED = "unopened"
     OPEN = "open"
     CLOSED = "closed"
+
+
+class _Lifecycle:
+    """The state a client shares with its views (``with_options``, ``with_raw_response``)."""
+
+    __slots__ = ("aborts", "state")
+
+    def __init__(self) -> None:
+        self.state = _State.UNOPENED
+        self.aborts: set[asyncio.Task[Any]] = set()
 
 
 class AsyncFlowise:
@@ -74,6 +86,11 @@ class AsyncFlowise:
         trust_env: Read proxy settings from the environment (``HTTP_PROXY`` ...).
         transport: A `~flowise_async.mock.MockTransport` answering instead of the network
             (for tests).
+
+    The client logs to the standard ``flowise_async`` logger (responses at ``DEBUG``, retries
+    and aborts at ``INFO``); ``FLOWISE_ASYNC_LOG=debug`` (or ``info``) in the environment
+    prints that log to stderr. `with_options` gives a view with other settings for some
+    calls, `with_raw_response` the HTTP responses behind the results.
 
     Example::
 
@@ -130,6 +147,7 @@ class AsyncFlowise:
         trust_env: bool = False,
         transport: MockTransport | None = None,
     ) -> None:
+        setup_logging()  # FLOWISE_ASYNC_LOG=debug|info
         base_url = base_url or os.environ.get("FLOWISE_BASE_URL") or DEFAULT_BASE_URL
         if api_key is None:
             api_key = os.environ.get("FLOWISE_API_KEY") or None
@@ -149,9 +167,10 @@ class AsyncFlowise:
         )
         self.abort_on_exit = abort_on_exit
         self.max_event_size = max_event_size
-        self._state = _State.UNOPENED
-        self._aborts: set[asyncio.Task[Any]] = set()
+        self._life = _Lifecycle()
         self._owns_session = session is None
+        self._options: CallOptions | None = None
+        self._is_view = False
         self._attach_resources()
 
     def _attach_resources(self) -> None:
@@ -202,14 +221,23 @@ class AsyncFlowise:
         Raises:
             APIConnectionError: The server could not be reached.
         """
-        text = await self._live_transport().request("GET", "/api/v1/ping", expect="text")
+        text = await self._live_transport().request(
+            "GET", "/api/v1/ping", expect="text", options=self._options
+        )
         return str(text or "")
 
     async def version(self) -> str:
         """The server's version, e.g. ``"3.1.4"`` (``GET /api/v1/version``, public)."""
-        data = await self._live_transport().request("GET", "/api/v1/version")
+        data = await self._live_transport().request("GET", "/api/v1/version", options=self._options)
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
-            raise TypeError(f"unexpected answer of /api/v1/version: {str(data)[:200]}")
+            raise UnexpectedContentError(
+                f"the answer of GET /api/v1/version has no version: {str(data)[:200]}: is "
+                "the base URL a Flowise server?",
+                status=200,
+                method="GET",
+                url=self.base_url + "/api/v1/version",
+                body=str(data)[:500],
+            )
         return str(data["version"])
 
     # -- properties -------------------------------------------------------------------------
@@ -221,8 +249,8 @@ class AsyncFlowise:
 
     @property
     def timeouts(self) -> Timeouts:
-        """The default timeouts."""
-        return self._transport.timeouts
+        """The default timeouts (of this view, for a client from `with_options`)."""
+        return self._transport.effective_timeouts(self._options)
 
     @property
     def limits(self) -> Limits:
@@ -231,16 +259,89 @@ class AsyncFlowise:
 
     @property
     def retries(self) -> Retries:
-        """The retry policy."""
+        """The retry policy (of this view, for a client from `with_options`)."""
+        options = self._options
+        if options is not None and options.retries is not None:
+            return options.retries
         return self._transport.retries
 
     @property
     def is_closed(self) -> bool:
         """Whether `aclose` was called."""
-        return self._state is _State.CLOSED
+        return self._life.state is _State.CLOSED
 
     def __repr__(self) -> str:
-        return f"<AsyncFlowise base_url={self.base_url!r} state={self._state.value}>"
+        view = " view" if self._is_view else ""
+        return f"<AsyncFlowise{view} base_url={self.base_url!r} state={self._life.state.value}>"
+
+    # -- views ------------------------------------------------------------------------------
+
+    def with_options(
+        self,
+        *,
+        timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
+        headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        abort_on_exit: bool | None = None,
+        max_event_size: int | None = None,
+    ) -> AsyncFlowise:
+        """
+        A view of this client with other settings, sharing its connection pool and session.
+
+        Creating a view opens nothing and costs next to nothing: make one per call if you
+        like. The client it comes from owns the pool: closing that client closes the view
+        too, and leaving ``async with`` on a view (or its `aclose`) closes nothing.
+
+        Args:
+            timeouts: Timeouts of the view; the fields you set replace this client's, the
+                others stay this client's (`Timeouts.merge`).
+            retries: The retry policy of the view.
+            headers: Headers added to this client's (a value given here wins).
+            api_key: Another API key (e.g. one per tenant). Like the client's, it never
+                appears in a repr, a log line, an exception or a raw response.
+            abort_on_exit: The view's default for streams left before their end.
+            max_event_size: The largest single event the view's streams accept.
+
+        Returns:
+            A client view (an `AsyncFlowise`).
+
+        Example::
+
+            slow = flowise.with_options(timeouts=Timeouts(headers=600))
+            answer = await slow.predictions.create(flow_id, "Summarise the report")
+        """
+        _check_type("timeouts", timeouts, Timeouts)
+        _check_type("retries", retries, Retries)
+        _check_type("headers", headers, Mapping)
+        _check_type("api_key", api_key, str)
+        if max_event_size is not None and max_event_size <= 0:
+            raise ValueError("max_event_size must be positive")
+        own = CallOptions(timeouts=timeouts, retries=retries, headers=headers, api_key=api_key)
+        view = object.__new__(AsyncFlowise)
+        view._transport = self._transport
+        view._life = self._life
+        view._owns_session = False
+        view._is_view = True
+        view._options = own.merge(self._options)
+        view.abort_on_exit = self.abort_on_exit if abort_on_exit is None else abort_on_exit
+        view.max_event_size = self.max_event_size if max_event_size is None else max_event_size
+        view._attach_resources()
+        return view
+
+    @property
+    def with_raw_response(self) -> RawResponses:
+        """
+        The same API groups, answering with the HTTP response behind each result.
+
+        ``await flowise.with_raw_response.chatflows.list()`` returns an `APIResponse` whose
+        ``data`` (or ``parse()``) is what ``flowise.chatflows.list()`` returns, with the
+        status, headers, timing and attempt count of the response. For a stream,
+        ``async with flowise.with_raw_response.predictions.stream(...) as response`` gives
+        an `APIResponse` whose ``data`` is the open `EventStream`. Request headers in it are
+        redacted: the API key never shows.
+        """
+        return RawResponses(self)
 
     def pool_stats(self) -> dict[str, int]:
         """
@@ -252,9 +353,9 @@ class AsyncFlowise:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> AsyncFlowise:
-        if self._state is _State.CLOSED:
+        if self._life.state is _State.CLOSED:
             raise ClientStateError("this AsyncFlowise is closed; create a new one")
-        self._state = _State.OPEN
+        self._life.state = _State.OPEN
         return self
 
     async def __aexit__(
@@ -268,22 +369,25 @@ class AsyncFlowise:
     async def aclose(self) -> None:
         """
         Wait for pending abort calls (bounded), then close the session if this client owns it.
-        Calling it twice is harmless.
+        Calling it twice is harmless; on a view (`with_options`) it does nothing.
         """
-        if self._state is _State.CLOSED:
+        if self._life.state is _State.CLOSED or self._is_view:
             return
         try:
-            while self._aborts:  # abort calls use the session: finish them first
-                await asyncio.gather(*self._aborts, return_exceptions=True)
+            while self._life.aborts:  # abort calls use the session: finish them first
+                await asyncio.gather(*self._life.aborts, return_exceptions=True)
         finally:
-            self._state = _State.CLOSED
+            self._life.state = _State.CLOSED
             await self._transport.aclose()
 
     def __del__(self) -> None:
         transport = getattr(self, "_transport", None)  # absent if __init__ failed
         if transport is None:
             return
-        if self._state is not _State.CLOSED and self._owns_session and transport.session_open:
+        life = getattr(self, "_life", None)
+        if life is None:
+            return
+        if life.state is not _State.CLOSED and self._owns_session and transport.session_open:
             warnings.warn(
                 f"{self!r} was not closed: use 'async with AsyncFlowise(...)' or await aclose()",
                 ResourceWarning,
@@ -291,32 +395,34 @@ class AsyncFlowise:
             )
 
     def _live_transport(self) -> Transport:
-        if self._state is _State.CLOSED:
+        if self._life.state is _State.CLOSED:
             raise ClientStateError("this AsyncFlowise is closed; create a new one")
-        if self._state is _State.UNOPENED:
+        if self._life.state is _State.UNOPENED:
             # Allowed without "async with" (then aclose() is the caller's job).
-            self._state = _State.OPEN
+            self._life.state = _State.OPEN
         return self._transport
 
     def _schedule_abort(self, chatflow_id: str, chat_id: str) -> None:
         """Abort a run on the server in a tracked, time-boxed task awaited by `aclose`."""
-        if self._state is not _State.OPEN:
+        if self._life.state is not _State.OPEN:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        logger.debug("aborting run of chatflow %s, chat %s", chatflow_id, chat_id)
+        logger.info("aborting the run of chatflow %s, chat %s", chatflow_id, chat_id)
         path = _ABORT_PATH.format(path_id(chatflow_id), path_id(chat_id))
-        call = self._transport.request("PUT", path, expect="any", retry=False)
+        call = self._transport.request(
+            "PUT", path, expect="any", retry=False, options=self._options
+        )
         task = loop.create_task(run_bounded(call, _ABORT_TIMEOUT))
-        self._aborts.add(task)
-        task.add_done_callback(self._aborts.discard)
+        self._life.aborts.add(task)
+        task.add_done_callback(self._life.aborts.discard)
 
     async def wait_for_aborts(self) -> None:
         """Wait until the abort calls scheduled by closed streams have finished."""
-        if self._aborts:
-            await asyncio.gather(*self._aborts, return_exceptions=True)
+        if self._life.aborts:
+            await asyncio.gather(*self._life.aborts, return_exceptions=True)
 
 
 class _Context:
@@ -343,8 +449,21 @@ class _Context:
     def retries(self) -> Retries:
         return self._client.retries
 
+    @property
+    def options(self) -> CallOptions | None:
+        return self._client._options
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self._client.timeouts
+
     def live_transport(self) -> Transport:
         return self._client._live_transport()
 
     def schedule_abort(self, chatflow_id: str, chat_id: str) -> None:
         self._client._schedule_abort(chatflow_id, chat_id)
+
+
+def _check_type(name: str, value: object, expected: type) -> None:
+    if value is not None and not isinstance(value, expected):
+        raise TypeError(f"{name} must be a {expected.__name__}, got {type(value).__name__}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import attrs
@@ -15,10 +16,29 @@ def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float | Non
         raise ValueError(f"{attribute.name} must be a positive number of seconds or None")
 
 
-@attrs.frozen(kw_only=True)
+_TIMEOUT_FIELDS = ("pool", "connect", "headers", "idle", "event", "total")
+
+
+class _Inherit(enum.Enum):
+    INHERIT = "inherit"
+
+    def __repr__(self) -> str:
+        return "INHERIT"
+
+
+_INHERIT = _Inherit.INHERIT
+
+
+@attrs.frozen(kw_only=True, init=False)
 class Timeouts:
     """
     Timeouts in seconds; ``None`` disables one.
+
+    A field you leave out keeps the library default here, but when these timeouts are given
+    for one call (``predictions.create(..., timeouts=Timeouts(headers=5))``) or to
+    `~flowise_async.AsyncFlowise.with_options`, only the fields you set replace the client's:
+    the others are the client's own values (see `merge` and `given`). A copy made with
+    :func:`attrs.evolve` counts every field as given.
 
     Attributes:
         pool: Waiting for a free connection when the pool (``Limits.max_connections``) is
@@ -31,6 +51,10 @@ class Timeouts:
         idle: The longest silence between two chunks of a streamed body (Flowise's
             heartbeat comments, every 30 s, count as activity), and the longest wait for the
             body of a plain JSON answer.
+        event: The longest wait for the next *event* of a stream; comments and heartbeats
+            do not count, so this catches a run that went silent while the server (or a
+            proxy) keeps the connection alive. The default is generous (5 minutes) for
+            slow tools; ``None`` disables it.
         total: A cap on a whole non-streaming request. Streams have no total timeout: wrap
             the loop in :func:`asyncio.timeout` for that.
     """
@@ -39,7 +63,54 @@ class Timeouts:
     connect: float | None = attrs.field(default=10.0, validator=_non_negative)
     headers: float | None = attrs.field(default=120.0, validator=_non_negative)
     idle: float | None = attrs.field(default=120.0, validator=_non_negative)
+    event: float | None = attrs.field(default=300.0, validator=_non_negative)
     total: float | None = attrs.field(default=None, validator=_non_negative)
+    given: frozenset[str] = attrs.field(default=frozenset(), init=False, eq=False, repr=False)
+    """The names of the fields given explicitly (the others inherit in `merge`)."""
+
+    def __init__(
+        self,
+        *,
+        pool: float | _Inherit | None = _INHERIT,
+        connect: float | _Inherit | None = _INHERIT,
+        headers: float | _Inherit | None = _INHERIT,
+        idle: float | _Inherit | None = _INHERIT,
+        event: float | _Inherit | None = _INHERIT,
+        total: float | _Inherit | None = _INHERIT,
+    ) -> None:
+        values = {
+            "pool": pool,
+            "connect": connect,
+            "headers": headers,
+            "idle": idle,
+            "event": event,
+            "total": total,
+        }
+        given = frozenset(k for k, v in values.items() if v is not _INHERIT)
+        defaults = _DEFAULT_VALUES
+        self.__attrs_init__(**{k: defaults[k] if v is _INHERIT else v for k, v in values.items()})
+        object.__setattr__(self, "given", given)
+
+    def merge(self, base: Timeouts) -> Timeouts:
+        """
+        These timeouts over *base*: the fields given here, the others from *base*.
+
+        Example:
+            >>> client = Timeouts(idle=0.3, headers=60)
+            >>> Timeouts(headers=5).merge(client)
+            Timeouts(pool=None, connect=10.0, headers=5, idle=0.3, event=300.0, total=None)
+        """
+        if not self.given:
+            return base
+        merged = {k: getattr(self if k in self.given else base, k) for k in _TIMEOUT_FIELDS}
+        result = Timeouts(**merged)
+        object.__setattr__(result, "given", self.given | base.given)
+        return result
+
+
+_DEFAULT_VALUES: dict[str, float | None] = {
+    f.name: f.default for f in attrs.fields(Timeouts) if f.name in _TIMEOUT_FIELDS
+}
 
 
 @attrs.frozen(kw_only=True)

@@ -22,7 +22,7 @@ import cattrs
 
 from . import events as ev
 from ._exceptions import EventDecodeError
-from ._types import JSON_STRING, WIRE
+from ._types import DERIVED, JSON_STRING, WIRE
 from .models._prediction import (
     Action,
     AgentReasoning,
@@ -32,6 +32,7 @@ from .models._prediction import (
     FileAnnotation,
     Prediction,
     UsedTool,
+    answered,
 )
 
 
@@ -202,6 +203,8 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         if field.name == "extra":
             has_extra = True
             continue
+        if field.metadata.get(DERIVED):
+            continue  # derived by the client, never read from the wire
         wire = field.metadata.get(WIRE) or camel(field.name)
         known.add(wire)
         specs.append(
@@ -255,7 +258,7 @@ def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
             bool(field.metadata.get(JSON_STRING)),
         )
         for field in attrs.fields(cls)
-        if field.name != "extra"
+        if field.name != "extra" and not field.metadata.get(DERIVED)
     ]
     has_extra = any(field.name == "extra" for field in attrs.fields(cls))
 
@@ -541,5 +544,5 @@ def encode_event(event: ev.Event) -> tuple[str, Any]:
 
 
 def structure_prediction(data: Any) -> Prediction:
-    """Structure a non-streaming prediction answer."""
-    return converter.structure(data, Prediction)
+    """Structure a non-streaming prediction answer (with its derived status and usage)."""
+    return answered(converter.structure(data, Prediction))

@@ -5,23 +5,27 @@ Every exception the library raises derives from `FlowiseError`::
 
     FlowiseError
     ├── APIConnectionError            could not connect, connection dropped (.request_sent)
-    │   └── APITimeoutError           pool / connect / headers / idle timeout (a TimeoutError)
+    │   └── APITimeoutError           pool/connect/headers/idle/event timeout (a TimeoutError)
     ├── APIStatusError                status, method, url, message, body (never headers or keys)
     │   ├── BadRequestError 400 · AuthenticationError 401 · PermissionDeniedError 403
     │   ├── NotFoundError 404 · PayloadTooLargeError 413 · RateLimitError 429 (.retry_after)
     │   ├── InternalServerError 5xx
-    │   └── UnexpectedContentError    a 2xx answer that is neither JSON nor SSE
+    │   └── UnexpectedContentError    a 2xx answer not JSON nor SSE, or of the wrong shape
     ├── StreamError                   after the first byte of a stream
     │   ├── IncompleteStreamError     connection dropped or body ended before ``end``
     │   ├── SSEProtocolError          malformed or oversized event
     │   ├── EventDecodeError          JSON or structure of an event's data
     │   └── ServerEventError          Flowise's in-band ``error`` event
-    ├── ClientStateError              used after close, stream consumed twice
+    ├── ClientStateError              used after close, stream or batch run twice, no app client
     │   └── ChatBusyError             a second ask on a chat session that is answering
     ├── NotWaitingError               resume of a chat whose run waits for nobody
     └── FeatureUnavailableError       the server's release predates the feature (.added_in)
 
 Exceptions carry plain values only (no aiohttp objects, no headers, never the API key).
+
+Invalid arguments (a wrong type, an empty id, an unknown option) are `TypeError` or
+`ValueError`, as Python code expects; everything that fails at run time (the network, the
+server, the state of the client) is a `FlowiseError`.
 """
 
 from __future__ import annotations
@@ -109,7 +113,8 @@ class APITimeoutError(APIConnectionError, TimeoutError):
     A timeout fired: waiting for a pooled connection, connecting, waiting for the response
     headers, or between two events.
 
-    *phase* is ``"pool"``, ``"connect"``, ``"headers"``, ``"idle"`` or ``"total"``.
+    *phase* is ``"pool"``, ``"connect"``, ``"headers"``, ``"idle"``, ``"event"`` (no event,
+    only keep-alive comments, within ``Timeouts.event``) or ``"total"``.
     """
 
     phase: str
@@ -200,7 +205,8 @@ class InternalServerError(APIStatusError):
 
 class UnexpectedContentError(APIStatusError):
     """
-    A successful status with a body that is neither JSON nor an event stream.
+    A successful status with a body that is neither JSON nor an event stream, or JSON that
+    does not have the shape the call expects.
 
     Flowise answers unknown routes and wrong methods with ``200 text/html`` (its web UI), so this
     usually means the base URL, the path or the server version is wrong.
@@ -257,7 +263,11 @@ class ServerEventError(StreamError):
 
 
 class ClientStateError(FlowiseError, RuntimeError):
-    """The client or a stream was used in a state that does not allow it (e.g. after close)."""
+    """
+    The client, a stream or a batch was used in a state that does not allow it: a closed
+    client, a stream entered twice or read after it was closed early, a batch awaited twice, a
+    FastAPI app without the client its lifespan stores.
+    """
 
 
 class ChatBusyError(ClientStateError):

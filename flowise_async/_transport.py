@@ -35,11 +35,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
-import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -67,6 +75,7 @@ from ._exceptions import (
     UnexpectedContentError,
 )
 from ._features import feature_for_route, unavailable_error
+from ._logs import logger
 from ._retry import attempts_allowed, resend_safe, retry_delay
 from ._transport_errors import Failure, FailureContext, pool_timeout, translate
 
@@ -74,9 +83,16 @@ from ._transport_errors import Failure, FailureContext, pool_timeout, translate
 if TYPE_CHECKING:
     from .mock import MockTransport
 
-__all__ = ["CallOptions", "FormFile", "RawResponse", "RequestSpec", "ResponseMeta", "Transport"]
+__all__ = [
+    "CallOptions",
+    "FormFile",
+    "RawResponse",
+    "RequestSpec",
+    "ResponseMeta",
+    "Transport",
+    "record_responses",
+]
 
-logger = logging.getLogger("flowise_async")
 
 T = TypeVar("T")
 
@@ -107,11 +123,48 @@ class FormFile:
 
 @attrs.frozen(kw_only=True)
 class CallOptions:
-    """Per-call options; each None field falls back to the client's setting."""
+    """
+    Options of one call, or of a client view (``with_options``); None falls back to the
+    client's setting.
+
+    *timeouts* are merged field by field (`Timeouts.merge`); *headers*, *query* and *body*
+    are added to the request's own (later values win); *api_key* replaces the client's key.
+    """
 
     timeouts: Timeouts | None = None
     retries: Retries | None = None
     headers: Mapping[str, str] | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    query: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = None
+
+    def merge(self, base: CallOptions | None) -> CallOptions:
+        """These options over *base* (e.g. a call's over its client view's)."""
+        if base is None or base is _NO_OPTIONS:
+            return self
+        if self is _NO_OPTIONS:
+            return base
+        timeouts = base.timeouts
+        if self.timeouts is not None:
+            timeouts = self.timeouts if timeouts is None else self.timeouts.merge(timeouts)
+        return CallOptions(
+            timeouts=timeouts,
+            retries=self.retries or base.retries,
+            headers=_joined(base.headers, self.headers),
+            api_key=self.api_key or base.api_key,
+            query=_joined(base.query, self.query),
+            body=_joined(base.body, self.body),
+        )
+
+
+def _joined(
+    first: Mapping[str, T] | None, second: Mapping[str, T] | None
+) -> Mapping[str, T] | None:
+    if not first:
+        return second
+    if not second:
+        return first
+    return {**first, **second}
 
 
 _NO_OPTIONS = CallOptions()
@@ -152,6 +205,43 @@ class ResponseMeta:
     """Seconds from sending (this attempt) to the response headers."""
     attempt: int
     """Which attempt this response answers (1 for the first)."""
+    method: str = ""
+    url: str = ""
+    """The request URL, safe to show (no credentials, no key)."""
+    request_headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    """The request headers as sent, with credentials replaced by ``***``."""
+
+
+_responses: contextvars.ContextVar[list[ResponseMeta] | None] = contextvars.ContextVar(
+    "flowise_async_responses", default=None
+)
+
+
+@contextlib.contextmanager
+def record_responses() -> Iterator[list[ResponseMeta]]:
+    """Within this block, the `ResponseMeta` of every successful response is appended to the
+    list it gives (per task: concurrent calls elsewhere are not mixed in)."""
+    found: list[ResponseMeta] = []
+    token = _responses.set(found)
+    try:
+        yield found
+    finally:
+        _responses.reset(token)
+
+
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def _shown_headers(headers: Mapping[str, str], redact: Callable[[str], str]) -> dict[str, str]:
+    """Request headers safe to show: credentials masked, the API key removed anywhere."""
+    shown: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS:
+            scheme, _, rest = value.partition(" ")
+            shown[name] = f"{scheme} ***" if rest else "***"
+        else:
+            shown[name] = redact(value)
+    return shown
 
 
 class _Content(Protocol):
@@ -185,6 +275,8 @@ class _Prepared:
     """The URL safe for messages and logs."""
     headers: dict[str, str]
     query: dict[str, str] | None
+    json: Any
+    form: Mapping[str, Any] | None
     timeouts: Timeouts
     secrets: tuple[str, ...]
 
@@ -231,6 +323,7 @@ class RawResponse:
         "_readany",
         "_reader",
         "_resp",
+        "_secrets",
         "_slot",
         "_transport",
         "_wait_start",
@@ -265,6 +358,7 @@ class RawResponse:
         self._watchdog: asyncio.TimerHandle | None = None
         self._reader: asyncio.Task[Any] | None = None
         self._idle_fired = False
+        self._secrets: tuple[str, ...] = ()
         self.status = resp.status
         self.content_type = resp.content_type
         self.method = method
@@ -279,7 +373,7 @@ class RawResponse:
 
     def redact(self, text: str) -> str:
         """Remove the API key from a text taken from this response (a server may echo it)."""
-        return self._transport.redact(text)
+        return self._transport.redact(text, self._secrets)
 
     @property
     def at_eof(self) -> bool:
@@ -313,7 +407,7 @@ class RawResponse:
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
             raise IncompleteStreamError(
                 f"the connection dropped while reading the response to {self.method} "
-                f"{self.url} ({type(exc).__name__}: {self._transport.redact(str(exc))}): "
+                f"{self.url} ({type(exc).__name__}: {self.redact(str(exc))}): "
                 f"{_DROP_HINT}"
             ) from exc
         if not chunk:
@@ -483,6 +577,9 @@ class Transport:
     def _strip(url: URL) -> URL:
         return url.with_user(None).with_password(None) if url.user or url.password else url
 
+    def _redactor(self, secrets: tuple[str, ...]) -> Callable[[str], str]:
+        return lambda text: self.redact(text, secrets)
+
     def redact(self, text: str, secrets: Iterable[str] = ()) -> str:
         """Remove the API key (and the other *secrets*) from a text meant for humans."""
         for secret in (self._api_key, *secrets):
@@ -500,10 +597,13 @@ class Transport:
         """The absolute URL of *path* (``/api/v1/...``) on this server."""
         return URL(str(self.base_url) + path, encoded=False)
 
-    def _request_headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _request_headers(
+        self, extra: Mapping[str, str] | None, api_key: str | None = None
+    ) -> dict[str, str]:
         headers = {"User-Agent": "flowise-async", **self._headers}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        key = api_key or self._api_key
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         if extra:
             headers.update(extra)
         return headers
@@ -524,13 +624,17 @@ class Transport:
         retry: bool | None = None,
         stream: bool = False,
         secrets: Iterable[str] = (),
+        options: CallOptions | None = None,
     ) -> Coroutine[Any, Any, RawResponse]:
         """
-        Send a request given by keywords; see `send_spec`. *path* is a ready path.
+        Send a request given by keywords; see `send_spec`. *path* is a ready path; *timeouts*
+        are merged over *options*' (the call's over its client view's).
 
         A plain function returning `send_spec`'s coroutine: one coroutine frame less per
         request in flight.
         """
+        if timeouts is not None:
+            options = CallOptions(timeouts=timeouts).merge(options)
         spec = RequestSpec(
             method=method,
             route=path,
@@ -539,7 +643,7 @@ class Transport:
             form=form,
             files=tuple(files),
             headers=headers,
-            options=CallOptions(timeouts=timeouts) if timeouts is not None else None,
+            options=options,
             retry=retry,
             streamed=stream,
             secrets=tuple(secrets),
@@ -576,7 +680,7 @@ class Transport:
                 )
                 if delay is None:
                     raise
-                logger.debug(
+                logger.info(
                     "%s %s: %s; retry %d in %.2f s",
                     spec.method,
                     prepared.shown,
@@ -586,22 +690,32 @@ class Transport:
                 )
             await asyncio.sleep(delay)
 
+    def effective_timeouts(self, options: CallOptions | None) -> Timeouts:
+        """The client's timeouts with those of *options* over them."""
+        if options is None or options.timeouts is None:
+            return self.timeouts
+        return options.timeouts.merge(self.timeouts)
+
     def _prepare(self, spec: RequestSpec, options: CallOptions) -> _Prepared:
-        timeouts = options.timeouts or self.timeouts
+        timeouts = self.effective_timeouts(options)
         url = self.url(spec.path)
-        secrets = tuple(s for s in spec.secrets if s)
-        headers = self._request_headers(spec.headers)
+        secrets = tuple(s for s in (*spec.secrets, options.api_key) if s)
+        headers = self._request_headers(spec.headers, options.api_key)
         if options.headers:
             headers.update(options.headers)
         headers.setdefault(
             "Accept", "text/event-stream, application/json" if spec.streamed else _JSON_TYPES[0]
         )
+        query = _joined(spec.query, options.query)
+        json_body, form = _with_extra_body(spec, options.body)
         return _Prepared(
             spec=spec,
             url=url,
             shown=self.redact(self.display_url(url), secrets),
             headers=headers,
-            query=_clean_params(spec.query),
+            query=_clean_params(query),
+            json=json_body,
+            form=form,
             timeouts=timeouts,
             secrets=secrets,
         )
@@ -635,15 +749,27 @@ class Transport:
             raise failure.error from failure.cause
         elapsed = time.monotonic() - started
         logger.debug("%s %s -> %d (%.0f ms)", p.spec.method, p.shown, wire.status, 1000 * elapsed)
+        found = _responses.get()  # a raw response asked for: show the request headers
         meta = ResponseMeta(
-            status=wire.status, headers=wire.headers, elapsed=elapsed, attempt=attempt
+            status=wire.status,
+            headers=wire.headers,
+            elapsed=elapsed,
+            attempt=attempt,
+            method=p.spec.method,
+            url=p.shown,
+            request_headers=(
+                {} if found is None else _shown_headers(p.headers, self._redactor(p.secrets))
+            ),
         )
         # _exchange took a pool slot when the transport has slots; the response gives it back.
         slot = self._slots is not None
         raw = RawResponse(self, wire, p.spec.method, p.timeouts.idle, meta=meta, slot=slot)
         if p.secrets:
+            raw._secrets = p.secrets
             raw.url = self.redact(raw.url, p.secrets)
         if wire.status < 400:
+            if found is not None:
+                found.append(meta)
             return raw
         raise await self._status_error(raw, wire, p.secrets)
 
@@ -657,13 +783,13 @@ class Transport:
                     str(p.url),
                     query=p.query,
                     headers=p.headers,
-                    json=spec.json,
-                    form=spec.form,
+                    json=p.json,
+                    form=p.form,
                     files=spec.files,
                 )
         session = self._ensure_session()
-        has_form = spec.form is not None or bool(spec.files)
-        data = _build_form(spec.form, spec.files) if has_form else None
+        has_form = p.form is not None or bool(spec.files)
+        data = _build_form(p.form, spec.files) if has_form else None
         # No sock_read: the wait for the headers is bounded by timeouts.headers alone, and the
         # idle timeout is applied by RawResponse.read while the consumer waits.
         client_timeout = aiohttp.ClientTimeout(
@@ -678,7 +804,7 @@ class Transport:
                     spec.method,
                     p.url,
                     params=p.query,
-                    json=spec.json if data is None else None,
+                    json=p.json if data is None else None,
                     data=data,
                     headers=p.headers,
                     timeout=client_timeout,
@@ -729,6 +855,7 @@ class Transport:
         expect: Literal["json", "text", "any"] = "json",
         max_size: int = 512 * 1024 * 1024,
         secrets: Iterable[str] = (),
+        options: CallOptions | None = None,
     ) -> Any:
         """
         Send a request and return its decoded body: JSON (``expect="json"``), text
@@ -738,7 +865,9 @@ class Transport:
             UnexpectedContentError: ``expect="json"`` and the body is not JSON (e.g. the
                 ``200 text/html`` Flowise answers on unknown routes).
         """
-        timeouts = timeouts or self.timeouts
+        if timeouts is not None:
+            options = CallOptions(timeouts=timeouts).merge(options)
+        timeouts = self.effective_timeouts(options)
         content_type = ""
         try:
             raw = await self.send(
@@ -749,9 +878,9 @@ class Transport:
                 form=form,
                 files=files,
                 headers=headers,
-                timeouts=timeouts,
                 retry=retry,
                 secrets=secrets,
+                options=options,
             )
             content_type = raw.content_type
             try:
@@ -846,6 +975,24 @@ def _idle_connections(connector: aiohttp.BaseConnector) -> int:
             "count idle connections with this release"
         ) from None
     return sum(len(v) for v in conns.values())
+
+
+def _with_extra_body(
+    spec: RequestSpec, extra: Mapping[str, Any] | None
+) -> tuple[Any, Mapping[str, Any] | None]:
+    """The JSON body and form of *spec* with *extra* fields added (``extra_body``)."""
+    if not extra:
+        return spec.json, spec.form
+    if spec.form is not None or spec.files:
+        return None, {**(spec.form or {}), **extra}
+    if spec.json is None:
+        return dict(extra), None
+    if not isinstance(spec.json, Mapping):
+        raise TypeError(
+            f"extra_body adds fields to a JSON object, but {spec.method} {spec.route} sends "
+            f"a JSON {type(spec.json).__name__}"
+        )
+    return {**spec.json, **extra}, None
 
 
 def _clean_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 
-__all__ = ["JSON", "JSON_STRING", "WIRE", "JSONObject"]
+__all__ = ["DERIVED", "JSON", "JSON_STRING", "WIRE", "JSONObject"]
 
 #: Any value JSON can hold, as decoded by :func:`json.loads`.
 JSON: TypeAlias = Any
@@ -17,3 +17,6 @@ JSONObject: TypeAlias = dict[str, Any]
 JSON_STRING = "flowise_async.json_string"
 #: Field metadata key: the field's wire name, when it is not the camelCase of its name.
 WIRE = "flowise_async.wire"
+#: Field metadata key: the client derives the field (run status, usage); it is neither read
+#: from nor written to the wire.
+DERIVED = "flowise_async.derived"

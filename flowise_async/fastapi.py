@@ -33,6 +33,7 @@ from typing import Any
 
 from ._client import AsyncFlowise
 from ._convert import encode_event
+from ._exceptions import ClientStateError
 from ._stream import EventStream
 from .serving import (
     DisconnectAwareResponse,
@@ -206,11 +207,14 @@ def get_flowise(request: Request) -> AsyncFlowise:
     It finds the client under the attribute name given to `flowise_lifespan`.
 
     Raises:
-        RuntimeError: The app has no client: use `flowise_lifespan`.
+        ClientStateError: The app has no client: use `flowise_lifespan` (a `RuntimeError`
+            too).
     """
     state = request.app.state
     attribute = getattr(state, _ATTRIBUTE_KEY, "flowise")
     client: AsyncFlowise | None = getattr(state, attribute, None)
     if client is None:
-        raise RuntimeError("no AsyncFlowise on app.state: create the app with flowise_lifespan()")
+        raise ClientStateError(
+            "no AsyncFlowise on app.state: create the app with flowise_lifespan()"
+        )
     return client

@@ -185,6 +185,10 @@ class Reply:
         extra: Further fields of the JSON answer and of the ``metadata`` event.
         times: Serve this many requests, then give way to the next reply scripted for the
             chatflow; ``None`` serves every following request.
+        stored: The answer the server stores in the chat's messages, when it is not the
+            tokens joined: with no tokens, a stream brings ``metadata`` and ``end`` only
+            while the messages hold this answer (the queue-mode failure that
+            ``recover_from_history`` repairs).
     """
 
     tokens: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
@@ -205,6 +209,7 @@ class Reply:
     follow_up_prompts: list[str] | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict)
     times: int | None = None
+    stored: str | None = None
 
     def _stream_events(self, run: _Run) -> list[ev.Event]:
         """The events a streaming request gets (before stalls and drops)."""
@@ -359,6 +364,8 @@ class FakeFlowise:
     - ``GET /api/v1/chatflows-streaming/{chatflowId}``: ``{"isStreaming": ...}``.
     - ``GET /api/v1/chatflows`` and ``GET /api/v1/chatflows/{chatflowId}``: a chatflow row
       for each chatflow with a scripted reply (its name is its id).
+    - ``GET /api/v1/chatmessage/{chatflowId}``: the `messages` the runs stored (filtered by
+      ``chatId`` and ``messageId``, newest first with ``order=DESC``).
     - ``GET /api/v1/ping``: ``pong``.
     - ``GET /api/v1/version``: ``{"version": server_version}``, when *server_version* is given.
 
@@ -399,6 +406,8 @@ class FakeFlowise:
         """Every request received, in order."""
         self.aborts: list[tuple[str, str]] = []
         """``(chatflow_id, chat_id)`` of every abort call, in order."""
+        self.messages: list[dict[str, Any]] = []
+        """The chat messages stored by the runs (question and answer), oldest first."""
         self._replies: dict[str, list[_Slot]] = {}
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -430,6 +439,7 @@ class FakeFlowise:
         self._replies.clear()
         self.requests.clear()
         self.aborts.clear()
+        self.messages.clear()
 
     def _take(self, chatflow_id: str) -> Reply | None:
         for key in (chatflow_id, ANY_CHATFLOW):
@@ -480,6 +490,7 @@ class FakeFlowise:
         app.router.add_get("/api/v1/chatflows-streaming/{chatflow_id}", self._streamable)
         app.router.add_get("/api/v1/chatflows", self._chatflows)
         app.router.add_get("/api/v1/chatflows/{chatflow_id}", self._chatflow)
+        app.router.add_get("/api/v1/chatmessage/{chatflow_id}", self._messages)
         app.router.add_get("/api/v1/ping", self._ping)
         if self.server_version is not None:
             app.router.add_get("/api/v1/version", self._version)
@@ -560,6 +571,8 @@ class FakeFlowise:
         if reply.status is not None:
             return _status_response(reply)
         run = _Run.of(body)
+        if reply.error is None:
+            self._store(chatflow_id, run, reply)
         wants_stream = body.get("streaming") in (True, "true")
         if not (wants_stream and reply.streaming):
             if reply.error is not None:
@@ -607,6 +620,32 @@ class FakeFlowise:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), 0.05)
+
+    def _store(self, chatflow_id: str, run: _Run, reply: Reply) -> None:
+        """Keep the run's question and answer, as Flowise stores them."""
+        answer = reply.stored if reply.stored is not None else "".join(reply.tokens)
+        common = {"chatflowid": chatflow_id, "chatId": run.chat_id, "sessionId": run.session_id}
+        question = run.question if isinstance(run.question, str) else ""
+        self.messages.append(
+            {"id": str(uuid.uuid4()), "role": "userMessage", "content": question, **common}
+        )
+        self.messages.append(
+            {"id": run.chat_message_id, "role": "apiMessage", "content": answer, **common}
+        )
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        query = request.query
+        rows = [
+            row
+            for row in self.messages
+            if row["chatflowid"] == request.match_info["chatflow_id"]
+            and query.get("chatId") in (None, row["chatId"])
+            and query.get("messageId") in (None, row["id"])
+        ]
+        if query.get("order") == "DESC":
+            rows.reverse()
+        return _json_response(200, rows)
 
     async def _abort(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)

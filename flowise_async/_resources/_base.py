@@ -2,19 +2,130 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypedDict, TypeVar
 from urllib.parse import quote
 
-from .._config import Limits, Retries
-from .._convert import structure
+from .._config import Limits, Retries, Timeouts
+from .._convert import structure as _structure
 from .._exceptions import UnexpectedContentError
-from .._transport import Transport
+from .._transport import CallOptions, Transport
 from ..models._common import DeleteResult, Page
 
 
-__all__ = ["DEFAULT_PAGE_SIZE", "Resource", "ResourceContext", "date_param", "path_id"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "RequestOptions",
+    "Resource",
+    "ResourceContext",
+    "call_options",
+    "date_param",
+    "not_a",
+    "path_id",
+    "pop_options",
+    "structure",
+]
+
+# The last request a resource sent in this task, for the error of an answer of the wrong shape.
+_last_call: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
+    "flowise_async_last_call", default=("", "")
+)
+
+
+def structure(value: Any, cls: type[T]) -> T:
+    """
+    Structure an answer of the server into *cls*.
+
+    Raises:
+        UnexpectedContentError: The answer does not have the shape of *cls* (a server of
+            another release, or something else answering).
+    """
+    try:
+        return _structure(value, cls)
+    except (ValueError, TypeError) as exc:
+        method, path = _last_call.get()
+        name = getattr(cls, "__name__", str(cls))
+        raise UnexpectedContentError(
+            f"the answer to {method} {path} is not a {name} ({exc}): is the base URL a "
+            "Flowise server of a supported release?",
+            status=200,
+            method=method,
+            url=path,
+            body=str(value)[:500],
+        ) from None
+
+
+class RequestOptions(TypedDict, total=False):
+    """
+    Options every API method takes as keyword arguments, for that one call.
+
+    Attributes:
+        extra_headers: Headers added to the request (over the client's ``headers=``).
+        extra_query: Query parameters added to the URL.
+        extra_body: Fields added to the JSON body (or to the form of a multipart call).
+        timeouts: Timeouts for this call; the fields you set replace the client's, the
+            others stay the client's (`Timeouts.merge`).
+        retries: The retry policy for this call (`Retries`), instead of the client's.
+    """
+
+    extra_headers: Mapping[str, str]
+    extra_query: Mapping[str, Any]
+    extra_body: Mapping[str, Any]
+    timeouts: Timeouts
+    retries: Retries
+
+
+_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "extra_headers": Mapping,
+    "extra_query": Mapping,
+    "extra_body": Mapping,
+    "timeouts": Timeouts,
+    "retries": Retries,
+}
+
+
+def call_options(options: Mapping[str, Any] | None) -> CallOptions | None:
+    """
+    Check the `RequestOptions` of a call and turn them into the transport's `CallOptions`.
+
+    Raises:
+        TypeError: An unknown option, or a value of the wrong type.
+    """
+    if not options:
+        return None
+    for name, value in options.items():
+        expected = _OPTION_TYPES.get(name)
+        if expected is None:
+            raise TypeError(
+                f"unexpected keyword argument {name!r} (the per-call options are "
+                f"{', '.join(_OPTION_TYPES)})"
+            )
+        if value is not None and not isinstance(value, expected):
+            raise TypeError(f"{name} must be a {_type_name(expected)}, got {type(value).__name__}")
+    return CallOptions(
+        timeouts=options.get("timeouts"),
+        retries=options.get("retries"),
+        headers=options.get("extra_headers"),
+        query=options.get("extra_query"),
+        body=options.get("extra_body"),
+    )
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    return (
+        expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+    )
+
+
+def pop_options(fields: dict[str, Any]) -> RequestOptions:
+    """Take the `RequestOptions` out of a method's free ``**fields``."""
+    found: dict[str, Any] = {
+        name: fields.pop(name) for name in list(fields) if name in _OPTION_TYPES
+    }
+    return found  # type: ignore[return-value]
+
 
 T = TypeVar("T")
 
@@ -74,6 +185,14 @@ class ResourceContext(Protocol):
     def retries(self) -> Retries:
         """The retry policy."""
 
+    @property
+    def timeouts(self) -> Timeouts:
+        """The timeouts (of the client view)."""
+
+    @property
+    def options(self) -> CallOptions | None:
+        """The options of the client view (``with_options``), None for the client's own."""
+
     def live_transport(self) -> Transport:
         """The transport, or `ClientStateError` when the client is closed."""
 
@@ -93,15 +212,26 @@ class Resource:
     def _transport(self) -> Transport:
         return self._ctx.live_transport()
 
+    def _options(self, options: Mapping[str, Any] | None) -> CallOptions | None:
+        """The call's options over the client view's."""
+        call = call_options(options)
+        base = self._ctx.options
+        if call is None:
+            return base
+        return call.merge(base)
+
     async def _request(
         self,
         method: str,
         path: str,
         *,
         expect: Literal["json", "text", "any"] = "json",
+        options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
-        return await self._transport.request(method, path, expect=expect, **kwargs)
+        opts = self._options(options)
+        _last_call.set((method, path))
+        return await self._transport.request(method, path, expect=expect, options=opts, **kwargs)
 
     async def _get_list(
         self,
@@ -111,13 +241,14 @@ class Resource:
         params: Mapping[str, Any] | None = None,
         page: int | None = None,
         limit: int | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> list[T] | Page[T]:
         """GET a listing: all rows, or one `Page` when *page* and *limit* are given."""
         paged = check_page(page, limit)
         query = dict(params or {})
         if paged:
             query.update(page=page, limit=limit)
-        data = await self._request("GET", path, params=query)
+        data = await self._request("GET", path, params=query, options=options)
         if isinstance(data, dict) and "data" in data and "total" in data:
             items = structure(data["data"], list[cls])  # type: ignore[valid-type]
             total = structure(data["total"], int)
@@ -125,7 +256,7 @@ class Resource:
                 return Page(items=items, total=total)
             return items
         if not isinstance(data, list):
-            raise _not_a(path, "an array", data)
+            raise not_a(path, "an array", data)
         items = structure(data, list[cls])  # type: ignore[valid-type]
         if paged:  # a server without pagination answers everything
             return Page(items=items, total=len(items))
@@ -138,14 +269,18 @@ class Resource:
         *,
         params: Mapping[str, Any] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        options: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[T]:
         """Walk a paginated listing page by page (one request per page, on demand)."""
         if page_size < 1:
             raise ValueError("page_size must be positive")
+        call_options(options)  # bad options fail at the first page, not later
         page = 1
         seen = 0
         while True:
-            result = await self._get_list(path, cls, params=params, page=page, limit=page_size)
+            result = await self._get_list(
+                path, cls, params=params, page=page, limit=page_size, options=options
+            )
             assert isinstance(result, Page)  # noqa: S101 - check_page() made it a page
             for item in result.items:
                 yield item
@@ -165,7 +300,8 @@ class Resource:
         return f"<{type(self).__name__}>"
 
 
-def _not_a(path: str, what: str, data: Any) -> UnexpectedContentError:
+def not_a(path: str, what: str, data: Any) -> UnexpectedContentError:
+    """The error for a ``GET`` answer that is valid JSON of the wrong shape."""
     return UnexpectedContentError(
         f"the answer to GET {path} is not {what}: {str(data)[:200]}",
         status=200,

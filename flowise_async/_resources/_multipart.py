@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import Timeouts
 from .._stream import Body, EventStream
-from ._base import path_id
+from ._base import RequestOptions, path_id
 from ._files import FileInput, form_files, override_form
 
 
@@ -37,8 +37,9 @@ def stream_with_files(
     raise_on_error: bool,
     abort_on_exit: bool | None,
     timeouts: Timeouts | None,
+    options: RequestOptions,
 ) -> EventStream:
-    """`Predictions.stream_with_files` (see there)."""
+    """`Predictions.stream_with_files` (see there); *options* are the call's own."""
     from .predictions import _checked  # noqa: PLC0415 (predictions imports this module)
 
     parts = form_files(files)
@@ -55,11 +56,12 @@ def stream_with_files(
     )
     path = f"/api/v1/prediction/{path_id(chatflow_id, 'chatflow_id')}"
     ctx = predictions._ctx
+    call = predictions._options(options)  # the call's options over the client view's
 
     async def opener() -> Body:
         # Not re-sent on failure: a file object cannot be read twice.
         raw = await predictions._transport.send(
-            "POST", path, form=form, files=parts, timeouts=timeouts, retry=False, stream=True
+            "POST", path, form=form, files=parts, retry=False, stream=True, options=call
         )
         return await _checked(raw)
 
@@ -78,4 +80,6 @@ def stream_with_files(
         raise_on_error=raise_on_error,
         abort_hook=hook,
         max_event_size=ctx.max_event_size,
+        event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
+        recover=lambda prediction: predictions.recover(chatflow_id, prediction),
     )

@@ -166,8 +166,9 @@ async def resume(
     start_node_id: str | None,
     override_config: Mapping[str, Any] | None,
     timeouts: Timeouts | None,
+    **options: Any,
 ) -> Prediction:
-    """`Predictions.resume` (see there)."""
+    """`Predictions.resume` (see there); *options* are `create`'s per-call options."""
     _check_chat(chat_id)
     human, question = human_input_for(
         decision, feedback=feedback, action=action, start_node_id=start_node_id
@@ -180,6 +181,7 @@ async def resume(
             human_input=human,
             override_config=override_config,
             timeouts=timeouts,
+            **options,
         )
     except APIStatusError as exc:
         error = not_waiting_error(exc.server_message or exc.message, chatflow_id, chat_id)
@@ -200,8 +202,9 @@ def resume_stream(
     override_config: Mapping[str, Any] | None,
     abort_on_exit: bool | None,
     timeouts: Timeouts | None,
+    **options: Any,
 ) -> EventStream:
-    """`Predictions.resume_stream` (see there)."""
+    """`Predictions.resume_stream` (see there); *options* are `stream`'s per-call options."""
     _check_chat(chat_id)
     human, question = human_input_for(
         decision, feedback=feedback, action=action, start_node_id=start_node_id
@@ -214,6 +217,7 @@ def resume_stream(
         override_config=override_config,
         abort_on_exit=abort_on_exit,
         timeouts=timeouts,
+        **options,
     )
     # The same stream, with the "cannot resume" error typed: ResumeStream adds no state
     # (empty __slots__), so the object only changes the class its methods come from.

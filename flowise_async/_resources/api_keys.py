@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable
+from typing import Unpack
 from urllib.parse import quote
 
-from .._convert import structure
 from .._exceptions import AuthenticationError
 from ..models._api_keys import ApiKey
 from ..models._common import DeleteResult
-from ._base import Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["ApiKeys"]
@@ -23,12 +23,14 @@ class ApiKeys(Resource):
 
     __slots__ = ()
 
-    async def list(self) -> builtins.list[ApiKey]:
+    async def list(self, **options: Unpack[RequestOptions]) -> builtins.list[ApiKey]:
         """List the keys of the workspace (most recently updated first), keys included."""
-        data = await self._request("GET", _PATH)
+        data = await self._request("GET", _PATH, options=options)
         return structure(data, builtins.list[ApiKey])
 
-    async def create(self, *, key_name: str, permissions: Iterable[str]) -> ApiKey:
+    async def create(
+        self, *, key_name: str, permissions: Iterable[str], **options: Unpack[RequestOptions]
+    ) -> ApiKey:
         """
         Create an API key.
 
@@ -44,11 +46,18 @@ class ApiKeys(Resource):
         if not perms:
             raise ValueError("permissions must not be empty")
         data = await self._request(
-            "POST", _PATH, json_body={"keyName": key_name, "permissions": perms}
+            "POST", _PATH, json_body={"keyName": key_name, "permissions": perms}, options=options
         )
         return _pick(structure(data, builtins.list[ApiKey]), key_name)
 
-    async def update(self, api_key_id: str, *, key_name: str, permissions: Iterable[str]) -> ApiKey:
+    async def update(
+        self,
+        api_key_id: str,
+        *,
+        key_name: str,
+        permissions: Iterable[str],
+        **options: Unpack[RequestOptions],
+    ) -> ApiKey:
         """Rename a key and replace its permissions (both are required by the server)."""
         perms = [permissions] if isinstance(permissions, str) else list(permissions)
         if not perms:
@@ -57,6 +66,7 @@ class ApiKeys(Resource):
             "PUT",
             f"{_PATH}/{path_id(api_key_id)}",
             json_body={"keyName": key_name, "permissions": perms},
+            options=options,
         )
         keys = structure(data, builtins.list[ApiKey])
         for key in keys:
@@ -64,11 +74,11 @@ class ApiKeys(Resource):
                 return key
         return _pick(keys, key_name)
 
-    async def delete(self, api_key_id: str) -> DeleteResult:
+    async def delete(self, api_key_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a key."""
-        return await self._delete(f"{_PATH}/{path_id(api_key_id)}")
+        return await self._delete(f"{_PATH}/{path_id(api_key_id)}", options=options)
 
-    async def verify(self, api_key: str) -> bool:
+    async def verify(self, api_key: str, **options: Unpack[RequestOptions]) -> bool:
         """
         Whether *api_key* is a valid key of this server (``GET /verify/apikey/{key}``).
 
@@ -80,7 +90,11 @@ class ApiKeys(Resource):
         quoted = quote(api_key, safe="")
         try:
             data = await self._request(
-                "GET", f"/api/v1/verify/apikey/{quoted}", secrets=(api_key, quoted), expect="any"
+                "GET",
+                f"/api/v1/verify/apikey/{quoted}",
+                secrets=(api_key, quoted),
+                expect="any",
+                options=options,
             )
         except AuthenticationError:
             return False

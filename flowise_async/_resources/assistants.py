@@ -5,12 +5,11 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._assistants import Assistant
 from ..models._common import DeleteResult
-from ._base import Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Assistants"]
@@ -27,19 +26,21 @@ class Assistants(Resource):
 
     __slots__ = ()
 
-    async def list(self, *, type: str | None = None) -> builtins.list[Assistant]:
+    async def list(
+        self, *, type: str | None = None, **options: Unpack[RequestOptions]
+    ) -> builtins.list[Assistant]:
         """List the assistants; *type* filters: ``CUSTOM``, ``OPENAI`` or ``AZURE``."""
-        data = await self._request("GET", _PATH, params={"type": type})
+        data = await self._request("GET", _PATH, params={"type": type}, options=options)
         return structure(data, builtins.list[Assistant])
 
-    async def get(self, assistant_id: str) -> Assistant:
+    async def get(self, assistant_id: str, **options: Unpack[RequestOptions]) -> Assistant:
         """
         Read one assistant.
 
         Raises:
             NotFoundError: No such assistant (the server answers a 500 that says so).
         """
-        data = await self._request("GET", f"{_PATH}/{path_id(assistant_id)}")
+        data = await self._request("GET", f"{_PATH}/{path_id(assistant_id)}", options=options)
         return structure(data, Assistant)
 
     async def create(
@@ -49,6 +50,7 @@ class Assistants(Resource):
         type: str = "CUSTOM",
         credential: str | None = None,
         icon_src: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Assistant:
         """
         Create an assistant.
@@ -71,7 +73,7 @@ class Assistants(Resource):
         }
         if icon_src is not None:
             body["iconSrc"] = icon_src
-        data = await self._request("POST", _PATH, json_body=body)
+        data = await self._request("POST", _PATH, json_body=body, options=options)
         return structure(data, Assistant)
 
     async def update(
@@ -82,6 +84,7 @@ class Assistants(Resource):
         credential: str | None = None,
         icon_src: str | None = None,
         type: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Assistant:
         """Change an assistant; omitted fields stay as they are."""
         body: dict[str, Any] = {}
@@ -93,10 +96,18 @@ class Assistants(Resource):
             body["iconSrc"] = icon_src
         if type is not None:
             body["type"] = type
-        data = await self._request("PUT", f"{_PATH}/{path_id(assistant_id)}", json_body=body)
+        data = await self._request(
+            "PUT", f"{_PATH}/{path_id(assistant_id)}", json_body=body, options=options
+        )
         return structure(data, Assistant)
 
-    async def delete(self, assistant_id: str, *, delete_at_provider: bool = False) -> DeleteResult:
+    async def delete(
+        self,
+        assistant_id: str,
+        *,
+        delete_at_provider: bool = False,
+        **options: Unpack[RequestOptions],
+    ) -> DeleteResult:
         """
         Delete an assistant; with *delete_at_provider* an OpenAI/Azure assistant is also
         deleted there (``isDeleteBoth``).
@@ -104,4 +115,5 @@ class Assistants(Resource):
         return await self._delete(
             f"{_PATH}/{path_id(assistant_id)}",
             params={"isDeleteBoth": "true" if delete_at_provider else None},
+            options=options,
         )

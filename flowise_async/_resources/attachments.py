@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Unpack
 
-from .._convert import structure
 from ..models._attachments import Attachment
-from ._base import Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files
 
 
@@ -25,6 +25,7 @@ class Attachments(Resource):
         files: Iterable[FileInput],
         *,
         base64: bool = False,
+        **options: Unpack[RequestOptions],
     ) -> list[Attachment]:
         """
         Upload files and get their text back, for uploads of type ``file:full``.
@@ -63,5 +64,6 @@ class Attachments(Resource):
             f"{path_id(chat_id, 'chat_id')}",
             form={"base64": "true"} if base64 else {},
             files=parts,
+            options=options,
         )
         return structure(data, list[Attachment])

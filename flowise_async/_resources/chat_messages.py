@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Unpack
 
-from .._convert import structure
 from ..models._chat_messages import ChatMessage
 from ..models._common import DeleteResult
-from ._base import Resource, date_param, path_id
+from ._base import RequestOptions, Resource, date_param, path_id, structure
 
 
 __all__ = ["ChatMessages"]
@@ -41,6 +41,7 @@ class ChatMessages(Resource):
         feedback_type: str | Sequence[str] | None = None,
         page: int | None = None,
         limit: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> list[ChatMessage]:
         """
         List the messages of a chatflow (oldest first unless *order* is ``"DESC"``).
@@ -88,7 +89,10 @@ class ChatMessages(Resource):
             "limit": limit,
         }
         data = await self._request(
-            "GET", f"/api/v1/chatmessage/{path_id(chatflow_id, 'chatflow_id')}", params=params
+            "GET",
+            f"/api/v1/chatmessage/{path_id(chatflow_id, 'chatflow_id')}",
+            params=params,
+            options=options,
         )
         return structure(data, list[ChatMessage])
 
@@ -104,6 +108,7 @@ class ChatMessages(Resource):
         end_date: str | dt.date | None = None,
         feedback_type: str | Sequence[str] | None = None,
         hard_delete: bool = False,
+        **options: Unpack[RequestOptions],
     ) -> DeleteResult:
         """
         Delete messages of a chatflow: all of them, or those matching the filters.
@@ -137,5 +142,7 @@ class ChatMessages(Resource):
             "hardDelete": "true" if hard_delete else None,
         }
         return await self._delete(
-            f"/api/v1/chatmessage/{path_id(chatflow_id, 'chatflow_id')}", params=params
+            f"/api/v1/chatmessage/{path_id(chatflow_id, 'chatflow_id')}",
+            params=params,
+            options=options,
         )

@@ -5,13 +5,20 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, overload
+from typing import Any, Unpack, overload
 from urllib.parse import quote
 
-from .._convert import structure
 from ..models._chatflows import Chatflow, UploadsConfig
 from ..models._common import DeleteResult, Page
-from ._base import DEFAULT_PAGE_SIZE, Resource, path_id
+from ._base import (
+    DEFAULT_PAGE_SIZE,
+    RequestOptions,
+    Resource,
+    not_a,
+    path_id,
+    pop_options,
+    structure,
+)
 
 
 __all__ = ["Chatflows"]
@@ -75,7 +82,8 @@ class Chatflows(Resource):
             **fields: Other columns: ``deployed``, ``is_public``, ``apikeyid``,
                 ``chatbot_config``, ``api_config``, ``analytic``, ``speech_to_text``,
                 ``text_to_speech``, ``follow_up_prompts``, ``category``. Mappings are
-                sent as the JSON strings the server stores.
+                sent as the JSON strings the server stores. The per-call options
+                (`RequestOptions`: ``extra_headers``, ``timeouts`` ...) are taken too.
 
         Returns:
             The stored chatflow.
@@ -84,11 +92,12 @@ class Chatflows(Resource):
             BadRequestError: The server refused the type or the flow data.
             PermissionDeniedError: The API key lacks ``chatflows:create``.
         """
+        options = pop_options(fields)
         body = chatflow_body({"name": name, "flow_data": flow_data, "type": type, **fields})
-        data = await self._request("POST", "/api/v1/chatflows", json_body=body)
+        data = await self._request("POST", "/api/v1/chatflows", json_body=body, options=options)
         return structure(data, Chatflow)
 
-    async def get(self, chatflow_id: str) -> Chatflow:
+    async def get(self, chatflow_id: str, **options: Unpack[RequestOptions]) -> Chatflow:
         """
         Read one chatflow.
 
@@ -96,17 +105,28 @@ class Chatflows(Resource):
             NotFoundError: No such chatflow in the key's workspace.
             BadRequestError: *chatflow_id* is not a UUID.
         """
-        data = await self._request("GET", f"/api/v1/chatflows/{path_id(chatflow_id)}")
+        data = await self._request(
+            "GET", f"/api/v1/chatflows/{path_id(chatflow_id)}", options=options
+        )
         return structure(data, Chatflow)
 
     @overload
-    async def list(self, *, type: str | None = None) -> list[Chatflow]: ...
+    async def list(
+        self, *, type: str | None = None, **options: Unpack[RequestOptions]
+    ) -> list[Chatflow]: ...
 
     @overload
-    async def list(self, *, type: str | None = None, page: int, limit: int) -> Page[Chatflow]: ...
+    async def list(
+        self, *, type: str | None = None, page: int, limit: int, **options: Unpack[RequestOptions]
+    ) -> Page[Chatflow]: ...
 
     async def list(
-        self, *, type: str | None = None, page: int | None = None, limit: int | None = None
+        self,
+        *,
+        type: str | None = None,
+        page: int | None = None,
+        limit: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> list[Chatflow] | Page[Chatflow]:
         """
         List the chatflows, most recently updated first.
@@ -121,11 +141,20 @@ class Chatflows(Resource):
             All flows, or one `Page` when *page* and *limit* are given.
         """
         return await self._get_list(
-            "/api/v1/chatflows", Chatflow, params={"type": type}, page=page, limit=limit
+            "/api/v1/chatflows",
+            Chatflow,
+            params={"type": type},
+            page=page,
+            limit=limit,
+            options=options,
         )
 
     def iter(
-        self, *, type: str | None = None, page_size: int = DEFAULT_PAGE_SIZE
+        self,
+        *,
+        type: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> AsyncIterator[Chatflow]:
         """
         Iterate over all chatflows, fetching *page_size* of them per request.
@@ -136,7 +165,11 @@ class Chatflows(Resource):
                 print(flow.name)
         """
         return self._iter_pages(
-            "/api/v1/chatflows", Chatflow, params={"type": type}, page_size=page_size
+            "/api/v1/chatflows",
+            Chatflow,
+            params={"type": type},
+            page_size=page_size,
+            options=options,
         )
 
     async def update(self, chatflow_id: str, **fields: Any) -> Chatflow:
@@ -146,34 +179,40 @@ class Chatflows(Resource):
         Updating also reloads the flow's rate limiter from its *api_config*.
         Give ``apikeyid=""`` to unbind the flow from its API key.
         """
+        options = pop_options(fields)
         body = chatflow_body(fields)
         data = await self._request(
-            "PUT", f"/api/v1/chatflows/{path_id(chatflow_id)}", json_body=body
+            "PUT", f"/api/v1/chatflows/{path_id(chatflow_id)}", json_body=body, options=options
         )
         return structure(data, Chatflow)
 
-    async def delete(self, chatflow_id: str) -> DeleteResult:
+    async def delete(self, chatflow_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a chatflow with its messages, feedback, upsert history and files."""
-        return await self._delete(f"/api/v1/chatflows/{path_id(chatflow_id)}")
+        return await self._delete(f"/api/v1/chatflows/{path_id(chatflow_id)}", options=options)
 
-    async def is_streaming(self, chatflow_id: str) -> bool:
+    async def is_streaming(self, chatflow_id: str, **options: Unpack[RequestOptions]) -> bool:
         """
         Whether the server streams this flow's answers (``GET /chatflows-streaming/{id}``).
 
         A streaming request to a flow that cannot stream gets a plain JSON answer instead.
         """
-        data = await self._request("GET", f"/api/v1/chatflows-streaming/{path_id(chatflow_id)}")
+        path = f"/api/v1/chatflows-streaming/{path_id(chatflow_id)}"
+        data = await self._request("GET", path, options=options)
         if not isinstance(data, dict) or not isinstance(data.get("isStreaming"), bool):
-            raise TypeError(f"unexpected answer of chatflows-streaming: {data!r}")
+            raise not_a(path, "an object with isStreaming", data)
         return bool(data["isStreaming"])
 
-    async def uploads_config(self, chatflow_id: str) -> UploadsConfig:
+    async def uploads_config(
+        self, chatflow_id: str, **options: Unpack[RequestOptions]
+    ) -> UploadsConfig:
         """What the flow accepts as uploads: images, audio, RAG files and their types."""
-        data = await self._request("GET", f"/api/v1/chatflows-uploads/{path_id(chatflow_id)}")
+        data = await self._request(
+            "GET", f"/api/v1/chatflows-uploads/{path_id(chatflow_id)}", options=options
+        )
         return structure(data, UploadsConfig)
 
     async def list_for_key(
-        self, api_key: str, *, key_only: bool = False
+        self, api_key: str, *, key_only: bool = False, **options: Unpack[RequestOptions]
     ) -> builtins.list[Chatflow]:
         """
         List the chatflows a given API key can run: those bound to it and those bound to no
@@ -198,5 +237,6 @@ class Chatflows(Resource):
             f"/api/v1/chatflows/apikey/{quote(api_key, safe='')}",
             params={"keyonly": "true" if key_only else None},
             secrets=(api_key, quote(api_key, safe="")),
+            options=options,
         )
         return structure(data, builtins.list[Chatflow])

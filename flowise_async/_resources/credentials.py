@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._common import DeleteResult
 from ..models._credentials import Credential
-from ._base import Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Credentials"]
@@ -22,12 +21,16 @@ class Credentials(Resource):
 
     __slots__ = ()
 
-    async def list(self, *, credential_name: str | None = None) -> builtins.list[Credential]:
+    async def list(
+        self, *, credential_name: str | None = None, **options: Unpack[RequestOptions]
+    ) -> builtins.list[Credential]:
         """List the credentials (without their data); *credential_name* filters by kind."""
-        data = await self._request("GET", _PATH, params={"credentialName": credential_name})
+        data = await self._request(
+            "GET", _PATH, params={"credentialName": credential_name}, options=options
+        )
         return structure(data, builtins.list[Credential])
 
-    async def get(self, credential_id: str) -> Credential:
+    async def get(self, credential_id: str, **options: Unpack[RequestOptions]) -> Credential:
         """
         Read one credential with its data (*plain_data*; the server may redact password
         fields).
@@ -35,11 +38,16 @@ class Credentials(Resource):
         Raises:
             NotFoundError: No such credential.
         """
-        data = await self._request("GET", f"{_PATH}/{path_id(credential_id)}")
+        data = await self._request("GET", f"{_PATH}/{path_id(credential_id)}", options=options)
         return structure(data, Credential)
 
     async def create(
-        self, *, name: str, credential_name: str, plain_data: Mapping[str, Any]
+        self,
+        *,
+        name: str,
+        credential_name: str,
+        plain_data: Mapping[str, Any],
+        **options: Unpack[RequestOptions],
     ) -> Credential:
         """
         Store a credential.
@@ -51,7 +59,7 @@ class Credentials(Resource):
                 them encrypted.
         """
         body = {"name": name, "credentialName": credential_name, "plainDataObj": dict(plain_data)}
-        data = await self._request("POST", _PATH, json_body=body)
+        data = await self._request("POST", _PATH, json_body=body, options=options)
         return structure(data, Credential)
 
     async def update(
@@ -61,6 +69,7 @@ class Credentials(Resource):
         name: str | None = None,
         credential_name: str | None = None,
         plain_data: Mapping[str, Any] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Credential:
         """Change a credential; given *plain_data* keys replace the stored ones."""
         body: dict[str, Any] = {}
@@ -70,9 +79,11 @@ class Credentials(Resource):
             body["credentialName"] = credential_name
         if plain_data is not None:
             body["plainDataObj"] = dict(plain_data)
-        data = await self._request("PUT", f"{_PATH}/{path_id(credential_id)}", json_body=body)
+        data = await self._request(
+            "PUT", f"{_PATH}/{path_id(credential_id)}", json_body=body, options=options
+        )
         return structure(data, Credential)
 
-    async def delete(self, credential_id: str) -> DeleteResult:
+    async def delete(self, credential_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a credential."""
-        return await self._delete(f"{_PATH}/{path_id(credential_id)}")
+        return await self._delete(f"{_PATH}/{path_id(credential_id)}", options=options)

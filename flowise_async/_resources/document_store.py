@@ -8,9 +8,8 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
-from .._convert import structure
 from ..models._common import DeleteResult, Page, UpsertResult
 from ..models._document_store import (
     Chunk,
@@ -21,7 +20,7 @@ from ..models._document_store import (
     LoaderPreview,
     QueryResult,
 )
-from ._base import DEFAULT_PAGE_SIZE, Resource, ResourceContext, path_id
+from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, ResourceContext, path_id, structure
 from ._files import FileInput, form_fields, form_files
 
 
@@ -99,6 +98,7 @@ class Loaders(Resource):
         loader_name: str | None = None,
         splitter_name: str | None = None,
         preview_chunk_count: int = 20,
+        **options: Unpack[RequestOptions],
     ) -> LoaderPreview:
         """
         Split a source and show the first chunks, storing nothing.
@@ -123,7 +123,9 @@ class Loaders(Resource):
             splitter_name=splitter_name,
         )
         body["previewChunkCount"] = preview_chunk_count
-        data = await self._request("POST", f"{_BASE}/loader/preview", json_body=body)
+        data = await self._request(
+            "POST", f"{_BASE}/loader/preview", json_body=body, options=options
+        )
         return structure(data, LoaderPreview)
 
     async def save(
@@ -138,6 +140,7 @@ class Loaders(Resource):
         splitter_name: str | None = None,
         doc_id: str | None = None,
         credential: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> DocumentStoreLoader:
         """
         Add a loader to a store, or change one (*doc_id*), without processing it.
@@ -156,7 +159,7 @@ class Loaders(Resource):
             doc_id=doc_id,
             credential=credential,
         )
-        data = await self._request("POST", f"{_BASE}/loader/save", json_body=body)
+        data = await self._request("POST", f"{_BASE}/loader/save", json_body=body, options=options)
         return structure(data, DocumentStoreLoader)
 
     async def process(
@@ -171,6 +174,7 @@ class Loaders(Resource):
         loader_name: str | None = None,
         splitter_name: str | None = None,
         credential: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> ChunkPage:
         """
         Run a saved loader: split its source and store the chunks (replacing the loader's
@@ -191,15 +195,21 @@ class Loaders(Resource):
             credential=credential,
         )
         data = await self._request(
-            "POST", f"{_BASE}/loader/process/{path_id(doc_id, 'doc_id')}", json_body=body
+            "POST",
+            f"{_BASE}/loader/process/{path_id(doc_id, 'doc_id')}",
+            json_body=body,
+            options=options,
         )
         return structure(data, ChunkPage)
 
-    async def delete(self, store_id: str, doc_id: str) -> DocumentStore:
+    async def delete(
+        self, store_id: str, doc_id: str, **options: Unpack[RequestOptions]
+    ) -> DocumentStore:
         """Remove a loader and its chunks from a store; returns the store."""
         data = await self._request(
             "DELETE",
             f"{_BASE}/loader/{path_id(store_id, 'store_id')}/{path_id(doc_id, 'doc_id')}",
+            options=options,
         )
         return structure(data, DocumentStore)
 
@@ -209,7 +219,14 @@ class Chunks(Resource):
 
     __slots__ = ()
 
-    async def list(self, store_id: str, doc_id: str = "all", *, page: int = 1) -> ChunkPage:
+    async def list(
+        self,
+        store_id: str,
+        doc_id: str = "all",
+        *,
+        page: int = 1,
+        **options: Unpack[RequestOptions],
+    ) -> ChunkPage:
         """
         One page of chunks: of the whole store (*doc_id* ``"all"``) or of one loader.
 
@@ -223,15 +240,18 @@ class Chunks(Resource):
         data = await self._request(
             "GET",
             f"{_BASE}/chunks/{path_id(store_id, 'store_id')}/{path_id(doc_id, 'doc_id')}/{page}",
+            options=options,
         )
         return structure(data, ChunkPage)
 
-    async def iter(self, store_id: str, doc_id: str = "all") -> AsyncIterator[Chunk]:
+    async def iter(
+        self, store_id: str, doc_id: str = "all", **options: Unpack[RequestOptions]
+    ) -> AsyncIterator[Chunk]:
         """Iterate over all chunks of a store or loader, one page request at a time."""
         page = 1
         seen = 0
         while True:
-            result = await self.list(store_id, doc_id, page=page)
+            result = await self.list(store_id, doc_id, page=page, **options)
             for chunk in result.chunks:
                 yield chunk
             seen += len(result.chunks)
@@ -247,15 +267,22 @@ class Chunks(Resource):
         *,
         page_content: str,
         metadata: Mapping[str, Any] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> ChunkPage:
         """Replace a chunk's text and metadata; returns the loader's first page."""
         body = {"pageContent": page_content, "metadata": dict(metadata or {})}
-        data = await self._request("PUT", self._path(store_id, doc_id, chunk_id), json_body=body)
+        data = await self._request(
+            "PUT", self._path(store_id, doc_id, chunk_id), json_body=body, options=options
+        )
         return structure(data, ChunkPage)
 
-    async def delete(self, store_id: str, doc_id: str, chunk_id: str) -> ChunkPage:
+    async def delete(
+        self, store_id: str, doc_id: str, chunk_id: str, **options: Unpack[RequestOptions]
+    ) -> ChunkPage:
         """Delete a chunk; returns the loader's first page."""
-        data = await self._request("DELETE", self._path(store_id, doc_id, chunk_id))
+        data = await self._request(
+            "DELETE", self._path(store_id, doc_id, chunk_id), options=options
+        )
         return structure(data, ChunkPage)
 
     @staticmethod
@@ -306,6 +333,7 @@ class VectorStore(Resource):
         record_manager: str | None = None,
         record_manager_config: Mapping[str, Any] | None = None,
         doc_id: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> UpsertResult:
         """
         Embed the store's chunks and insert them into the vector store (and save the
@@ -332,7 +360,9 @@ class VectorStore(Resource):
         )
         if doc_id is not None:
             body["docId"] = doc_id
-        data = await self._request("POST", f"{_BASE}/vectorstore/insert", json_body=body)
+        data = await self._request(
+            "POST", f"{_BASE}/vectorstore/insert", json_body=body, options=options
+        )
         return structure(data, UpsertResult)
 
     async def save(
@@ -345,6 +375,7 @@ class VectorStore(Resource):
         vector_store_config: Mapping[str, Any] | None = None,
         record_manager: str | None = None,
         record_manager_config: Mapping[str, Any] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> DocumentStore:
         """Save the embeddings / vector store / record manager configuration, inserting nothing."""
         body = _vector_body(
@@ -356,11 +387,18 @@ class VectorStore(Resource):
             record_manager=record_manager,
             record_manager_config=record_manager_config,
         )
-        data = await self._request("POST", f"{_BASE}/vectorstore/save", json_body=body)
+        data = await self._request(
+            "POST", f"{_BASE}/vectorstore/save", json_body=body, options=options
+        )
         return structure(data, DocumentStore)
 
     async def update(
-        self, store_id: str, *, vector_store: str, vector_store_config: Mapping[str, Any]
+        self,
+        store_id: str,
+        *,
+        vector_store: str,
+        vector_store_config: Mapping[str, Any],
+        **options: Unpack[RequestOptions],
     ) -> DocumentStore | None:
         """Change only the vector store configuration; ``None`` if the server changed nothing."""
         body = {
@@ -368,12 +406,16 @@ class VectorStore(Resource):
             "vectorStoreName": vector_store,
             "vectorStoreConfig": dict(vector_store_config),
         }
-        data = await self._request("POST", f"{_BASE}/vectorstore/update", json_body=body)
+        data = await self._request(
+            "POST", f"{_BASE}/vectorstore/update", json_body=body, options=options
+        )
         if not data:
             return None
         return structure(data, DocumentStore)
 
-    async def delete(self, store_id: str, *, doc_id: str | None = None) -> None:
+    async def delete(
+        self, store_id: str, *, doc_id: str | None = None, **options: Unpack[RequestOptions]
+    ) -> None:
         """
         Delete the store's documents from the vector store (all, or one loader's).
 
@@ -384,10 +426,16 @@ class VectorStore(Resource):
             f"{_BASE}/vectorstore/{path_id(store_id, 'store_id')}",
             params={"docId": doc_id},
             expect="any",
+            options=options,
         )
 
     async def query(
-        self, store_id: str, query: str, *, inputs: Mapping[str, Any] | None = None
+        self,
+        store_id: str,
+        query: str,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> QueryResult:
         """
         Search the store's vector store.
@@ -400,7 +448,9 @@ class VectorStore(Resource):
         body: dict[str, Any] = {"storeId": store_id, "query": query}
         if inputs is not None:
             body["inputs"] = dict(inputs)
-        data = await self._request("POST", f"{_BASE}/vectorstore/query", json_body=body)
+        data = await self._request(
+            "POST", f"{_BASE}/vectorstore/query", json_body=body, options=options
+        )
         return structure(data, QueryResult)
 
 
@@ -409,25 +459,31 @@ class Components(Resource):
 
     __slots__ = ()
 
-    async def _list(self, what: str) -> builtins.list[ComponentNode]:
-        data = await self._request("GET", f"{_BASE}/components/{what}")
+    async def _list(
+        self, what: str, options: Mapping[str, Any] | None = None
+    ) -> builtins.list[ComponentNode]:
+        data = await self._request("GET", f"{_BASE}/components/{what}", options=options)
         return structure(data, builtins.list[ComponentNode])
 
-    async def loaders(self) -> builtins.list[ComponentNode]:
+    async def loaders(self, **options: Unpack[RequestOptions]) -> builtins.list[ComponentNode]:
         """Document loaders (``plainText``, ``textFile``, ``pdfFile`` ...)."""
-        return await self._list("loaders")
+        return await self._list("loaders", options=options)
 
-    async def embeddings(self) -> builtins.list[ComponentNode]:
+    async def embeddings(self, **options: Unpack[RequestOptions]) -> builtins.list[ComponentNode]:
         """Embeddings (``openAIEmbeddings`` ...)."""
-        return await self._list("embeddings")
+        return await self._list("embeddings", options=options)
 
-    async def vector_stores(self) -> builtins.list[ComponentNode]:
+    async def vector_stores(
+        self, **options: Unpack[RequestOptions]
+    ) -> builtins.list[ComponentNode]:
         """Vector stores (``memoryVectorStore``, ``pinecone`` ...)."""
-        return await self._list("vectorstore")
+        return await self._list("vectorstore", options=options)
 
-    async def record_managers(self) -> builtins.list[ComponentNode]:
+    async def record_managers(
+        self, **options: Unpack[RequestOptions]
+    ) -> builtins.list[ComponentNode]:
         """Record managers (``SQLiteRecordManager`` ...)."""
-        return await self._list("recordmanager")
+        return await self._list("recordmanager", options=options)
 
 
 class DocumentStores(Resource):
@@ -461,6 +517,7 @@ class DocumentStores(Resource):
         embedding_config: Mapping[str, Any] | None = None,
         vector_store_config: Mapping[str, Any] | None = None,
         record_manager_config: Mapping[str, Any] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> DocumentStore:
         """
         Create an empty store.
@@ -482,33 +539,43 @@ class DocumentStores(Resource):
         ):
             if value is not None:
                 body[key] = _json_text(value)
-        data = await self._request("POST", _STORE, json_body=body)
+        data = await self._request("POST", _STORE, json_body=body, options=options)
         return structure(data, DocumentStore)
 
     @overload
-    async def list(self) -> builtins.list[DocumentStore]: ...
+    async def list(self, **options: Unpack[RequestOptions]) -> builtins.list[DocumentStore]: ...
 
     @overload
-    async def list(self, *, page: int, limit: int) -> Page[DocumentStore]: ...
+    async def list(
+        self, *, page: int, limit: int, **options: Unpack[RequestOptions]
+    ) -> Page[DocumentStore]: ...
 
     async def list(
-        self, *, page: int | None = None, limit: int | None = None
+        self,
+        *,
+        page: int | None = None,
+        limit: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> builtins.list[DocumentStore] | Page[DocumentStore]:
         """List the stores: all of them, or one `Page` when *page* and *limit* are given."""
-        return await self._get_list(_STORE, DocumentStore, page=page, limit=limit)
+        return await self._get_list(_STORE, DocumentStore, page=page, limit=limit, options=options)
 
-    def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[DocumentStore]:
+    def iter(
+        self, *, page_size: int = DEFAULT_PAGE_SIZE, **options: Unpack[RequestOptions]
+    ) -> AsyncIterator[DocumentStore]:
         """Iterate over all stores, *page_size* per request."""
-        return self._iter_pages(_STORE, DocumentStore, page_size=page_size)
+        return self._iter_pages(_STORE, DocumentStore, page_size=page_size, options=options)
 
-    async def get(self, store_id: str) -> DocumentStore:
+    async def get(self, store_id: str, **options: Unpack[RequestOptions]) -> DocumentStore:
         """
         Read one store with its loaders.
 
         Raises:
             NotFoundError: No such store in the key's workspace.
         """
-        data = await self._request("GET", f"{_STORE}/{path_id(store_id, 'store_id')}")
+        data = await self._request(
+            "GET", f"{_STORE}/{path_id(store_id, 'store_id')}", options=options
+        )
         return structure(data, DocumentStore)
 
     async def update(
@@ -520,6 +587,7 @@ class DocumentStores(Resource):
         embedding_config: Mapping[str, Any] | None = None,
         vector_store_config: Mapping[str, Any] | None = None,
         record_manager_config: Mapping[str, Any] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> DocumentStore:
         """Change a store's name, description or configurations; omitted ones stay."""
         body: dict[str, Any] = {}
@@ -535,24 +603,25 @@ class DocumentStores(Resource):
             if value is not None:
                 body[key] = _json_text(value)
         data = await self._request(
-            "PUT", f"{_STORE}/{path_id(store_id, 'store_id')}", json_body=body
+            "PUT", f"{_STORE}/{path_id(store_id, 'store_id')}", json_body=body, options=options
         )
         return structure(data, DocumentStore)
 
-    async def delete(self, store_id: str) -> DeleteResult:
+    async def delete(self, store_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a store with its chunks and files (and its vectors, with a record manager)."""
         data = await self._request(
-            "DELETE", f"{_STORE}/{path_id(store_id, 'store_id')}", expect="any"
+            "DELETE", f"{_STORE}/{path_id(store_id, 'store_id')}", expect="any", options=options
         )
         if isinstance(data, dict) and isinstance(data.get("deleted"), int):
             return DeleteResult(affected=data["deleted"], raw=data)
         return DeleteResult(raw=data)
 
-    async def configs(self, store_id: str, doc_id: str) -> Any:
+    async def configs(self, store_id: str, doc_id: str, **options: Unpack[RequestOptions]) -> Any:
         """The node configurations of a loader, as the server describes them (UI helper)."""
         return await self._request(
             "GET",
             f"{_BASE}/store-configs/{path_id(store_id, 'store_id')}/{path_id(doc_id, 'doc_id')}",
+            options=options,
         )
 
     # -- one-call upsert --------------------------------------------------------------------
@@ -577,6 +646,7 @@ class DocumentStores(Resource):
         replace_existing: bool | None = None,
         create_new_doc_store: bool | None = None,
         doc_store: Mapping[str, Any] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> UpsertResult:
         """
         Load, split, embed and upsert in one call: into an existing loader of the store
@@ -625,14 +695,19 @@ class DocumentStores(Resource):
             if not parts:
                 raise ValueError("files is empty: give at least one file, or files=None")
             # The server parses the object fields of a multipart upsert from JSON text.
-            data = await self._request("POST", path, form=form_fields(fields), files=parts)
+            data = await self._request(
+                "POST", path, form=form_fields(fields), files=parts, options=options
+            )
         else:
             body = {key: value for key, value in fields.items() if value is not None}
-            data = await self._request("POST", path, json_body=body)
+            data = await self._request("POST", path, json_body=body, options=options)
         return structure(data, UpsertResult)
 
     async def refresh(
-        self, store_id: str, items: Sequence[Mapping[str, Any]] | None = None
+        self,
+        store_id: str,
+        items: Sequence[Mapping[str, Any]] | None = None,
+        **options: Unpack[RequestOptions],
     ) -> builtins.list[UpsertResult]:
         """
         Re-run loaders and upsert again: every loader of the store, or the given *items*
@@ -640,6 +715,9 @@ class DocumentStores(Resource):
         """
         body = {"items": [dict(item) for item in items]} if items else {}
         data = await self._request(
-            "POST", f"{_BASE}/refresh/{path_id(store_id, 'store_id')}", json_body=body
+            "POST",
+            f"{_BASE}/refresh/{path_id(store_id, 'store_id')}",
+            json_body=body,
+            options=options,
         )
         return structure(data, builtins.list[UpsertResult])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, Unpack
 
 from .._convert import StructureError, converter, structure
 from .._exceptions import UnexpectedContentError
 from ..models._common import Page
 from ..models._executions import Execution, ExecutionState
-from ._base import DEFAULT_PAGE_SIZE, Resource, date_param, path_id
+from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, date_param, path_id
 
 
 __all__ = ["Executions"]
@@ -60,6 +60,7 @@ class Executions(Resource):
         id: str | None = None,
         page: int = 1,
         limit: int = 12,
+        **options: Unpack[RequestOptions],
     ) -> Page[Execution]:
         """
         One page of executions, the most recently updated first.
@@ -99,7 +100,7 @@ class Executions(Resource):
             "page": page,
             "limit": limit,
         }
-        data = await self._request("GET", _EXECUTIONS, params=params)
+        data = await self._request("GET", _EXECUTIONS, params=params, options=options)
         if not isinstance(data, dict) or "data" not in data or "total" not in data:
             raise UnexpectedContentError(
                 "the answer to GET /api/v1/executions is not a page of executions (is the "
@@ -124,6 +125,7 @@ class Executions(Resource):
         start_date: str | dt.date | None = None,
         end_date: str | dt.date | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> AsyncIterator[Execution]:
         """
         Every execution that matches the filters (see `list`), one page request at a time.
@@ -147,6 +149,7 @@ class Executions(Resource):
                 end_date=end_date,
                 page=page,
                 limit=page_size,
+                **options,
             )
             for execution in result.items:
                 # The listing is ordered by update time: a run that changes while we walk
@@ -158,17 +161,19 @@ class Executions(Resource):
                 return
             page += 1
 
-    async def get(self, execution_id: str) -> Execution:
+    async def get(self, execution_id: str, **options: Unpack[RequestOptions]) -> Execution:
         """
         One execution, with its node states decoded (`Execution.execution_data`).
 
         Raises:
             NotFoundError: No execution has this id.
         """
-        data = await self._request("GET", _EXECUTION.format(path_id(execution_id, "execution_id")))
+        data = await self._request(
+            "GET", _EXECUTION.format(path_id(execution_id, "execution_id")), options=options
+        )
         return structure(data, Execution)
 
-    async def get_public(self, execution_id: str) -> Execution:
+    async def get_public(self, execution_id: str, **options: Unpack[RequestOptions]) -> Execution:
         """
         A public execution (``is_public``), read without an API key; the server removes the
         credential ids from its node data.
@@ -177,11 +182,13 @@ class Executions(Resource):
             NotFoundError: No public execution has this id.
         """
         data = await self._request(
-            "GET", _PUBLIC_EXECUTION.format(path_id(execution_id, "execution_id"))
+            "GET", _PUBLIC_EXECUTION.format(path_id(execution_id, "execution_id")), options=options
         )
         return structure(data, Execution)
 
-    async def update(self, execution_id: str, *, is_public: bool) -> Execution:
+    async def update(
+        self, execution_id: str, *, is_public: bool, **options: Unpack[RequestOptions]
+    ) -> Execution:
         """
         Change an execution; today the one field meant for it is *is_public* (share the run
         through ``/api/v1/public-executions/{id}``).
@@ -195,10 +202,11 @@ class Executions(Resource):
             "PUT",
             _EXECUTION.format(path_id(execution_id, "execution_id")),
             json_body={"isPublic": is_public},
+            options=options,
         )
         return structure(data, Execution)
 
-    async def delete(self, execution_id: str) -> int:
+    async def delete(self, execution_id: str, **options: Unpack[RequestOptions]) -> int:
         """
         Delete one execution (its chat messages stay, without the link to it).
 
@@ -206,11 +214,13 @@ class Executions(Resource):
             How many executions were deleted: 1, or 0 when none had this id.
         """
         data = await self._request(
-            "DELETE", _EXECUTION.format(path_id(execution_id, "execution_id"))
+            "DELETE", _EXECUTION.format(path_id(execution_id, "execution_id")), options=options
         )
         return _deleted(data)
 
-    async def delete_many(self, execution_ids: Iterable[str]) -> int:
+    async def delete_many(
+        self, execution_ids: Iterable[str], **options: Unpack[RequestOptions]
+    ) -> int:
         """
         Delete several executions in one call.
 
@@ -222,10 +232,14 @@ class Executions(Resource):
         ids = [_non_empty(i, "each execution id") for i in execution_ids]
         if not ids:
             raise ValueError("execution_ids is empty")
-        data = await self._request("DELETE", _EXECUTIONS, json_body={"executionIds": ids})
+        data = await self._request(
+            "DELETE", _EXECUTIONS, json_body={"executionIds": ids}, options=options
+        )
         return _deleted(data)
 
-    async def for_chat(self, agentflow_id: str, chat_id: str) -> Execution | None:
+    async def for_chat(
+        self, agentflow_id: str, chat_id: str, **options: Unpack[RequestOptions]
+    ) -> Execution | None:
         """
         The latest execution of a chat (its session), or ``None`` if the chat has none.
 
@@ -240,6 +254,7 @@ class Executions(Resource):
             agentflow_id=_non_empty(agentflow_id, "agentflow_id"),
             session_id=_non_empty(chat_id, "chat_id"),
             limit=1,
+            **options,
         )
         return page.items[0] if page.items else None
 

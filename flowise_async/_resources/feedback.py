@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from typing import Any
+from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._feedback import Feedback
-from ._base import Resource, date_param, path_id
+from ._base import RequestOptions, Resource, date_param, path_id, structure
 
 
 __all__ = ["FeedbackResource"]
@@ -33,6 +32,7 @@ class FeedbackResource(Resource):
         content: str | None = None,
         chat_id: str | None = None,
         chatflow_id: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Feedback:
         """
         Rate an answer message.
@@ -58,7 +58,7 @@ class FeedbackResource(Resource):
             body["chatId"] = chat_id
         if chatflow_id is not None:
             body["chatflowid"] = chatflow_id
-        data = await self._request("POST", _PATH, json_body=body)
+        data = await self._request("POST", _PATH, json_body=body, options=options)
         return structure(data, Feedback)
 
     async def list(
@@ -69,6 +69,7 @@ class FeedbackResource(Resource):
         order: str | None = None,
         start_date: str | dt.date | None = None,
         end_date: str | dt.date | None = None,
+        **options: Unpack[RequestOptions],
     ) -> builtins.list[Feedback]:
         """List the feedback of a chatflow, optionally of one conversation or date range."""
         params = {
@@ -78,12 +79,17 @@ class FeedbackResource(Resource):
             "endDate": date_param(end_date),
         }
         data = await self._request(
-            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", params=params
+            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", params=params, options=options
         )
         return structure(data, builtins.list[Feedback])
 
     async def update(
-        self, feedback_id: str, *, rating: str | None = None, content: str | None = None
+        self,
+        feedback_id: str,
+        *,
+        rating: str | None = None,
+        content: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> None:
         """
         Change the rating and/or comment of a feedback.
@@ -96,4 +102,6 @@ class FeedbackResource(Resource):
             body["rating"] = rating
         if content is not None:
             body["content"] = content
-        await self._request("PUT", f"{_PATH}/{path_id(feedback_id)}", json_body=body, expect="any")
+        await self._request(
+            "PUT", f"{_PATH}/{path_id(feedback_id)}", json_body=body, expect="any", options=options
+        )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._leads import Lead
-from ._base import Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Leads"]
@@ -28,6 +27,7 @@ class Leads(Resource):
         email: str | None = None,
         phone: str | None = None,
         chat_id: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Lead:
         """
         Store a lead for a chatflow (public route; no key needed).
@@ -43,10 +43,12 @@ class Leads(Resource):
         for key, value in (("name", name), ("email", email), ("phone", phone), ("chatId", chat_id)):
             if value is not None:
                 body[key] = value
-        data = await self._request("POST", _PATH, json_body=body)
+        data = await self._request("POST", _PATH, json_body=body, options=options)
         return structure(data, Lead)
 
-    async def list(self, chatflow_id: str) -> builtins.list[Lead]:
+    async def list(
+        self, chatflow_id: str, **options: Unpack[RequestOptions]
+    ) -> builtins.list[Lead]:
         """
         List the leads of a chatflow.
 
@@ -55,5 +57,7 @@ class Leads(Resource):
             an API-key client never has there: those servers answer `NotFoundError`
             ("workspace undefined not found") to every API-key caller. Older servers answer.
         """
-        data = await self._request("GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}")
+        data = await self._request(
+            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", options=options
+        )
         return structure(data, builtins.list[Lead])

@@ -4,25 +4,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
-from .._config import Limits, Timeouts
+from .._config import Limits, Retries, Timeouts
 from .._convert import structure_prediction
 from .._exceptions import EventDecodeError
 from .._stream import Body, EventStream
 from .._transport import RawResponse, unexpected_content
-from ..models._prediction import Action, Prediction
+from ..models._chat_messages import ChatMessage
+from ..models._prediction import Action, Prediction, RunStatus, recovered
 from ..models._request import HumanInput, Message, PredictionRequest, Upload
 from . import _multipart, _resume
-from ._base import Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files, override_form
 
 
-__all__ = ["Predictions"]
+__all__ = ["PredictionOptions", "Predictions"]
+
+
+class PredictionOptions(TypedDict, total=False):
+    """The per-call options of `Predictions.resume`, `resume_stream` and `stream_with_files`
+    besides *timeouts*: the same as those of `Predictions.create`."""
+
+    retries: Retries
+    headers: Mapping[str, str]
+    extra_headers: Mapping[str, str]
+    extra_query: Mapping[str, Any]
+    extra_body: Mapping[str, Any]
+
 
 _PREDICTION = "/api/v1/prediction/{}"
 _ABORT = "/api/v1/chatmessage/abort/{}/{}"
+_MESSAGES = "/api/v1/chatmessage/{}"
 
 
 class Predictions(Resource):
@@ -47,6 +61,11 @@ class Predictions(Resource):
         lead_email: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        recover_from_history: bool = False,
     ) -> Prediction:
         """
         Run a chatflow and wait for the whole answer.
@@ -67,11 +86,21 @@ class Predictions(Resource):
             action: The answer to a previous ``action`` event.
             lead_email: Stored with the user message.
             extra_body: Further body fields, sent as they are.
-            timeouts: Overrides the client's timeouts for this call. The server sends the
-                headers only when the run is over, so *headers* bounds the run time.
+            timeouts: Timeouts for this call: the fields you set replace the client's, the
+                others stay the client's. The server sends the headers only when the run is
+                over, so *headers* bounds the run time.
+            retries: The retry policy for this call (a prediction is re-sent only when it
+                certainly never reached the server).
+            headers: Headers added to this request (over the client's ``headers=``).
+            extra_headers: The same as *headers* (the name every API method takes).
+            extra_query: Query parameters added to the URL.
+            recover_from_history: When the answer came back empty (`RunStatus.NO_ANSWER`,
+                a known failure of queue-mode deployments), read the answer the server
+                stored from the chat's messages (one more request) and return it as
+                complete; the status stays ``NO_ANSWER`` if none was stored.
 
         Returns:
-            The typed result.
+            The typed result; check ``status`` (`RunStatus`) for how the run ended.
 
         Raises:
             APIStatusError: The server refused or failed the run (e.g. `NotFoundError` for
@@ -90,14 +119,55 @@ class Predictions(Resource):
             lead_email=lead_email,
             extra_body=extra_body,
         ).body(streaming=False)
+        options = _options(timeouts, retries, headers, extra_headers, extra_query)
         data = await self._request(
             "POST",
             _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
             json_body=body,
-            timeouts=timeouts,
             retry=True,
+            options=options,
         )
-        return _prediction(data)
+        prediction = _prediction(data)
+        if recover_from_history:
+            prediction = await self.recover(chatflow_id, prediction)
+        return prediction
+
+    async def recover(
+        self, chatflow_id: str, prediction: Prediction, **options: Unpack[RequestOptions]
+    ) -> Prediction:
+        """
+        Complete a `RunStatus.NO_ANSWER` prediction with the answer the server stored.
+
+        Queue-mode deployments can end a run's stream with ``metadata`` and ``end`` but
+        without its answer, which the worker stored all the same. This reads the chat's
+        messages (``GET /api/v1/chatmessage/{chatflowId}``) for the answer message named by
+        the prediction's ``chat_message_id`` (or the chat's latest answer) and returns the
+        prediction with that text and ``COMPLETE``. Any other prediction is returned as it
+        is, without a request.
+
+        Args:
+            chatflow_id: The chatflow that ran.
+            prediction: The result of `create` or of a stream's ``final()``.
+
+        Returns:
+            The completed prediction, or *prediction* unchanged if nothing was stored.
+        """
+        if prediction.status is not RunStatus.NO_ANSWER or not prediction.chat_id:
+            return prediction
+        message_id = prediction.chat_message_id
+        params = {"chatId": prediction.chat_id, "order": "DESC", "messageId": message_id}
+        data = await self._request(
+            "GET",
+            _MESSAGES.format(path_id(chatflow_id, "chatflow_id")),
+            params=params,
+            options=options,
+        )
+        for message in structure(data, list[ChatMessage]):
+            if message.role != "apiMessage" or not message.content:
+                continue
+            if message_id is None or message.id == message_id:
+                return recovered(prediction, message.content)
+        return prediction
 
     def stream(
         self,
@@ -116,6 +186,10 @@ class Predictions(Resource):
         raise_on_error: bool = True,
         abort_on_exit: bool | None = None,
         timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> EventStream:
         """
         Run a chatflow and stream its events.
@@ -134,7 +208,11 @@ class Predictions(Resource):
             abort_on_exit: When the stream is left before its end, ask the server to abort
                 the run (``PUT /api/v1/chatmessage/abort/...``). Defaults to the client's
                 setting. Flowise honours aborts in agent flows only.
-            timeouts: Overrides the client's timeouts for this stream.
+            timeouts: Timeouts for this stream: the fields you set replace the client's.
+            retries: The retry policy for this stream (re-sent only before its first byte,
+                and only when the request certainly never reached the server).
+            headers: Headers added to this request; *extra_headers* is the same.
+            extra_query: Query parameters added to the URL.
 
         Returns:
             An unopened `EventStream`.
@@ -160,10 +238,11 @@ class Predictions(Resource):
         ).body(streaming=True)
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
         ctx = self._ctx
+        options = self._options(_options(timeouts, retries, headers, extra_headers, extra_query))
 
         async def opener() -> Body:
             raw = await self._transport.send(
-                "POST", path, json_body=body, timeouts=timeouts, retry=True, stream=True
+                "POST", path, json_body=body, retry=True, stream=True, options=options
             )
             return await _checked(raw)
 
@@ -182,6 +261,8 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_hook=hook,
             max_event_size=ctx.max_event_size,
+            event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
+            recover=lambda prediction: self.recover(chatflow_id, prediction),
         )
 
     def batch(
@@ -268,6 +349,11 @@ class Predictions(Resource):
         override_config: Mapping[str, Any] | None = None,
         lead_email: str | None = None,
         timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Prediction:
         """
         Run a chatflow whose document loader reads the request's files (multipart/form-data).
@@ -288,7 +374,11 @@ class Predictions(Resource):
             chat_id: The conversation to continue.
             override_config: Node input overrides, e.g. ``{"returnSourceDocuments": True}``.
             lead_email: Stored with the user message.
-            timeouts: Overrides the client's timeouts for this call.
+            timeouts: Timeouts for this call: the fields you set replace the client's.
+            retries: The retry policy for this call.
+            headers: Headers added to this request; *extra_headers* is the same.
+            extra_query: Query parameters added to the URL.
+            extra_body: Further form fields, sent as they are.
 
         Returns:
             The typed result, as `create` returns it.
@@ -313,7 +403,7 @@ class Predictions(Resource):
             _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
             form=form,
             files=parts,
-            timeouts=timeouts,
+            options=_options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
         )
         return _prediction(data)
 
@@ -328,6 +418,7 @@ class Predictions(Resource):
         start_node_id: str | None = None,
         override_config: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
+        **options: Unpack[PredictionOptions],
     ) -> Prediction:
         """
         Answer an agent flow run that stopped for a person, and wait for the rest of the run.
@@ -343,6 +434,8 @@ class Predictions(Resource):
             start_node_id: The node to resume, when *action* is not at hand.
             override_config: ``overrideConfig`` for the rest of the run.
             timeouts: Overrides the client's timeouts for this call.
+            **options: ``retries``, ``headers``, ``extra_headers``, ``extra_query``,
+                ``extra_body``, as for `create`.
 
         Returns:
             The result of the rest of the run; its ``pending_action`` is set if it stopped
@@ -369,6 +462,7 @@ class Predictions(Resource):
             start_node_id=start_node_id,
             override_config=override_config,
             timeouts=timeouts,
+            **options,
         )
 
     def resume_stream(
@@ -383,6 +477,7 @@ class Predictions(Resource):
         override_config: Mapping[str, Any] | None = None,
         abort_on_exit: bool | None = None,
         timeouts: Timeouts | None = None,
+        **options: Unpack[PredictionOptions],
     ) -> EventStream:
         """
         `resume`, streamed: answer a waiting run and stream the rest of it.
@@ -407,6 +502,7 @@ class Predictions(Resource):
             override_config=override_config,
             abort_on_exit=abort_on_exit,
             timeouts=timeouts,
+            **options,
         )
 
     def stream_with_files(
@@ -421,6 +517,7 @@ class Predictions(Resource):
         raise_on_error: bool = True,
         abort_on_exit: bool | None = None,
         timeouts: Timeouts | None = None,
+        **options: Unpack[PredictionOptions],
     ) -> EventStream:
         """
         `create_with_files`, streamed: send files to the flow's document loaders
@@ -450,9 +547,19 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_on_exit=abort_on_exit,
             timeouts=timeouts,
+            options=_options(
+                timeouts,
+                options.get("retries"),
+                options.get("headers"),
+                options.get("extra_headers"),
+                options.get("extra_query"),
+                options.get("extra_body"),
+            ),
         )
 
-    async def abort(self, chatflow_id: str, chat_id: str) -> None:
+    async def abort(
+        self, chatflow_id: str, chat_id: str, **options: Unpack[RequestOptions]
+    ) -> None:
         """
         Ask the server to abort a running prediction: ``PUT
         /api/v1/chatmessage/abort/{chatflowId}/{chatId}``.
@@ -464,7 +571,31 @@ class Predictions(Resource):
             "PUT",
             _ABORT.format(path_id(chatflow_id, "chatflow_id"), path_id(chat_id, "chat_id")),
             expect="any",
+            options=options,
         )
+
+
+def _options(  # noqa: PLR0917 - private, called with the same six values each time
+    timeouts: Timeouts | None,
+    retries: Retries | None,
+    headers: Mapping[str, str] | None,
+    extra_headers: Mapping[str, str] | None,
+    extra_query: Mapping[str, Any] | None,
+    extra_body: Mapping[str, Any] | None = None,
+) -> RequestOptions:
+    """The `RequestOptions` of a prediction call's keyword arguments."""
+    options: RequestOptions = {}
+    if timeouts is not None:
+        options["timeouts"] = timeouts
+    if retries is not None:
+        options["retries"] = retries
+    if headers or extra_headers:
+        options["extra_headers"] = {**(headers or {}), **(extra_headers or {})}
+    if extra_query is not None:
+        options["extra_query"] = extra_query
+    if extra_body is not None:
+        options["extra_body"] = extra_body
+    return options
 
 
 def _pool_size(limits: Limits) -> int:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
-from .._convert import structure
 from ..models._common import DeleteResult, Page
 from ..models._tools import Tool
-from ._base import DEFAULT_PAGE_SIZE, Resource, path_id
+from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Tools"]
@@ -53,29 +52,37 @@ class Tools(Resource):
     __slots__ = ()
 
     @overload
-    async def list(self) -> builtins.list[Tool]: ...
+    async def list(self, **options: Unpack[RequestOptions]) -> builtins.list[Tool]: ...
 
     @overload
-    async def list(self, *, page: int, limit: int) -> Page[Tool]: ...
+    async def list(
+        self, *, page: int, limit: int, **options: Unpack[RequestOptions]
+    ) -> Page[Tool]: ...
 
     async def list(
-        self, *, page: int | None = None, limit: int | None = None
+        self,
+        *,
+        page: int | None = None,
+        limit: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> builtins.list[Tool] | Page[Tool]:
         """List the tools: all of them, or one `Page` when *page* and *limit* are given."""
-        return await self._get_list(_PATH, Tool, page=page, limit=limit)
+        return await self._get_list(_PATH, Tool, page=page, limit=limit, options=options)
 
-    def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[Tool]:
+    def iter(
+        self, *, page_size: int = DEFAULT_PAGE_SIZE, **options: Unpack[RequestOptions]
+    ) -> AsyncIterator[Tool]:
         """Iterate over all tools, *page_size* per request."""
-        return self._iter_pages(_PATH, Tool, page_size=page_size)
+        return self._iter_pages(_PATH, Tool, page_size=page_size, options=options)
 
-    async def get(self, tool_id: str) -> Tool:
+    async def get(self, tool_id: str, **options: Unpack[RequestOptions]) -> Tool:
         """
         Read one tool.
 
         Raises:
             NotFoundError: No such tool.
         """
-        data = await self._request("GET", f"{_PATH}/{path_id(tool_id)}")
+        data = await self._request("GET", f"{_PATH}/{path_id(tool_id)}", options=options)
         return structure(data, Tool)
 
     async def create(
@@ -87,6 +94,7 @@ class Tools(Resource):
         icon_src: str | None = None,
         schema: Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | None = None,
         func: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Tool:
         """
         Create a custom tool.
@@ -108,7 +116,7 @@ class Tools(Resource):
             schema=schema,
             func=func,
         )
-        data = await self._request("POST", _PATH, json_body=body)
+        data = await self._request("POST", _PATH, json_body=body, options=options)
         return structure(data, Tool)
 
     async def update(
@@ -121,6 +129,7 @@ class Tools(Resource):
         icon_src: str | None = None,
         schema: Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | None = None,
         func: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Tool:
         """Change a tool; omitted fields stay as they are."""
         body = _tool_body(
@@ -131,9 +140,11 @@ class Tools(Resource):
             schema=schema,
             func=func,
         )
-        data = await self._request("PUT", f"{_PATH}/{path_id(tool_id)}", json_body=body)
+        data = await self._request(
+            "PUT", f"{_PATH}/{path_id(tool_id)}", json_body=body, options=options
+        )
         return structure(data, Tool)
 
-    async def delete(self, tool_id: str) -> DeleteResult:
+    async def delete(self, tool_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a tool."""
-        return await self._delete(f"{_PATH}/{path_id(tool_id)}")
+        return await self._delete(f"{_PATH}/{path_id(tool_id)}", options=options)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from collections.abc import Iterable
+from typing import Unpack
 
-from .._convert import structure
 from ..models._common import DeleteResult
 from ..models._upsert_history import UpsertRecord
-from ._base import Resource, date_param, path_id
+from ._base import RequestOptions, Resource, date_param, path_id, structure
 
 
 __all__ = ["UpsertHistory"]
@@ -29,6 +29,7 @@ class UpsertHistory(Resource):
         order: str | None = None,
         start_date: str | dt.date | None = None,
         end_date: str | dt.date | None = None,
+        **options: Unpack[RequestOptions],
     ) -> builtins.list[UpsertRecord]:
         """
         List the vector upserts of a chatflow (*order* ``"ASC"`` or ``"DESC"`` by date).
@@ -42,11 +43,11 @@ class UpsertHistory(Resource):
             "endDate": date_param(end_date),
         }
         data = await self._request(
-            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", params=params
+            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", params=params, options=options
         )
         return structure(data, builtins.list[UpsertRecord])
 
-    async def delete(self, ids: Iterable[str]) -> DeleteResult:
+    async def delete(self, ids: Iterable[str], **options: Unpack[RequestOptions]) -> DeleteResult:
         """
         Delete upsert records by id (``PATCH /upsert-history`` with ``{"ids": [...]}``).
 
@@ -57,7 +58,9 @@ class UpsertHistory(Resource):
         id_list = [ids] if isinstance(ids, str) else list(ids)
         if not id_list:
             raise ValueError("give at least one id")
-        data = await self._request("PATCH", _PATH, json_body={"ids": id_list}, expect="any")
+        data = await self._request(
+            "PATCH", _PATH, json_body={"ids": id_list}, expect="any", options=options
+        )
         if isinstance(data, dict):
             return structure(data, DeleteResult)
         return DeleteResult(raw=data)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator
-from typing import Any, overload
+from typing import Any, Unpack, overload
 
-from .._convert import structure
 from ..models._common import DeleteResult, Page
 from ..models._variables import Variable
-from ._base import DEFAULT_PAGE_SIZE, Resource, path_id
+from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id, structure
 
 
 __all__ = ["Variables"]
@@ -27,22 +26,32 @@ class Variables(Resource):
     __slots__ = ()
 
     @overload
-    async def list(self) -> builtins.list[Variable]: ...
+    async def list(self, **options: Unpack[RequestOptions]) -> builtins.list[Variable]: ...
 
     @overload
-    async def list(self, *, page: int, limit: int) -> Page[Variable]: ...
+    async def list(
+        self, *, page: int, limit: int, **options: Unpack[RequestOptions]
+    ) -> Page[Variable]: ...
 
     async def list(
-        self, *, page: int | None = None, limit: int | None = None
+        self,
+        *,
+        page: int | None = None,
+        limit: int | None = None,
+        **options: Unpack[RequestOptions],
     ) -> builtins.list[Variable] | Page[Variable]:
         """List the variables: all of them, or one `Page` when *page* and *limit* are given."""
-        return await self._get_list(_PATH, Variable, page=page, limit=limit)
+        return await self._get_list(_PATH, Variable, page=page, limit=limit, options=options)
 
-    def iter(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[Variable]:
+    def iter(
+        self, *, page_size: int = DEFAULT_PAGE_SIZE, **options: Unpack[RequestOptions]
+    ) -> AsyncIterator[Variable]:
         """Iterate over all variables, *page_size* per request."""
-        return self._iter_pages(_PATH, Variable, page_size=page_size)
+        return self._iter_pages(_PATH, Variable, page_size=page_size, options=options)
 
-    async def create(self, *, name: str, value: str, type: str = "static") -> Variable:
+    async def create(
+        self, *, name: str, value: str, type: str = "static", **options: Unpack[RequestOptions]
+    ) -> Variable:
         """
         Create a variable.
 
@@ -53,7 +62,7 @@ class Variables(Resource):
             type: ``"static"`` (default) or ``"runtime"``.
         """
         body = {"name": name, "value": value, "type": type}
-        data = await self._request("POST", _PATH, json_body=body)
+        data = await self._request("POST", _PATH, json_body=body, options=options)
         return structure(data, Variable)
 
     async def update(
@@ -63,6 +72,7 @@ class Variables(Resource):
         name: str | None = None,
         value: str | None = None,
         type: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Variable:
         """
         Change a variable; omitted fields stay as they are.
@@ -74,9 +84,11 @@ class Variables(Resource):
         for key, item in (("name", name), ("value", value), ("type", type)):
             if item is not None:
                 body[key] = item
-        data = await self._request("PUT", f"{_PATH}/{path_id(variable_id)}", json_body=body)
+        data = await self._request(
+            "PUT", f"{_PATH}/{path_id(variable_id)}", json_body=body, options=options
+        )
         return structure(data, Variable)
 
-    async def delete(self, variable_id: str) -> DeleteResult:
+    async def delete(self, variable_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a variable."""
-        return await self._delete(f"{_PATH}/{path_id(variable_id)}")
+        return await self._delete(f"{_PATH}/{path_id(variable_id)}", options=options)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
-from .._convert import structure
 from ..models._common import UpsertResult
-from ._base import Resource, path_id
+from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files, override_form
 
 
@@ -27,6 +26,7 @@ class Vectors(Resource):
         stop_node_id: str | None = None,
         override_config: Mapping[str, Any] | None = None,
         chat_id: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> UpsertResult:
         """
         Run the document side of a chatflow (loaders, splitter, embeddings) and upsert the
@@ -61,7 +61,7 @@ class Vectors(Resource):
             if not parts:
                 raise ValueError("files is empty: give at least one file, or files=None")
             form = override_form(override_config, {"stopNodeId": stop_node_id, "chatId": chat_id})
-            data = await self._request("POST", path, form=form, files=parts)
+            data = await self._request("POST", path, form=form, files=parts, options=options)
         else:
             body: dict[str, Any] = {}
             if stop_node_id is not None:
@@ -70,5 +70,5 @@ class Vectors(Resource):
                 body["overrideConfig"] = dict(override_config)
             if chat_id is not None:
                 body["chatId"] = chat_id
-            data = await self._request("POST", path, json_body=body)
+            data = await self._request("POST", path, json_body=body, options=options)
         return structure(data, UpsertResult)

@@ -32,6 +32,7 @@ from ._prediction import (
     ExecutedNode,
     FileAnnotation,
     Prediction,
+    RunStatus,
     Usage,
     UsedTool,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Page",
     "Prediction",
     "QueryResult",
+    "RunStatus",
     "StoreDocument",
     "Tool",
     "Upload",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import enum
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from .._types import JSON, JSON_STRING
+from .._exceptions import FlowiseError
+from .._types import DERIVED, JSON, JSON_STRING
 
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "ExecutedNode",
     "FileAnnotation",
     "Prediction",
+    "RunStatus",
     "Usage",
     "UsedTool",
 ]
@@ -165,12 +168,93 @@ class ExecutedNode:
 
 @attrs.frozen(kw_only=True)
 class Usage:
-    """Token usage of a model call (``usageMetadata``)."""
+    """
+    Token usage: of one model call (a ``usageMetadata`` event), or of a whole run
+    (`Prediction.usage`, the sum over its model calls).
+
+    Attributes:
+        input_tokens: Tokens sent to the model(s).
+        output_tokens: Tokens the model(s) generated.
+        total_tokens: Both together.
+        extra: Other fields of one call's usage object (token details, costs), as sent.
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
     extra: Mapping[str, JSON] = _extra()
+
+    @classmethod
+    def total(cls, usages: Iterable[Usage]) -> Usage | None:
+        """
+        The sum of *usages* (a run's model calls); None when there is none.
+
+        A count no call reported stays None; ``total_tokens`` is the sum of the totals, or
+        input plus output when no call gave a total. The sum keeps no ``extra``; the usage
+        of a single call is returned as it is.
+
+        Example:
+            >>> Usage.total([Usage(input_tokens=3, output_tokens=2), Usage(input_tokens=1)])
+            Usage(input_tokens=4, output_tokens=2, total_tokens=6)
+        """
+        items = list(usages)
+        if not items:
+            return None
+        if len(items) == 1:
+            return items[0]
+        inputs = _sum(u.input_tokens for u in items)
+        outputs = _sum(u.output_tokens for u in items)
+        totals = _sum(u.total_tokens for u in items)
+        if totals is None and inputs is not None and outputs is not None:
+            totals = inputs + outputs
+        return cls(input_tokens=inputs, output_tokens=outputs, total_tokens=totals)
+
+
+def _sum(values: Iterable[int | None]) -> int | None:
+    found = [v for v in values if v is not None]
+    return sum(found) if found else None
+
+
+def usage_of_nodes(nodes: Iterable[ExecutedNode]) -> Usage | None:
+    """The usage an agent flow's node states report (``data.output.usageMetadata``), summed."""
+    found: list[Usage] = []
+    for node in nodes:
+        data = node.data
+        output = data.get("output") if isinstance(data, dict) else None
+        usage = output.get("usageMetadata") if isinstance(output, dict) else None
+        if isinstance(usage, dict):
+            found.append(usage_of(usage))
+    return Usage.total(found)
+
+
+def usage_of(data: Mapping[str, Any]) -> Usage:
+    """A `Usage` from LangChain's usage object (snake_case keys); non-integers count as absent."""
+    counts = {
+        key: value if isinstance(value, int) and not isinstance(value, bool) else None
+        for key in ("input_tokens", "output_tokens", "total_tokens")
+        for value in (data.get(key),)
+    }
+    extra = {k: v for k, v in data.items() if k not in counts}
+    return Usage(**counts, extra=extra)
+
+
+class RunStatus(enum.Enum):
+    """
+    How a run ended (`Prediction.status`).
+
+    A result that did not complete never looks like one that did: check ``status`` (or
+    `Prediction.ok`) before using the text of a stream read with ``raise_on_error=False``.
+    """
+
+    COMPLETE = "complete"
+    """The run finished and answered."""
+    FAILED = "failed"
+    """The run failed on the server (`Prediction.error` says how); the text is partial."""
+    WAITING_FOR_INPUT = "waiting_for_input"
+    """The run stopped to wait for a person (an ``action``: approve, reject, answer)."""
+    NO_ANSWER = "no_answer"
+    """The stream ended normally (``metadata``, ``end``) but brought no answer: a known
+    failure of queue-mode deployments. ``recover_from_history=True`` reads the stored answer."""
 
 
 @attrs.frozen(kw_only=True)
@@ -198,6 +282,11 @@ class Prediction:
         flow_variables: Values of Set Variable nodes.
         execution_id: The agent flow execution id.
         is_stream_valid: Whether the server streamed the run.
+        status: How the run ended (`RunStatus`); derived by the client.
+        error: Why the run failed, when *status* is ``FAILED`` (e.g. a
+            `~flowise_async.ServerEventError`).
+        usage: The run's token usage, summed over its model calls; None when the server
+            reports none (classic chatflows do not).
         extra: Every other field the server sent, as decoded JSON.
     """
 
@@ -219,6 +308,9 @@ class Prediction:
     flow_variables: Mapping[str, JSON] | None = None
     execution_id: str | None = None
     is_stream_valid: bool | None = None
+    status: RunStatus = attrs.field(default=RunStatus.COMPLETE, metadata={DERIVED: True})
+    error: FlowiseError | None = attrs.field(default=None, metadata={DERIVED: True})
+    usage: Usage | None = attrs.field(default=None, metadata={DERIVED: True})
     extra: Mapping[str, JSON] = _extra()
 
     @property
@@ -230,3 +322,36 @@ class Prediction:
         ``predictions.resume(chatflow_id, prediction.chat_id, "proceed" | "reject")``.
         """
         return self.action
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run completed (``status is RunStatus.COMPLETE``)."""
+        return self.status is RunStatus.COMPLETE
+
+
+def status_of(prediction: Prediction) -> RunStatus:
+    """The status of a run that did not fail: ``WAITING_FOR_INPUT`` when it ended on an action,
+    ``NO_ANSWER`` with neither text nor structured output, else ``COMPLETE``."""
+    if prediction.action is not None:
+        return RunStatus.WAITING_FOR_INPUT
+    if not prediction.text and prediction.json is None:
+        return RunStatus.NO_ANSWER
+    return RunStatus.COMPLETE
+
+
+def answered(prediction: Prediction) -> Prediction:
+    """
+    *prediction*, a whole JSON answer, with what the client derives: ``WAITING_FOR_INPUT``
+    when it carries an action, ``NO_ANSWER`` when it has neither text nor structured output,
+    else ``COMPLETE``; and the usage its node states report.
+    """
+    status = status_of(prediction)
+    usage = usage_of_nodes(prediction.agent_flow_executed_data)
+    if status is prediction.status and usage is None:
+        return prediction
+    return attrs.evolve(prediction, status=status, usage=usage)
+
+
+def recovered(prediction: Prediction, text: str) -> Prediction:
+    """A ``NO_ANSWER`` *prediction* completed with the answer *text* the server stored."""
+    return attrs.evolve(prediction, text=text, status=RunStatus.COMPLETE, error=None)

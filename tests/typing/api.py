@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 
 from flowise_async import (
+    APIResponse,
     AsyncFlowise,
     FlowiseError,
     Limits,
     Prediction,
+    RequestOptions,
     Retries,
+    RunStatus,
     ServerEventError,
     Timeouts,
+    Usage,
 )
 from flowise_async.events import Event, MetadataEvent, SourceDocumentsEvent, TokenEvent
 from flowise_async.sse import ServerSentEvent, SSEDecoder
@@ -44,6 +48,22 @@ async def final_and_text(flowise: AsyncFlowise, chatflow_id: str) -> Prediction:
         async for text in stream.text_stream():
             print(text, end="")
         return await stream.final()
+
+
+async def per_call(flowise: AsyncFlowise, chatflow_id: str) -> RunStatus:
+    view: AsyncFlowise = flowise.with_options(timeouts=Timeouts(headers=600), api_key="k2")
+    options: RequestOptions = {"extra_headers": {"X-Trace": "1"}, "timeouts": Timeouts(idle=5)}
+    await view.variables.list(**options)
+    await flowise.chatflows.get("id", extra_query={"a": "b"}, retries=Retries(attempts=1))
+    prediction = await flowise.predictions.create(
+        chatflow_id, "Hi", headers={"X-Request-Id": "r"}, timeouts=Timeouts(headers=5)
+    )
+    usage: Usage | None = prediction.usage
+    if usage is not None and usage.total_tokens is not None:
+        print(usage.total_tokens + 1)
+    raw: APIResponse[Prediction] = await flowise.with_raw_response.predictions.create("id", "q")
+    print(raw.status, raw.elapsed, raw.parse().text)
+    return prediction.status
 
 
 async def main() -> None:

@@ -25,6 +25,7 @@ from flowise_async.models import (
     ExecutedNode,
     FileAnnotation,
     Prediction,
+    RunStatus,
     UsedTool,
 )
 from flowise_async.testing import sse_bytes
@@ -126,6 +127,7 @@ async def test_final_assembles_every_part() -> None:
         follow_up_prompts=["next?"],
         flow_variables={"v": 1},
         is_stream_valid=True,
+        status=RunStatus.WAITING_FOR_INPUT,  # the run ended on an action
         extra={"k": "x"},
     )
     assert body.closes == [True]
