@@ -187,10 +187,12 @@ class _Run:
         "error",
         "finalizer",
         "first",
+        "fresh",
         "last",
         "nodes",
         "operation",
         "question",
+        "read_at",
         "span",
         "started",
         "streamed",
@@ -221,7 +223,9 @@ class _Run:
         self.operation: _RunOperation | None = None
         self.started = 0.0
         self.first: float | None = None
-        self.last = 0.0
+        self.last = 0.0  # when the last read that brought answer text arrived
+        self.read_at = 0.0  # when the last read arrived
+        self.fresh = False  # whether no token came from that read yet
         self.ended = False
         self.error: str | None = None
         self.usages: list[Usage] = []
@@ -253,9 +257,10 @@ class _Run:
 
     # -- during the run ----------------------------------------------------------------------
 
-    def token(self, text: str) -> None:
-        """An output chunk arrived (a token event)."""
-        now = time.perf_counter()
+    def chunk(self) -> None:
+        """The first token of a read arrived: the read is an output chunk."""
+        self.fresh = False
+        now = self.read_at
         tel = self.tel
         if tel is not None:
             if self.first is None:
@@ -264,8 +269,6 @@ class _Run:
             else:
                 tel.per_chunk.record(now - self.last, self.base)
         self.last = now
-        if self.texts is not None:
-            self.texts.append(text)
 
     def other(self, event: ev.Event) -> None:
         """Any other event: usage, node states, an in-band error (yielded), the end."""
@@ -375,6 +378,40 @@ def _abandoned(run: _Run) -> None:
 # -- streams ---------------------------------------------------------------------------------
 
 
+class _TimedBody:
+    """A stream's body that notes when each read arrives (an output chunk's time)."""
+
+    __slots__ = ("_body", "_run", "content_type", "method", "status", "url")
+
+    def __init__(self, body: Body, run: _Run) -> None:
+        self._body = body
+        self._run = run
+        self.status = body.status
+        self.content_type = body.content_type
+        self.method = body.method
+        self.url = body.url
+
+    async def read(self) -> bytes:
+        chunk = await self._body.read()
+        run = self._run
+        run.read_at = time.perf_counter()
+        run.fresh = True
+        return chunk
+
+    async def read_all(self, limit: int) -> bytes:
+        data = await self._body.read_all(limit)
+        self._run.read_at = time.perf_counter()
+        self._run.fresh = True
+        return data
+
+    def close(self, *, reuse: bool) -> None:
+        self._body.close(reuse=reuse)
+
+    def redact(self, text: str) -> str:
+        redact: Callable[[str], str] | None = getattr(self._body, "redact", None)
+        return text if redact is None else redact(text)
+
+
 class _TracedEventStream(EventStream):
     """
     An `EventStream` with a span: the span starts when the request is sent and ends exactly
@@ -421,7 +458,7 @@ class _TracedEventStream(EventStream):
         token = _active.set(run.operation)
         attached = otel_context.attach(trace.set_span_in_context(run.span))  # type: ignore[arg-type]
         try:
-            return await opener()
+            return _TimedBody(await opener(), run)
         except BaseException as exc:
             run.fail(exc)
             raise
@@ -451,7 +488,10 @@ class _TracedEventStream(EventStream):
             if run is None:  # pragma: no cover - an event implies an opened stream
                 return event
         if type(event) is ev.TokenEvent:
-            run.token(event.text)
+            if run.fresh:
+                run.chunk()
+            if run.texts is not None:
+                run.texts.append(event.text)
         else:
             run.other(event)
         return event

@@ -9,7 +9,7 @@ import logging
 import random
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -39,7 +39,7 @@ from flowise_async._stream import EventStream
 from flowise_async._transport import Transport
 from flowise_async.mock import MockRequest, MockResponse, MockTransport
 from flowise_async.otel import CAPTURE_CONTENT_ENV, FlowiseAsyncInstrumentor, route_template
-from flowise_async.testing import FakeFlowise
+from flowise_async.testing import HEARTBEAT, FakeFlowise, sse_bytes, sse_frame
 
 
 KEY = "sk-secret-key-0123456789"
@@ -287,7 +287,7 @@ async def test_a_streamed_run_is_one_span_with_chunk_metrics(telemetry: Telemetr
         ev.UsageMetadataEvent(input_tokens=2, output_tokens=1, total_tokens=3),
     ]
     async with FakeFlowise() as server:
-        server.answer("flow", "a", "b", "c", "d", events=usage, delay=0.005)
+        server.answer("flow", "a", "b", "c", "d", events=usage)
         async with _client(server) as flowise:
             async with flowise.predictions.stream("flow", "q") as stream:
                 async for _ in stream:
@@ -300,16 +300,6 @@ async def test_a_streamed_run_is_one_span_with_chunk_metrics(telemetry: Telemetr
     assert attributes["gen_ai.usage.input_tokens"] == 7
     assert attributes["gen_ai.usage.output_tokens"] == 4
     assert "error.type" not in attributes
-    (first,) = telemetry.points("gen_ai.client.operation.time_to_first_chunk")
-    assert first.count == 1
-    (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
-    assert per_chunk.count == 3  # every chunk after the first
-    assert per_chunk.sum > 0.004 * 3  # the server waited 5 ms before each frame
-    (duration,) = telemetry.points("gen_ai.client.operation.duration")
-    assert duration.sum >= first.sum + per_chunk.sum
-    assert span.end_time is not None
-    assert span.start_time is not None
-    assert (span.end_time - span.start_time) / 1e9 >= per_chunk.sum  # the whole stream
     tokens = {
         p.attributes["gen_ai.token.type"]: p.sum
         for p in telemetry.points("gen_ai.client.token.usage")
@@ -318,6 +308,41 @@ async def test_a_streamed_run_is_one_span_with_chunk_metrics(telemetry: Telemetr
     assert span.context is not None
     traceparent = server.predictions[0].headers["traceparent"]
     assert _parent_of(traceparent) == (span.context.trace_id, span.context.span_id)
+
+
+async def test_chunk_times_are_those_of_the_reads_that_bring_answer_text(
+    telemetry: Telemetry,
+) -> None:
+    """Tokens that arrive in one read are one chunk; a read without text is no chunk."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield sse_bytes(ev.StartEvent(text=""), ev.TokenEvent(text="a"), ev.TokenEvent(text="b"))
+        await asyncio.sleep(0.03)
+        yield HEARTBEAT
+        await asyncio.sleep(0.03)
+        yield sse_frame(ev.TokenEvent(text="c"))
+        await asyncio.sleep(0.05)
+        yield sse_bytes(ev.TokenEvent(text="d"), ev.MetadataEvent(chat_id="c1"), ev.EndEvent())
+
+    def handler(request: MockRequest) -> MockResponse:
+        return MockResponse(200, content=body(), content_type="text/event-stream")
+
+    async with AsyncFlowise("http://flowise.test", transport=MockTransport(handler)) as flowise:
+        async with flowise.predictions.stream("flow", "q") as stream:
+            assert (await stream.final()).text == "abcd"
+    (first,) = telemetry.points("gen_ai.client.operation.time_to_first_chunk")
+    assert first.count == 1
+    assert first.sum < 0.03  # "a" came with the headers
+    (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
+    assert per_chunk.count == 2  # "c" and "d"; "b" came with "a"
+    assert 0.1 <= per_chunk.sum < 0.2
+    (duration,) = telemetry.points("gen_ai.client.operation.duration")
+    assert duration.sum >= 0.11  # the whole stream, not the time to the headers
+    span = telemetry.span()
+    assert span.end_time is not None
+    assert span.start_time is not None
+    assert (span.end_time - span.start_time) / 1e9 >= 0.11
+    assert span.attributes["gen_ai.conversation.id"] == "c1"  # type: ignore[index]
 
 
 async def test_the_span_ends_at_the_end_event_not_when_the_headers_arrive(
@@ -452,8 +477,7 @@ async def test_final_and_text_stream_are_traced_like_iteration(telemetry: Teleme
             async with flowise.predictions.stream("flow", "q") as stream:
                 assert "".join([t async for t in stream.text_stream()]) == "abc"
     assert len(telemetry.spans()) == 2
-    (per_chunk,) = telemetry.points("gen_ai.client.operation.time_per_output_chunk")
-    assert per_chunk.count == 4
+    assert [p.count for p in telemetry.points("gen_ai.client.operation.time_to_first_chunk")] == [2]
 
 
 async def test_a_batch_is_a_span_per_item(telemetry: Telemetry) -> None:
