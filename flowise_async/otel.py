@@ -20,8 +20,8 @@ It follows the OpenTelemetry GenAI semantic conventions v1.41.0 (status Developm
   ``gen_ai.client.operation.time_per_output_chunk``;
 - a W3C ``traceparent`` header on every request.
 
-Nothing is patched until `FlowiseAsyncInstrumentor.instrument` runs, and `uninstrument`
-restores the library as it was: switched off, it costs nothing.
+Nothing is patched until ``instrument()`` runs, and ``uninstrument()`` restores the library
+as it was: switched off, it costs nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import json
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, cast
 
 import attrs
@@ -645,7 +645,7 @@ class FlowiseAsyncInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         FlowiseAsyncInstrumentor().instrument()
     """
 
-    def instrumentation_dependencies(self) -> Collection[str]:
+    def instrumentation_dependencies(self) -> tuple[str, ...]:
         """The packages this instrumentation applies to."""
         return ("flowise-async >= 0.1.0",)
 
