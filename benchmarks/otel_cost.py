@@ -1,7 +1,8 @@
 """
 What the OpenTelemetry instrumentation costs: the tokens-coalesced stream, instrumented or not.
 
-``python -m benchmarks.otel_cost [--rounds R] [--reps N]`` runs worker processes in turn:
+``python -m benchmarks.otel_cost [--rounds R] [--reps N] [--workload W]`` runs worker
+processes in turn:
 
 - ``no-extra``: ``opentelemetry`` cannot be imported at all (as without the ``otel`` extra);
 - ``off``: the SDK set up, instrumented for the warm-up run, then uninstrumented;
@@ -10,8 +11,9 @@ What the OpenTelemetry instrumentation costs: the tokens-coalesced stream, instr
 The modes take turns (each first, second and third in turn), every process runs a warm-up
 and then ``--reps`` timed runs.
 
-Each run streams the 20,000 token frames of ``tokens-coalesced`` (64 KiB reads) through the
-client, from a `flowise_async.mock.MockTransport` (no sockets, so the figure is the client's
+Each run streams the 20,000 token frames of ``tokens-coalesced`` (64 KiB reads; or of
+``tokens-per-write``, one read per frame: one output chunk per token) through the client,
+from a `flowise_async.mock.MockTransport` (no sockets, so the figure is the client's
 CPU, which is what the instrumentation adds), and reads every event; a run's figure is the
 CPU time of the process (steadier than wall time on a shared machine). It prints one JSON
 object: the median CPU milliseconds per run of each mode, and the ratios on/off and
@@ -66,12 +68,12 @@ async def _one_run(chunks: Sequence[bytes], expected_events: int) -> float:
     return elapsed
 
 
-def _worker(mode: str, reps: int) -> list[float]:
+def _worker(mode: str, reps: int, workload: str) -> list[float]:
     if mode == "no-extra":
         sys.meta_path.insert(0, _NoOpenTelemetry())
     from benchmarks import workloads
 
-    spec = workloads.get(WORKLOAD)
+    spec = workloads.get(workload)
     chunks = spec.writes
     expected = len(spec.expected)
     if mode == "no-extra":
@@ -131,10 +133,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=10, help="worker processes per mode")
     parser.add_argument("--reps", type=int, default=5, help="timed runs per process")
+    parser.add_argument(
+        "--workload", default=WORKLOAD, choices=("tokens-coalesced", "tokens-per-write")
+    )
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(_worker(args.worker, args.reps)))
+        print(json.dumps(_worker(args.worker, args.reps, args.workload)))
         return
     samples: dict[str, list[list[float]]] = {mode: [] for mode in MODES}
     for index in range(args.rounds):
@@ -149,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     mode,
                     "--reps",
                     f"{args.reps}",
+                    "--workload",
+                    args.workload,
                 ],
                 check=True,
                 capture_output=True,
@@ -158,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             samples[mode].append(json.loads(out.stdout))
     rng = random.Random(0)
     result: dict[str, Any] = {
-        "workload": WORKLOAD,
+        "workload": args.workload,
         "processes_per_mode": args.rounds,
         "runs_per_process": args.reps,
         "median_cpu_ms": {
