@@ -438,6 +438,41 @@ async def test_cancellation_ends_the_span_with_its_type(telemetry: Telemetry) ->
     assert telemetry.span().attributes["error.type"] == "CancelledError"  # type: ignore[index]
 
 
+async def test_an_exception_in_the_loop_body_ends_the_span_with_its_type(
+    telemetry: Telemetry,
+) -> None:
+    async with FakeFlowise() as server:
+        server.answer("flow", "a", "b", stall_after=2)
+        async with _client(server) as flowise:
+            with pytest.raises(LookupError):
+                async with flowise.predictions.stream("flow", "q") as stream:
+                    async for event in stream:
+                        if isinstance(event, ev.TokenEvent):
+                            raise LookupError(event.text)
+    span = telemetry.span()
+    assert span.attributes["error.type"] == "LookupError"  # type: ignore[index]
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description is None  # not one of ours: its message is not recorded
+
+
+async def test_a_stream_open_while_uninstrumenting_still_ends_its_span() -> None:
+    with Telemetry() as telemetry:
+        async with FakeFlowise() as server:
+            server.answer("flow", "a", "b", "c")
+            async with _client(server) as flowise:
+                stream = flowise.predictions.stream("flow", "q")
+                async with stream:
+                    await stream.__anext__()
+                    FlowiseAsyncInstrumentor().uninstrument()
+                    assert (await stream.final()).text == "abc"
+                FlowiseAsyncInstrumentor().instrument(
+                    tracer_provider=telemetry.tracer_provider,
+                    meter_provider=telemetry.meter_provider,
+                )
+    assert telemetry.span().attributes["flowise.stream.outcome"] == "end"  # type: ignore[index]
+    telemetry.assert_all_ended_once()
+
+
 async def test_timeouts_end_the_span(telemetry: Telemetry) -> None:
     async with FakeFlowise() as server:
         server.answer("flow", "a", "b", stall_after=2)
