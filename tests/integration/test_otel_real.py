@@ -7,7 +7,7 @@ import gc
 import random
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed
 from flowise_async import AsyncFlowise, FlowiseError
 from flowise_async import events as ev
 from harness.fake_llm import echo_reply, tokens_of
-from tests.integration.conftest import MakeClient
 from tests.unit.test_otel import Telemetry
 
 
@@ -112,7 +111,7 @@ async def test_a_retrieval_flow_and_other_calls(
 
 @pytest.mark.timeout(240)
 async def test_interrupted_real_streams_leave_no_span_open(
-    make_client: MakeClient, chatflows: dict[str, str]
+    make_client: Callable[..., AsyncFlowise], chatflows: dict[str, str]
 ) -> None:
     """Cancel, break, aclose, time out or abandon real streams at random points: 0 open."""
     rng = random.Random(99)
