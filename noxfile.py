@@ -1,6 +1,6 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s demo``, ``nox -s bench``.
+``nox -s demo``, ``nox -s bench``, ``nox -s otel_cost``.
 """
 
 from __future__ import annotations
@@ -62,6 +62,13 @@ def bench(session: nox.Session) -> None:
     """Benchmark the stream client against its peers (figures only): ``nox -s bench -- --help``."""
     session.install(".", "-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def otel_cost(session: nox.Session) -> None:
+    """The cost of the OpenTelemetry instrumentation (figures only): ``-- --help``."""
+    session.install(".[otel]", "opentelemetry-sdk")
+    session.run("python", "-m", "benchmarks.otel_cost", *session.posargs)
 
 
 @nox.session(python=PYTHON)
