@@ -82,6 +82,7 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("datetime.datetime", "py:class", "library/datetime.html"),
             ("logging.Logger", "py:class", "library/logging.html"),
             ("logging", "py:module", "library/logging.html"),
+            ("enum.Enum", "py:class", "library/enum.html"),
             ("object", "py:class", "library/functions.html"),
             ("str", "py:class", "library/stdtypes.html"),
             ("bytes", "py:class", "library/stdtypes.html"),

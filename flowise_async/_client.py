@@ -85,6 +85,11 @@ class AsyncFlowise:
         transport: A `~flowise_async.mock.MockTransport` answering instead of the network
             (for tests).
 
+    The client logs to the standard ``flowise_async`` logger (responses at ``DEBUG``, retries
+    and aborts at ``INFO``); ``FLOWISE_ASYNC_LOG=debug`` (or ``info``) in the environment
+    prints that log to stderr. `with_options` gives a view with other settings for some
+    calls, `with_raw_response` the HTTP responses behind the results.
+
     Example::
 
         async with AsyncFlowise("http://localhost:3000", api_key=KEY) as flowise:
@@ -422,6 +427,10 @@ class _Context:
     @property
     def options(self) -> CallOptions | None:
         return self._client._options
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self._client.timeouts
 
     def live_transport(self) -> Transport:
         return self._client._live_transport()

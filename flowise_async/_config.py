@@ -37,7 +37,8 @@ class Timeouts:
     A field you leave out keeps the library default here, but when these timeouts are given
     for one call (``predictions.create(..., timeouts=Timeouts(headers=5))``) or to
     `~flowise_async.AsyncFlowise.with_options`, only the fields you set replace the client's:
-    the others are the client's own values (see `merge` and `given`).
+    the others are the client's own values (see `merge` and `given`). A copy made with
+    :func:`attrs.evolve` counts every field as given.
 
     Attributes:
         pool: Waiting for a free connection when the pool (``Limits.max_connections``) is

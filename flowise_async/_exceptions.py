@@ -5,7 +5,7 @@ Every exception the library raises derives from `FlowiseError`::
 
     FlowiseError
     ├── APIConnectionError            could not connect, connection dropped (.request_sent)
-    │   └── APITimeoutError           pool / connect / headers / idle timeout (a TimeoutError)
+    │   └── APITimeoutError           pool/connect/headers/idle/event timeout (a TimeoutError)
     ├── APIStatusError                status, method, url, message, body (never headers or keys)
     │   ├── BadRequestError 400 · AuthenticationError 401 · PermissionDeniedError 403
     │   ├── NotFoundError 404 · PayloadTooLargeError 413 · RateLimitError 429 (.retry_after)
@@ -107,7 +107,8 @@ class APITimeoutError(APIConnectionError, TimeoutError):
     A timeout fired: waiting for a pooled connection, connecting, waiting for the response
     headers, or between two events.
 
-    *phase* is ``"pool"``, ``"connect"``, ``"headers"``, ``"idle"`` or ``"total"``.
+    *phase* is ``"pool"``, ``"connect"``, ``"headers"``, ``"idle"``, ``"event"`` (no event,
+    only keep-alive comments, within ``Timeouts.event``) or ``"total"``.
     """
 
     phase: str

@@ -7,6 +7,7 @@ end, error and cancellation logic is testable with a hand-written body.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import warnings
 from collections import deque
@@ -17,11 +18,13 @@ from typing import Any, Protocol
 from . import events as ev
 from ._convert import decode_event, decode_items, decode_message, structure_prediction
 from ._exceptions import (
+    APITimeoutError,
     ClientStateError,
     EventDecodeError,
     IncompleteStreamError,
     ServerEventError,
 )
+from ._outcome import RunOutcome
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 from .models._prediction import Prediction
 
@@ -186,14 +189,19 @@ class EventStream:
         "_body",
         "_decoder",
         "_documents",
+        "_event_at",
+        "_event_timeout",
         "_executed",
         "_file_annotations",
         "_json_prediction",
         "_max_event_size",
         "_metadata",
         "_opener",
+        "_outcome",
         "_pending",
+        "_quiet",
         "_raise_on_error",
+        "_recover",
         "_saw_end",
         "_state",
         "_texts",
@@ -211,6 +219,8 @@ class EventStream:
         raise_on_error: bool = True,
         abort_hook: Callable[[], None] | None = None,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        event_timeout: float | None = None,
+        recover: Callable[[Prediction], Awaitable[Prediction]] | None = None,
     ) -> None:
         self._opener = opener
         self.chat_id = chat_id
@@ -224,6 +234,10 @@ class EventStream:
         # Typed events (JSON answer), or raw SSE items decoded when taken.
         self._pending: deque[Any] = deque()
         self._saw_end = False
+        # The bound on the silence between events (Timeouts.event): comments do not count.
+        self._event_timeout = event_timeout
+        self._event_at = 0.0  # loop time of the last chunk that brought events
+        self._quiet = False  # the last chunk brought no event (only comments)
         self._json_prediction: Prediction | None = None
         # What final() assembles.
         self._texts: list[str] = []
@@ -235,6 +249,8 @@ class EventStream:
         self._agent_reasoning: list[Any] = []
         self._executed: list[Any] = []
         self._action: Any = None
+        self._outcome = RunOutcome()  # status, error and usage of final()
+        self._recover = recover  # reads a NO_ANSWER run's stored answer
 
     def __repr__(self) -> str:
         return (
@@ -271,6 +287,8 @@ class EventStream:
                 self._fire_abort_hook()
             raise
         self._body = body
+        if self._event_timeout is not None:
+            self._event_at = asyncio.get_running_loop().time()
         if body.content_type == "text/event-stream":
             self._decoder = _raw_decoder(self._max_event_size)
             return
@@ -364,11 +382,15 @@ class EventStream:
             raise StopAsyncIteration
         try:
             while True:
-                chunk = await body.read()
+                chunk = await (self._read_quiet(body) if self._quiet else body.read())
                 if chunk:
                     sses = decoder.feed(chunk)
                     if not sses:
+                        self._quiet = self._event_timeout is not None
                         continue
+                    if self._event_timeout is not None:
+                        self._quiet = False
+                        self._event_at = asyncio.get_running_loop().time()
                 else:
                     sses = decoder.flush()
                     if not sses:
@@ -394,6 +416,30 @@ class EventStream:
             await self.aclose()
             raise
         return self._next_pending(pending)
+
+    async def _read_quiet(self, body: Body) -> bytes:
+        """Read after chunks without events: bounded by what is left of `Timeouts.event`."""
+        limit = self._event_timeout
+        assert limit is not None  # noqa: S101 - only quiet with a bound
+        remaining = self._event_at + limit - asyncio.get_running_loop().time()
+        if remaining > 0:
+            deadline = asyncio.timeout(remaining)
+            try:
+                async with deadline:
+                    return await body.read()
+            except TimeoutError:
+                if not deadline.expired():
+                    raise  # the idle timeout of the body: not ours
+        raise APITimeoutError(
+            f"no event from the server for {limit} s while streaming the run of chatflow "
+            f"{self.chatflow_id} (chat {self.chat_id}): the connection is alive (keep-alive "
+            "comments arrive) but the run sends nothing, it may be stuck (e.g. a queue worker "
+            "that died). Raise Timeouts(event=...) if a tool runs longer than that",
+            phase="event",
+            method=body.method,
+            url=body.url,
+            transient=False,
+        )
 
     def _next_pending(self, pending: deque[Any]) -> ev.Event:
         item = pending.popleft()
@@ -457,6 +503,8 @@ class EventStream:
             )
         else:
             self._collect(event)
+            if RunOutcome.watches(event):
+                self._outcome.add(event)
         return event
 
     def _collect(self, event: ev.Event) -> None:
@@ -493,17 +541,36 @@ class EventStream:
         """The answer text received so far."""
         return "".join(self._texts)
 
-    async def final(self) -> Prediction:
+    async def final(self, *, recover_from_history: bool = False) -> Prediction:
         """
         Consume the rest of the stream and return the assembled result, the same value that
         ``predictions.create`` returns for the run (text, ids, documents, tools, ...).
+
+        Its ``status`` (`~flowise_async.models.RunStatus`) says how the run ended: with
+        ``raise_on_error=False`` a run that failed after some tokens is ``FAILED`` (with the
+        typed ``error``), never complete.
+
+        Args:
+            recover_from_history: When the stream ended without an answer
+                (``NO_ANSWER``: ``metadata`` and ``end`` only, a known failure of queue-mode
+                deployments), read the answer the server stored from the chat's messages
+                (one more request); the status stays ``NO_ANSWER`` if none was stored.
         """
         if self._state is _State.NEW:
             await self._open()
         async for _ in self:
             pass
         if self._json_prediction is not None:
-            return self._json_prediction
+            prediction = self._json_prediction
+        else:
+            prediction = self._outcome.settle(
+                self._assemble(), chatflow_id=self.chatflow_id, redact=self._redactor()
+            )
+        if recover_from_history and self._recover is not None:
+            prediction = await self._recover(prediction)
+        return prediction
+
+    def _assemble(self) -> Prediction:
         meta = self._metadata or ev.MetadataEvent()
         return Prediction(
             text="".join(self._texts),

@@ -12,6 +12,7 @@ timeout of a streamed prediction talks about streams, one of a plain call does n
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import aiohttp
 import attrs
@@ -99,7 +100,7 @@ def _refused(exc: BaseException, ctx: FailureContext) -> str:
 
 def _os_error(exc: BaseException) -> BaseException:
     """The socket error behind a connector error (the rows using it match only those)."""
-    return exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    return cast(aiohttp.ClientConnectorError, exc).os_error
 
 
 def _disconnected(exc: BaseException, ctx: FailureContext) -> str:
@@ -117,8 +118,8 @@ def _redirects(exc: BaseException, ctx: FailureContext) -> str:
 
 
 def _bad_response(exc: BaseException, ctx: FailureContext) -> str:
-    message = exc.message if isinstance(exc, aiohttp.ClientResponseError) else ""
-    detail = ctx.redact(message or str(exc))
+    # Its row matches aiohttp.ClientResponseError only.
+    detail = ctx.redact(cast(aiohttp.ClientResponseError, exc).message or str(exc))
     return (
         f"{ctx.method} {ctx.url} failed: {type(exc).__name__}: {detail}: check the base URL "
         "and any proxy"

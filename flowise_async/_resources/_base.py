@@ -186,6 +186,10 @@ class ResourceContext(Protocol):
         """The retry policy."""
 
     @property
+    def timeouts(self) -> Timeouts:
+        """The timeouts (of the client view)."""
+
+    @property
     def options(self) -> CallOptions | None:
         """The options of the client view (``with_options``), None for the client's own."""
 

@@ -306,6 +306,8 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_hook=hook,
             max_event_size=ctx.max_event_size,
+            event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
+            recover=lambda prediction: self.recover(chatflow_id, prediction),
         )
 
     def batch(
@@ -339,8 +341,10 @@ class Predictions(Resource):
                 ``streaming`` field overrides it.
             retries: Further attempts for an item that failed before any of its answer
                 arrived, for the failures the client's `Retries` treats as retryable
-                (connection errors, 429/502/503/504). A stream that delivered events is never
-                sent again.
+                (connection errors before the request was sent, 429/502/503/504). An item is
+                sent at most ``retries + 1`` times (this replaces the client's attempts for
+                it); one the server may have started, or a stream that delivered events, is
+                never sent again.
             fail_fast: Stop at the first failed item: the items in flight are cancelled and
                 its error is raised.
             on_progress: Called with a `BatchProgress` after every item (keep it quick).

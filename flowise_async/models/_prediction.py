@@ -236,7 +236,8 @@ class Prediction:
         execution_id: The agent flow execution id.
         is_stream_valid: Whether the server streamed the run.
         status: How the run ended (`RunStatus`); derived by the client.
-        error: Why the run failed, when *status* is ``FAILED`` (e.g. a `ServerEventError`).
+        error: Why the run failed, when *status* is ``FAILED`` (e.g. a
+            `~flowise_async.ServerEventError`).
         usage: The run's token usage, summed over its model calls; None when the server
             reports none (classic chatflows do not).
         extra: Every other field the server sent, as decoded JSON.

@@ -183,6 +183,51 @@ async def test_create_errors_redact_echoed_key_in_body(
     assert secret_free(info.value) == []
 
 
+ECHOING = [f for f in FAULTS if "echo" in f[0]]
+
+
+@pytest.mark.parametrize(
+    ("handler", "hint"), [(h, hint) for _, h, hint in ECHOING], ids=[f[0] for f in ECHOING]
+)
+async def test_a_views_key_never_leaks(
+    serve: Serve,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    handler: Any,
+    hint: str,
+) -> None:
+    """A key given to with_options() is as secret as the client's, with an echoing server."""
+    server = await serve(handler)
+    client = make_client(server.url, api_key="sk-the-client-own-key", max_event_size=1000)
+    view = client.with_options(api_key=API_KEY, timeouts=Timeouts(idle=0.5))
+    caplog.set_level(logging.DEBUG)
+    stream = view.predictions.stream(FLOW_ID, "hi")
+    with pytest.raises(FlowiseError) as info:
+        async with stream:
+            async for _ in stream:
+                pass
+    assert hint in str(info.value), str(info.value)
+    assert secret_free(info.value) == []
+    for obj in (view, view.predictions, stream, view.timeouts, view.with_raw_response):
+        assert API_KEY not in repr(obj)
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert API_KEY not in logged
+
+
+async def test_a_failed_runs_error_in_final_is_redacted(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """raise_on_error=False: the FAILED prediction's error hides the key the server echoed."""
+    server = await serve(_stream_then(frame("error", f"Error: upstream 401 {ECHO}") + END))
+    client = make_client(server.url)
+    async with client.predictions.stream(FLOW_ID, "hi", raise_on_error=False) as stream:
+        prediction = await stream.final()
+    assert prediction.error is not None
+    assert secret_free(prediction.error) == []
+    assert API_KEY not in repr(prediction)
+    assert "Bearer ***" in str(prediction.error)
+
+
 # -- redirects --------------------------------------------------------------------------------
 
 

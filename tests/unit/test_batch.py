@@ -333,3 +333,39 @@ async def test_bad_arguments_are_refused(client: AsyncFlowise) -> None:
         client.predictions.batch("echo", "just one question")
     with pytest.raises(ValueError, match="concurrency"):
         client.predictions.batch("echo", ["a"], concurrency=0)
+
+
+# -- one retry loop -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("retries", "sent"), [(0, 1), (1, 2), (3, 4)])
+async def test_batch_retries_replace_the_client_attempts(retries: int, sent: int) -> None:
+    """An item is sent at most retries+1 times, whatever the client's Retries.attempts."""
+    from flowise_async.mock import MockRequest, MockResponse, MockTransport
+
+    def handler(request: MockRequest) -> MockResponse:
+        return MockResponse(503, text="busy")
+
+    mock = MockTransport(handler)
+    policy = Retries(attempts=5, backoff=0.001, max_backoff=0.001)
+    async with AsyncFlowise("http://flowise.test", retries=policy, transport=mock) as flowise:
+        (result,) = await flowise.predictions.batch("f", ["q"], retries=retries, stream=False)
+    assert isinstance(result.error, InternalServerError)
+    assert result.attempts == sent
+    assert len(mock.requests) == sent
+
+
+async def test_batch_leaves_other_calls_their_retries() -> None:
+    """After a batch, a plain call gets the client's attempts again (the cap is per item)."""
+    from flowise_async.mock import MockRequest, MockResponse, MockTransport
+
+    def handler(request: MockRequest) -> MockResponse:
+        return MockResponse(503, text="busy")
+
+    mock = MockTransport(handler)
+    policy = Retries(attempts=3, backoff=0.001, max_backoff=0.001)
+    async with AsyncFlowise("http://flowise.test", retries=policy, transport=mock) as flowise:
+        await flowise.predictions.batch("f", ["q"], retries=0, stream=False)
+        with pytest.raises(InternalServerError):
+            await flowise.predictions.create("f", "q")
+    assert len(mock.requests) == 1 + 3

@@ -25,6 +25,7 @@ from flowise_async import (
     Timeouts,
     UnexpectedContentError,
 )
+from flowise_async.mock import MockRequest, MockResponse, MockTransport
 
 
 BASE = "http://flowise.test"
@@ -94,26 +95,38 @@ async def test_borrowed_session_is_not_closed(mocked: aioresponses) -> None:
         assert not session.closed
 
 
-async def test_create_parses_prediction(mocked: aioresponses) -> None:
+def answering(*responses: MockResponse) -> MockTransport:
+    """A mock transport giving *responses* in turn to predictions (the last one repeats)."""
+    queue = list(responses)
+
+    def handler(request: MockRequest) -> MockResponse:
+        assert request.path.startswith("/api/v1/prediction/")
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return MockTransport(handler)
+
+
+async def test_create_parses_prediction() -> None:
     """create() sends the body and returns a typed Prediction keeping unknown fields."""
-    mocked.post(
-        PRED,
-        payload={
-            "text": "Echo: hello",
-            "question": "hello",
-            "chatId": "c",
-            "chatMessageId": "m",
-            "isStreamValid": False,
-            "sessionId": "c",
-            "memoryType": "Buffer Memory",
-            "usedTools": [
-                {"tool": "calculator", "toolInput": {"input": "6*7"}, "toolOutput": "42"}
-            ],
-            "followUpPrompts": '"[\\"next?\\"]"',
-            "brandNew": {"x": 1},
-        },
+    mock = answering(
+        MockResponse(
+            json={
+                "text": "Echo: hello",
+                "question": "hello",
+                "chatId": "c",
+                "chatMessageId": "m",
+                "isStreamValid": False,
+                "sessionId": "c",
+                "memoryType": "Buffer Memory",
+                "usedTools": [
+                    {"tool": "calculator", "toolInput": {"input": "6*7"}, "toolOutput": "42"}
+                ],
+                "followUpPrompts": '"[\\"next?\\"]"',
+                "brandNew": {"x": 1},
+            },
+        )
     )
-    async with AsyncFlowise(BASE, api_key=KEY) as flowise:
+    async with AsyncFlowise(BASE, api_key=KEY, transport=mock) as flowise:
         result = await flowise.predictions.create("flow-1", "hello", chat_id="c")
     assert isinstance(result, Prediction)
     assert result.text == "Echo: hello"
@@ -121,9 +134,9 @@ async def test_create_parses_prediction(mocked: aioresponses) -> None:
     assert result.used_tools[0].tool_output == "42"
     assert result.follow_up_prompts == ["next?"]
     assert result.extra == {"brandNew": {"x": 1}}
-    (call,) = next(iter(mocked.requests.values()))
-    assert call.kwargs["json"] == {"question": "hello", "streaming": False, "chatId": "c"}
-    assert call.kwargs["headers"]["Authorization"] == f"Bearer {KEY}"
+    (call,) = mock.requests
+    assert call.json == {"question": "hello", "streaming": False, "chatId": "c"}
+    assert call.headers["Authorization"] == f"Bearer {KEY}"
 
 
 @pytest.mark.parametrize(
@@ -158,11 +171,12 @@ async def test_create_parses_prediction(mocked: aioresponses) -> None:
     ],
 )
 async def test_status_mapping(
-    mocked: aioresponses, status: int, body: dict[str, object], exc: type[Exception], text: str
+    status: int, body: dict[str, object], exc: type[Exception], text: str
 ) -> None:
     """Error statuses (and Flowise's wrapped 500s) map to typed errors with the message."""
-    mocked.post(PRED, status=status, payload=body)
-    async with AsyncFlowise(BASE, api_key=KEY, retries=Retries(attempts=1)) as flowise:
+    mock = answering(MockResponse(status, json=body))
+    retries = Retries(attempts=1)
+    async with AsyncFlowise(BASE, api_key=KEY, retries=retries, transport=mock) as flowise:
         with pytest.raises(exc, match=re.escape(text)) as info:
             await flowise.predictions.create("flow", "q")
     assert info.value.status == status  # type: ignore[attr-defined]
@@ -170,29 +184,31 @@ async def test_status_mapping(
     assert KEY not in str(info.value)
 
 
-async def test_rate_limit_retry_after(mocked: aioresponses) -> None:
+async def test_rate_limit_retry_after() -> None:
     """429 with Retry-After is retried after that delay; the last one raises RateLimitError."""
-    for _ in range(2):
-        mocked.post(PRED, status=429, body="Too many requests", headers={"Retry-After": "0.01"})
-    async with AsyncFlowise(BASE, retries=Retries(attempts=2, backoff=0.01)) as flowise:
+    busy = MockResponse(429, text="Too many requests", headers={"Retry-After": "0.01"})
+    mock = answering(busy)
+    retries = Retries(attempts=2, backoff=0.01)
+    async with AsyncFlowise(BASE, retries=retries, transport=mock) as flowise:
         with pytest.raises(RateLimitError, match="Too many requests") as info:
             await flowise.predictions.create("flow", "q")
     assert info.value.retry_after == pytest.approx(0.01)
-    assert len(next(iter(mocked.requests.values()))) == 2
+    assert len(mock.requests) == 2
 
 
-async def test_503_then_success_is_retried(mocked: aioresponses) -> None:
+async def test_503_then_success_is_retried() -> None:
     """A 503 then a 200 gives the answer."""
-    mocked.post(PRED, status=503, body="unavailable")
-    mocked.post(PRED, payload={"text": "ok"})
-    async with AsyncFlowise(BASE, retries=Retries(attempts=3, backoff=0.01)) as flowise:
+    mock = answering(MockResponse(503, text="unavailable"), MockResponse(json={"text": "ok"}))
+    retries = Retries(attempts=3, backoff=0.01)
+    async with AsyncFlowise(BASE, retries=retries, transport=mock) as flowise:
         assert (await flowise.predictions.create("flow", "q")).text == "ok"
+    assert len(mock.requests) == 2
 
 
-async def test_html_answer_to_json_call(mocked: aioresponses) -> None:
+async def test_html_answer_to_json_call() -> None:
     """A 200 text/html answer to a JSON call is UnexpectedContentError naming the cause."""
-    mocked.post(PRED, status=200, body="<!doctype html>", content_type="text/html")
-    async with AsyncFlowise(BASE) as flowise:
+    mock = answering(MockResponse(200, text="<!doctype html>", content_type="text/html"))
+    async with AsyncFlowise(BASE, transport=mock) as flowise:
         with pytest.raises(UnexpectedContentError, match="base URL"):
             await flowise.predictions.create("flow", "q")
 
@@ -222,13 +238,11 @@ async def test_chatflows_roundtrip(mocked: aioresponses) -> None:
     }
 
 
-async def test_key_not_in_debug_logs(
-    mocked: aioresponses, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_key_not_in_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
     """DEBUG logs name the request but never the API key."""
-    mocked.post(PRED, payload={"text": "x"})
+    mock = answering(MockResponse(json={"text": "x"}))
     caplog.set_level(logging.DEBUG, logger="flowise_async")
-    async with AsyncFlowise(BASE, api_key=KEY) as flowise:
+    async with AsyncFlowise(BASE, api_key=KEY, transport=mock) as flowise:
         await flowise.predictions.create("flow", "q")
     assert "prediction/flow" in caplog.text
     assert KEY not in caplog.text
@@ -249,7 +263,6 @@ async def test_connection_refused_is_typed() -> None:
 
 async def test_mock_transport_sees_the_request_and_answers() -> None:
     """A MockTransport handler gets the request (key included) and its answer is decoded."""
-    from flowise_async.mock import MockRequest, MockResponse, MockTransport
 
     def handler(request: MockRequest) -> MockResponse:
         assert request.method == "POST"
@@ -269,8 +282,6 @@ async def test_mock_transport_sees_the_request_and_answers() -> None:
 
 async def test_mock_transport_streams_chunks_and_retries_statuses() -> None:
     """A streamed body arrives chunk by chunk; a 503 is retried by the same policy."""
-    from flowise_async.mock import MockRequest, MockResponse, MockTransport
-
     body = (
         b'message:\ndata:{"event":"token","data":"Hel"}\n\n'
         b'message:\ndata:{"event":"token","data":"lo"}\n\n'
@@ -298,7 +309,6 @@ async def test_mock_transport_streams_chunks_and_retries_statuses() -> None:
 async def test_mock_transport_maps_statuses_and_handler_failures() -> None:
     """Status errors are typed as usual; a handler's OSError is a broken connection, sent-maybe."""
     from flowise_async import APIConnectionError
-    from flowise_async.mock import MockRequest, MockResponse, MockTransport
 
     def handler(request: MockRequest) -> MockResponse:
         if request.method == "GET":
@@ -316,7 +326,6 @@ async def test_mock_transport_maps_statuses_and_handler_failures() -> None:
 
 async def test_a_leaked_response_is_counted_as_acquired() -> None:
     """The leak checks read pool_stats(): a response never closed shows as acquired."""
-    from flowise_async.mock import MockRequest, MockResponse, MockTransport
 
     def handler(request: MockRequest) -> MockResponse:
         return MockResponse(200, content=[b"a", b"b"], content_type="text/plain")
