@@ -44,11 +44,12 @@ from opentelemetry.metrics import Histogram, get_meter
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 
 from . import events as ev
-from ._exceptions import APIStatusError, FlowiseError, ServerEventError
+from ._exceptions import APIStatusError, FlowiseError
+from ._outcome import RunOutcome
 from ._resources import predictions as _predictions
 from ._stream import Body, EventStream
 from ._transport import RawResponse, RequestSpec, Transport
-from .models._prediction import Prediction, RunStatus, Usage, usage_of_nodes
+from .models._prediction import Prediction, RunStatus
 
 
 __all__ = ["CAPTURE_CONTENT_ENV", "SEMCONV_VERSION", "FlowiseAsyncInstrumentor", "route_template"]
@@ -181,8 +182,10 @@ class _Run:
     """
 
     __slots__ = (
+        "action",
         "base",
         "chat_id",
+        "chatflow_id",
         "ended",
         "error",
         "finalizer",
@@ -191,6 +194,7 @@ class _Run:
         "last",
         "nodes",
         "operation",
+        "outcome",
         "question",
         "read_at",
         "span",
@@ -198,7 +202,6 @@ class _Run:
         "streamed",
         "tel",
         "texts",
-        "usages",
     )
 
     def __init__(
@@ -228,8 +231,10 @@ class _Run:
         self.fresh = False  # whether no token came from that read yet
         self.ended = False
         self.error: str | None = None
-        self.usages: list[Usage] = []
+        self.chatflow_id = chatflow_id
+        self.outcome: RunOutcome | None = None  # created at the first event that tells
         self.nodes: list[Any] = []
+        self.action: Any = None
         self.texts: list[str] | None = None
         self.finalizer: weakref.finalize[Any, Any] | None = None
         self._start(chatflow_id)
@@ -271,24 +276,34 @@ class _Run:
         self.last = now
 
     def other(self, event: ev.Event) -> None:
-        """Any other event: usage, node states, an in-band error (yielded), the end."""
+        """Any other event: what tells how the run ended (`RunOutcome`), ids, the end."""
+        if RunOutcome.watches(event):
+            if self.outcome is None:
+                self.outcome = RunOutcome()
+            self.outcome.add(event)
+            return
         cls = type(event)
-        if cls is ev.UsageMetadataEvent:
-            self.usages.append(
-                Usage(
-                    input_tokens=event.input_tokens,  # type: ignore[union-attr]
-                    output_tokens=event.output_tokens,  # type: ignore[union-attr]
-                    total_tokens=event.total_tokens,  # type: ignore[union-attr]
-                )
-            )
-        elif cls is ev.AgentFlowExecutedDataEvent:
+        if cls is ev.AgentFlowExecutedDataEvent:
             self.nodes = list(event.nodes)  # type: ignore[union-attr]
-        elif cls is ev.MetadataEvent and event.chat_id:  # type: ignore[union-attr]
-            self.chat_id = event.chat_id  # type: ignore[union-attr]
-        elif cls is ev.ErrorEvent:
-            self.error = ServerEventError.__qualname__
+        elif cls is ev.MetadataEvent:
+            self.chat_id = event.chat_id or self.chat_id  # type: ignore[union-attr]
+            self.action = event.action or self.action  # type: ignore[union-attr]
+        elif cls is ev.ActionEvent:
+            self.action = event.action  # type: ignore[union-attr]
         elif cls is ev.EndEvent:
-            self.end("end")
+            self.end("end", prediction=self._settled())
+
+    def _settled(self) -> Prediction:
+        """How a stream that reached its end ended: the same rules as its ``final()``."""
+        prediction = Prediction(
+            # The text itself when it is recorded; else only whether answer text came counts.
+            text="".join(self.texts) if self.texts else "" if self.first is None else " ",
+            chat_id=self.chat_id,
+            agent_flow_executed_data=self.nodes,
+            action=self.action,
+        )
+        outcome = self.outcome or RunOutcome()
+        return outcome.settle(prediction, chatflow_id=self.chatflow_id, redact=_same)
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -315,7 +330,7 @@ class _Run:
         if span is None or tel is None:
             return
         elapsed = time.perf_counter() - self.started
-        usage = self._usage(prediction)
+        usage = prediction.usage if prediction is not None else None
         if prediction is not None:
             self.chat_id = prediction.chat_id or self.chat_id
             if prediction.status is RunStatus.FAILED and self.error is None:
@@ -353,21 +368,16 @@ class _Run:
                 if count is not None:
                     tel.tokens.record(count, {**self.base, "gen_ai.token.type": kind})
 
-    def _usage(self, prediction: Prediction | None) -> Usage | None:
-        if prediction is not None and prediction.usage is not None:
-            return prediction.usage
-        if self.usages:
-            return Usage.total(self.usages)
-        if self.nodes:
-            return usage_of_nodes(self.nodes)
-        return None
-
 
 def _description(error: BaseException | None) -> str | None:
     """The span status description: the library's own messages carry no API key."""
     if isinstance(error, FlowiseError):
         return str(error)[:500]
     return None
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def _abandoned(run: _Run) -> None:

@@ -297,6 +297,7 @@ async def test_a_streamed_run_is_one_span_with_chunk_metrics(telemetry: Telemetr
     assert attributes["gen_ai.request.stream"] is True
     assert attributes["gen_ai.conversation.id"] == stream.chat_id
     assert attributes["flowise.stream.outcome"] == "end"
+    assert attributes["flowise.run.status"] == "complete"
     assert attributes["gen_ai.usage.input_tokens"] == 7
     assert attributes["gen_ai.usage.output_tokens"] == 4
     assert "error.type" not in attributes
@@ -385,7 +386,35 @@ async def test_an_error_event_read_as_an_event_still_marks_the_run_failed(
     assert any(isinstance(e, ev.ErrorEvent) for e in events)
     span = telemetry.span()
     assert span.attributes["error.type"] == "ServerEventError"  # type: ignore[index]
+    assert span.attributes["flowise.run.status"] == "failed"  # type: ignore[index]
     assert span.status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.parametrize(
+    ("state", "status"), [("ERROR", "failed"), ("TIMEOUT", "failed"), ("FINISHED", "complete")]
+)
+async def test_a_streamed_run_ends_as_its_final_would_say(
+    telemetry: Telemetry, state: str, status: str
+) -> None:
+    """The rules of final(): an agent flow ending in ERROR or TIMEOUT failed."""
+    async with FakeFlowise() as server:
+        server.answer("flow", "x", events=[ev.AgentFlowEventEvent(state=state)])
+        async with _client(server) as flowise:
+            async with flowise.predictions.stream("flow", "q") as stream:
+                prediction = await stream.final()
+    assert prediction.status.value == status
+    attributes = telemetry.span().attributes or {}
+    assert attributes["flowise.run.status"] == status
+    assert ("error.type" in attributes) == (status == "failed")
+
+
+async def test_a_stream_that_brings_no_answer_says_so(telemetry: Telemetry) -> None:
+    async with FakeFlowise() as server:
+        server.answer("flow")  # metadata and end only
+        async with _client(server) as flowise:
+            async with flowise.predictions.stream("flow", "q") as stream:
+                assert (await stream.final()).status.value == "no_answer"
+    assert telemetry.span().attributes["flowise.run.status"] == "no_answer"  # type: ignore[index]
 
 
 async def test_an_error_status_ends_a_stream_span_at_once(telemetry: Telemetry) -> None:
