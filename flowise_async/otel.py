@@ -507,9 +507,17 @@ class _TracedEventStream(EventStream):
         return event
 
     async def aclose(self) -> None:
-        await EventStream.aclose(self)
         run = self._otel
-        if run is not None and not self._otel_in_next:
+        if run is None or run.span is None:
+            await EventStream.aclose(self)
+            return
+        # The abort call a stream left early schedules is a child of the run's span.
+        attached = otel_context.attach(trace.set_span_in_context(run.span))
+        try:
+            await EventStream.aclose(self)
+        finally:
+            otel_context.detach(attached)
+        if not self._otel_in_next:
             run.end("closed")
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:

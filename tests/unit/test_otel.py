@@ -726,9 +726,26 @@ async def test_an_abort_after_an_early_exit_is_a_span_of_its_own(telemetry: Tele
         # closing the client waits for the abort it scheduled
     names = sorted(s.name for s in telemetry.spans())
     assert names == ["PUT /api/v1/chatmessage/abort/{id}/{id}", "invoke_agent flow"]
+    abort_span, run = sorted(telemetry.spans(), key=lambda s: s.name)
+    assert run.context is not None
+    assert abort_span.parent is not None
+    assert abort_span.parent.span_id == run.context.span_id
     assert server.aborts
     abort = next(r for r in server.requests if "/abort/" in r.path)
     assert "traceparent" in abort.headers
+
+
+async def test_raw_responses_work_while_instrumented(telemetry: Telemetry) -> None:
+    async with FakeFlowise() as server:
+        server.answer("flow", "a", "b")
+        async with _client(server) as flowise:
+            raw = await flowise.with_raw_response.predictions.create("flow", "q")
+            assert raw.data.text == "ab"
+            assert "traceparent" in raw.request_headers
+            async with flowise.with_raw_response.predictions.stream("flow", "q") as response:
+                assert response.status == 200
+                assert (await response.data.final()).text == "ab"
+    assert [s.name for s in telemetry.spans()] == ["invoke_agent flow", "invoke_agent flow"]
 
 
 @pytest.mark.parametrize(
