@@ -188,7 +188,6 @@ class _Run:
         "chatflow_id",
         "ended",
         "error",
-        "finalizer",
         "first",
         "fresh",
         "last",
@@ -236,7 +235,6 @@ class _Run:
         self.nodes: list[Any] = []
         self.action: Any = None
         self.texts: list[str] | None = None
-        self.finalizer: weakref.finalize[Any, Any] | None = None
         self._start(chatflow_id)
 
     def _start(self, chatflow_id: str) -> None:
@@ -323,9 +321,6 @@ class _Run:
         if self.ended:
             return
         self.ended = True
-        if self.finalizer is not None:
-            self.finalizer.detach()
-            self.finalizer = None
         span, tel = self.span, self.tel
         if span is None or tel is None:
             return
@@ -380,11 +375,6 @@ def _same(text: str) -> str:
     return text
 
 
-def _abandoned(run: _Run) -> None:
-    """The garbage collector took a stream that was never closed."""
-    run.end("abandoned")
-
-
 # -- streams ---------------------------------------------------------------------------------
 
 
@@ -422,109 +412,146 @@ class _TimedBody:
         return text if redact is None else redact(text)
 
 
-class _TracedEventStream(EventStream):
-    """
-    An `EventStream` with a span: the span starts when the request is sent and ends exactly
-    once, with the first of: the ``end`` event, a failure, ``aclose`` (``break`` out of an
-    ``async with``), the exit of the ``async with`` block on an exception or a cancellation,
-    and the garbage collection of a stream nobody closed.
-    """
+class _StreamState:
+    """What the instrumentation keeps of one `EventStream` (kept off the stream's slots)."""
 
-    __slots__ = ("_otel", "_otel_in_next", "_otel_question", "_otel_transport")
+    __slots__ = ("in_next", "question", "run", "transport")
 
-    def __init__(
-        self,
-        opener: Callable[[], Awaitable[Body]],
-        *,
-        chat_id: str,
-        chatflow_id: str,
-        **options: Any,
-    ) -> None:
-        self._otel: _Run | None = None
-        self._otel_question: Any = None
-        self._otel_transport: Transport | None = None
-        self._otel_in_next = False
-        stream = weakref.ref(self)
+    def __init__(self) -> None:
+        self.run: _Run | None = None  # from the moment the request is sent
+        self.in_next = False
+        self.question: Any = None
+        self.transport: Transport | None = None
 
-        async def traced_opener() -> Body:
-            me = stream()
-            if me is None:  # pragma: no cover - the opener runs on a live stream
-                return await opener()
-            return await me._otel_open(opener)
 
-        super().__init__(traced_opener, chat_id=chat_id, chatflow_id=chatflow_id, **options)
+# Every EventStream created while instrumented, by id(); an entry leaves with its stream.
+_streams: dict[int, _StreamState] = {}
 
-    async def _otel_open(self, opener: Callable[[], Awaitable[Body]]) -> Body:
-        run = _Run(
-            self.chatflow_id,
-            chat_id=self.chat_id,
-            streamed=True,
-            question=self._otel_question,
-            transport=self._otel_transport,
-        )
-        run.finalizer = weakref.finalize(self, _abandoned, run)
-        run.finalizer.atexit = False
-        self._otel = run
-        token = _active.set(run.operation)
-        attached = otel_context.attach(trace.set_span_in_context(run.span))  # type: ignore[arg-type]
-        try:
-            return _TimedBody(await opener(), run)
-        except BaseException as exc:
-            run.fail(exc)
-            raise
-        finally:
-            otel_context.detach(attached)
-            _active.reset(token)
 
-    async def __anext__(self) -> ev.Event:
-        run = self._otel
-        self._otel_in_next = True
-        try:
-            event = await EventStream.__anext__(self)
-        except StopAsyncIteration:
-            run = self._otel
-            if run is not None:
-                run.end("end")
-            raise
-        except BaseException as exc:
-            run = self._otel
-            if run is not None:
-                run.fail(exc)
-            raise
-        finally:
-            self._otel_in_next = False
-        if run is None:
-            run = self._otel
-            if run is None:  # pragma: no cover - an event implies an opened stream
-                return event
-        if type(event) is ev.TokenEvent:
-            if run.fresh:
-                run.chunk()
-            if run.texts is not None:
-                run.texts.append(event.text)
-        else:
-            run.other(event)
+def _stream_gone(key: int, state: _StreamState) -> None:
+    """A stream was garbage collected: end the span of a run nobody closed."""
+    _streams.pop(key, None)
+    if state.run is not None:
+        state.run.end("abandoned")
+
+
+def _traced_init(
+    wrapped: Callable[..., None],
+    instance: EventStream,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """``EventStream(opener, ...)``: time the request, and watch the stream from now on."""
+    opener: Callable[[], Awaitable[Body]] = _arg(args, kwargs, 0, "opener")
+    kwargs.pop("opener", None)
+    state = _StreamState()
+    stream = weakref.ref(instance)
+
+    async def traced_opener() -> Body:
+        me = stream()
+        if me is None:  # pragma: no cover - the opener runs on a live stream
+            return await opener()
+        return await _open_run(me, state, opener)
+
+    wrapped(traced_opener, *args[1:], **kwargs)
+    key = id(instance)
+    _streams[key] = state
+    weakref.finalize(instance, _stream_gone, key, state).atexit = False
+
+
+async def _open_run(
+    stream: EventStream, state: _StreamState, opener: Callable[[], Awaitable[Body]]
+) -> Body:
+    run = _Run(
+        stream.chatflow_id,
+        chat_id=stream.chat_id,
+        streamed=True,
+        question=state.question,
+        transport=state.transport,
+    )
+    state.run = run
+    token = _active.set(run.operation)
+    attached = otel_context.attach(trace.set_span_in_context(run.span))  # type: ignore[arg-type]
+    try:
+        return _TimedBody(await opener(), run)
+    except BaseException as exc:
+        run.fail(exc)
+        raise
+    finally:
+        otel_context.detach(attached)
+        _active.reset(token)
+
+
+async def _traced_anext(
+    wrapped: Callable[[], Awaitable[ev.Event]],
+    instance: EventStream,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> ev.Event:
+    """Each event: the span ends with the first of the end, a failure (see `_Run.end`)."""
+    state = _streams.get(id(instance))
+    if state is None:  # created before instrument()
+        return await wrapped()
+    state.in_next = True
+    try:
+        event = await wrapped()
+    except StopAsyncIteration:
+        if state.run is not None:
+            state.run.end("end")
+        raise
+    except BaseException as exc:
+        if state.run is not None:
+            state.run.fail(exc)
+        raise
+    finally:
+        state.in_next = False
+    run = state.run
+    if run is None:  # pragma: no cover - an event implies an opened stream
         return event
+    if type(event) is ev.TokenEvent:
+        if run.fresh:
+            run.chunk()
+        if run.texts is not None:
+            run.texts.append(event.text)
+    else:
+        run.other(event)
+    return event
 
-    async def aclose(self) -> None:
-        run = self._otel
-        if run is None or run.span is None:
-            await EventStream.aclose(self)
-            return
-        # The abort call a stream left early schedules is a child of the run's span.
-        attached = otel_context.attach(trace.set_span_in_context(run.span))
-        try:
-            await EventStream.aclose(self)
-        finally:
-            otel_context.detach(attached)
-        if not self._otel_in_next:
-            run.end("closed")
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        run = self._otel
-        if exc is not None and run is not None:
-            run.fail(exc)
-        await EventStream.__aexit__(self, exc_type, exc, tb)
+async def _traced_aclose(
+    wrapped: Callable[[], Awaitable[None]],
+    instance: EventStream,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """``aclose`` (``break`` out of ``async with``): the span ends, as the run was left."""
+    state = _streams.get(id(instance))
+    run = state.run if state is not None else None
+    if state is None or run is None or run.span is None:
+        await wrapped()
+        return
+    # The abort call a stream left early schedules is a child of the run's span.
+    attached = otel_context.attach(trace.set_span_in_context(run.span))
+    try:
+        await wrapped()
+    finally:
+        otel_context.detach(attached)
+    if not state.in_next:  # inside __anext__, the failure that closes the stream ends it
+        run.end("closed")
+
+
+async def _traced_aexit(
+    wrapped: Callable[..., Awaitable[None]],
+    instance: EventStream,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """Leaving ``async with`` on an exception (a cancellation too) fails the run."""
+    state = _streams.get(id(instance))
+    exc = _arg(args, kwargs, 1, "exc")
+    if state is not None and state.run is not None and isinstance(exc, BaseException):
+        state.run.fail(exc)
+    await wrapped(*args, **kwargs)
 
 
 # -- wrappers ----------------------------------------------------------------------------------
@@ -628,11 +655,12 @@ def _traced_stream(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> EventStream:
-    """``stream``: hand the question and the server to the traced stream."""
+    """``stream``: hand the question and the server to the stream's span."""
     stream = wrapped(*args, **kwargs)
-    if isinstance(stream, _TracedEventStream):
-        stream._otel_question = _arg(args, kwargs, 1, "question")
-        stream._otel_transport = _live_transport(instance)
+    state = _streams.get(id(stream))
+    if state is not None:
+        state.question = _arg(args, kwargs, 1, "question")
+        state.transport = _live_transport(instance)
     return stream
 
 
@@ -644,6 +672,10 @@ _WRAPPED: Final = (
     (_predictions.Predictions, "create", _traced_create),
     (_predictions.Predictions, "create_with_files", _traced_create),
     (_predictions.Predictions, "stream", _traced_stream),
+    (EventStream, "__init__", _traced_init),
+    (EventStream, "__anext__", _traced_anext),
+    (EventStream, "aclose", _traced_aclose),
+    (EventStream, "__aexit__", _traced_aexit),
 )
 
 
@@ -710,7 +742,6 @@ class FlowiseAsyncInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         for owner, name, wrapper in _WRAPPED:
             wrap_function_wrapper(owner, name, cast(Any, wrapper))
-        setattr(_predictions, "EventStream", _TracedEventStream)  # noqa: B010 - patched name
 
     def _uninstrument(self, **kwargs: Any) -> None:
         global _telemetry  # noqa: PLW0603
@@ -718,5 +749,8 @@ class FlowiseAsyncInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         for owner, name, _ in _WRAPPED:
             unwrap(owner, name)
-        setattr(_predictions, "EventStream", EventStream)  # noqa: B010
+        for state in list(_streams.values()):  # no longer watched: their spans end now
+            if state.run is not None:
+                state.run.end("uninstrumented")
+        _streams.clear()
         _telemetry = None

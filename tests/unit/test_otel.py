@@ -161,23 +161,24 @@ def test_the_instrumentor_is_registered_for_auto_instrumentation() -> None:
 
 async def test_off_adds_nothing_and_uninstrument_restores_everything() -> None:
     """Before instrument() and after uninstrument(): the original code, no header, no span."""
-    originals = (
-        Transport.send_spec,
-        Transport.request,
-        predictions_module.Predictions.create,
-        predictions_module.Predictions.stream,
-    )
-    assert predictions_module.EventStream is EventStream
+
+    def patched() -> list[Any]:
+        return [
+            Transport.send_spec,
+            Transport.request,
+            predictions_module.Predictions.create,
+            predictions_module.Predictions.create_with_files,
+            predictions_module.Predictions.stream,
+            EventStream.__init__,
+            EventStream.__anext__,
+            EventStream.aclose,
+            EventStream.__aexit__,
+        ]
+
+    originals = patched()
     with Telemetry() as telemetry:
-        assert Transport.send_spec is not originals[0]
-        assert predictions_module.EventStream is not EventStream
-    assert (
-        Transport.send_spec,
-        Transport.request,
-        predictions_module.Predictions.create,
-        predictions_module.Predictions.stream,
-    ) == originals
-    assert predictions_module.EventStream is EventStream
+        assert all(now is not before for now, before in zip(patched(), originals, strict=True))
+    assert all(now is before for now, before in zip(patched(), originals, strict=True))
     async with FakeFlowise() as server:
         server.answer("flow", "a", "b")
         async with _client(server) as flowise:
@@ -484,22 +485,48 @@ async def test_an_exception_in_the_loop_body_ends_the_span_with_its_type(
     assert span.status.description is None  # not one of ours: its message is not recorded
 
 
-async def test_a_stream_open_while_uninstrumenting_still_ends_its_span() -> None:
+async def test_uninstrumenting_ends_the_spans_of_open_streams() -> None:
     with Telemetry() as telemetry:
         async with FakeFlowise() as server:
             server.answer("flow", "a", "b", "c")
             async with _client(server) as flowise:
-                stream = flowise.predictions.stream("flow", "q")
-                async with stream:
+                async with flowise.predictions.stream("flow", "q") as stream:
                     await stream.__anext__()
+                    assert len(telemetry.watch.open) == 1
                     FlowiseAsyncInstrumentor().uninstrument()
-                    assert (await stream.final()).text == "abc"
+                    assert telemetry.watch.open == {}
+                    assert (await stream.final()).text == "abc"  # the stream goes on
                 FlowiseAsyncInstrumentor().instrument(
                     tracer_provider=telemetry.tracer_provider,
                     meter_provider=telemetry.meter_provider,
                 )
-    assert telemetry.span().attributes["flowise.stream.outcome"] == "end"  # type: ignore[index]
+    outcome = telemetry.span().attributes["flowise.stream.outcome"]  # type: ignore[index]
+    assert outcome == "uninstrumented"
     telemetry.assert_all_ended_once()
+
+
+async def test_every_event_stream_is_traced_whoever_builds_it(telemetry: Telemetry) -> None:
+    """A subclass of EventStream, built elsewhere (as resumed runs are), gets its span too."""
+
+    class Resumed(EventStream):
+        async def __anext__(self) -> ev.Event:
+            return await super().__anext__()
+
+    def handler(request: MockRequest) -> MockResponse:
+        body = sse_bytes(ev.TokenEvent(text="ok"), ev.MetadataEvent(chat_id="c"), ev.EndEvent())
+        return MockResponse(200, content=[body], content_type="text/event-stream")
+
+    async with AsyncFlowise("http://flowise.test", transport=MockTransport(handler)) as flowise:
+        transport = flowise.predictions._transport
+
+        async def opener() -> Any:
+            return await transport.send("POST", "/api/v1/prediction/x", stream=True)
+
+        async with Resumed(opener, chat_id="c", chatflow_id="x") as stream:
+            assert (await stream.final()).text == "ok"
+    span = telemetry.span()
+    assert span.name == "invoke_agent x"
+    assert span.attributes["flowise.stream.outcome"] == "end"  # type: ignore[index]
 
 
 async def test_timeouts_end_the_span(telemetry: Telemetry) -> None:
