@@ -140,7 +140,11 @@ class _Operation:
 class _RunOperation(_Operation):
     """The operation of a prediction run (its request gets no span of its own)."""
 
-    __slots__ = ()
+    __slots__ = ("run",)
+
+    def __init__(self, span: Span, run: _Run) -> None:
+        super().__init__(span)
+        self.run = run
 
 
 _active: contextvars.ContextVar[_Operation | None] = contextvars.ContextVar(
@@ -148,9 +152,7 @@ _active: contextvars.ContextVar[_Operation | None] = contextvars.ContextVar(
 )
 
 
-def _server(transport: Transport | None) -> dict[str, Any]:
-    if transport is None:
-        return {}
+def _server(transport: Transport) -> dict[str, Any]:
     url = transport.base_url
     found: dict[str, Any] = {}
     if url.host:
@@ -158,14 +160,6 @@ def _server(transport: Transport | None) -> dict[str, Any]:
     if url.port is not None:
         found["server.port"] = url.port
     return found
-
-
-def _live_transport(resource: Any) -> Transport | None:
-    try:
-        transport: Transport = resource._transport
-    except FlowiseError:  # a closed client: the call itself raises the error
-        return None
-    return transport
 
 
 def _messages(role: str, text: str, **more: Any) -> str:
@@ -210,12 +204,11 @@ class _Run:
         chat_id: str | None,
         streamed: bool,
         question: Any,
-        transport: Transport | None,
     ) -> None:
-        self.base = {
+        # The metrics' attributes; the server's are added when the request is sent.
+        self.base: dict[str, Any] = {
             "gen_ai.operation.name": _OPERATION,
             "gen_ai.provider.name": _PROVIDER,
-            **_server(transport),
         }
         self.chat_id = chat_id
         self.streamed = streamed
@@ -255,7 +248,7 @@ class _Run:
         self.span = tel.tracer.start_span(
             f"{_OPERATION} {chatflow_id}", kind=SpanKind.CLIENT, attributes=attributes
         )
-        self.operation = _RunOperation(self.span)
+        self.operation = _RunOperation(self.span, self)
         self.started = time.perf_counter()
 
     # -- during the run ----------------------------------------------------------------------
@@ -415,13 +408,12 @@ class _TimedBody:
 class _StreamState:
     """What the instrumentation keeps of one `EventStream` (kept off the stream's slots)."""
 
-    __slots__ = ("in_next", "question", "run", "transport")
+    __slots__ = ("in_next", "question", "run")
 
     def __init__(self) -> None:
         self.run: _Run | None = None  # from the moment the request is sent
         self.in_next = False
         self.question: Any = None
-        self.transport: Transport | None = None
 
 
 # Every EventStream created while instrumented, by id(); an entry leaves with its stream.
@@ -467,7 +459,6 @@ async def _open_run(
         chat_id=stream.chat_id,
         streamed=True,
         question=state.question,
-        transport=state.transport,
     )
     state.run = run
     token = _active.set(run.operation)
@@ -574,6 +565,10 @@ async def _traced_send_spec(
     if carrier:
         spec = attrs.evolve(spec, headers={**carrier, **(spec.headers or {})})
     operation = _active.get()
+    if isinstance(operation, _RunOperation) and "server.address" not in operation.run.base:
+        server = _server(instance)  # known here, whoever started the run
+        operation.run.base.update(server)
+        operation.span.set_attributes(server)
     try:
         raw = await wrapped(spec)
     except APIStatusError as exc:
@@ -632,7 +627,6 @@ async def _traced_create(
         chat_id=kwargs.get("chat_id"),
         streamed=False,
         question=_arg(args, kwargs, 1, "question"),
-        transport=_live_transport(instance),
     )
     if run.span is None:  # pragma: no cover - runs exist only while instrumented
         return await wrapped(*args, **kwargs)
@@ -655,12 +649,11 @@ def _traced_stream(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> EventStream:
-    """``stream``: hand the question and the server to the stream's span."""
+    """``stream``: hand the question to the stream's span."""
     stream = wrapped(*args, **kwargs)
     state = _streams.get(id(stream))
     if state is not None:
         state.question = _arg(args, kwargs, 1, "question")
-        state.transport = _live_transport(instance)
     return stream
 
 

@@ -527,6 +527,9 @@ async def test_every_event_stream_is_traced_whoever_builds_it(telemetry: Telemet
     span = telemetry.span()
     assert span.name == "invoke_agent x"
     assert span.attributes["flowise.stream.outcome"] == "end"  # type: ignore[index]
+    assert span.attributes["server.address"] == "flowise.test"  # type: ignore[index]
+    (duration,) = telemetry.points("gen_ai.client.operation.duration")
+    assert duration.attributes["server.address"] == "flowise.test"
 
 
 async def test_timeouts_end_the_span(telemetry: Telemetry) -> None:
