@@ -427,17 +427,20 @@ def _stream_gone(key: int, state: _StreamState) -> None:
         state.run.end("abandoned")
 
 
-def _traced_init(
-    wrapped: Callable[..., None],
-    instance: EventStream,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+# EventStream's own methods, replaced while instrumented by plain functions (cheaper per event
+# than a wrapper object, on the path every token takes). Kept from import on: a bound
+# ``__aexit__`` taken by an ``async with`` entered while instrumented still runs after.
+_originals: Final[Mapping[str, Any]] = {
+    name: EventStream.__dict__[name] for name in ("__init__", "__anext__", "aclose", "__aexit__")
+}
+
+
+def _init(
+    self: EventStream, opener: Callable[[], Awaitable[Body]], *args: Any, **kwargs: Any
 ) -> None:
     """``EventStream(opener, ...)``: time the request, and watch the stream from now on."""
-    opener: Callable[[], Awaitable[Body]] = _arg(args, kwargs, 0, "opener")
-    kwargs.pop("opener", None)
     state = _StreamState()
-    stream = weakref.ref(instance)
+    stream = weakref.ref(self)
 
     async def traced_opener() -> Body:
         me = stream()
@@ -445,10 +448,10 @@ def _traced_init(
             return await opener()
         return await _open_run(me, state, opener)
 
-    wrapped(traced_opener, *args[1:], **kwargs)
-    key = id(instance)
+    _originals["__init__"](self, traced_opener, *args, **kwargs)
+    key = id(self)
     _streams[key] = state
-    weakref.finalize(instance, _stream_gone, key, state).atexit = False
+    weakref.finalize(self, _stream_gone, key, state).atexit = False
 
 
 async def _open_run(
@@ -473,19 +476,14 @@ async def _open_run(
         _active.reset(token)
 
 
-async def _traced_anext(
-    wrapped: Callable[[], Awaitable[ev.Event]],
-    instance: EventStream,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> ev.Event:
+async def _anext(self: EventStream) -> ev.Event:
     """Each event: the span ends with the first of the end, a failure (see `_Run.end`)."""
-    state = _streams.get(id(instance))
+    state = _streams.get(id(self))
     if state is None:  # created before instrument()
-        return await wrapped()
+        return await _originals["__anext__"](self)  # type: ignore[no-any-return]
     state.in_next = True
     try:
-        event = await wrapped()
+        event: ev.Event = await _originals["__anext__"](self)
     except StopAsyncIteration:
         if state.run is not None:
             state.run.end("end")
@@ -509,40 +507,37 @@ async def _traced_anext(
     return event
 
 
-async def _traced_aclose(
-    wrapped: Callable[[], Awaitable[None]],
-    instance: EventStream,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> None:
+async def _aclose(self: EventStream) -> None:
     """``aclose`` (``break`` out of ``async with``): the span ends, as the run was left."""
-    state = _streams.get(id(instance))
+    state = _streams.get(id(self))
     run = state.run if state is not None else None
     if state is None or run is None or run.span is None:
-        await wrapped()
+        await _originals["aclose"](self)
         return
     # The abort call a stream left early schedules is a child of the run's span.
     attached = otel_context.attach(trace.set_span_in_context(run.span))
     try:
-        await wrapped()
+        await _originals["aclose"](self)
     finally:
         otel_context.detach(attached)
     if not state.in_next:  # inside __anext__, the failure that closes the stream ends it
         run.end("closed")
 
 
-async def _traced_aexit(
-    wrapped: Callable[..., Awaitable[None]],
-    instance: EventStream,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> None:
+async def _aexit(self: EventStream, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
     """Leaving ``async with`` on an exception (a cancellation too) fails the run."""
-    state = _streams.get(id(instance))
-    exc = _arg(args, kwargs, 1, "exc")
-    if state is not None and state.run is not None and isinstance(exc, BaseException):
+    state = _streams.get(id(self))
+    if state is not None and state.run is not None and exc is not None:
         state.run.fail(exc)
-    await wrapped(*args, **kwargs)
+    await _originals["__aexit__"](self, exc_type, exc, tb)
+
+
+_STREAM_METHODS: Final = {
+    "__init__": _init,
+    "__anext__": _anext,
+    "aclose": _aclose,
+    "__aexit__": _aexit,
+}
 
 
 # -- wrappers ----------------------------------------------------------------------------------
@@ -665,10 +660,6 @@ _WRAPPED: Final = (
     (_predictions.Predictions, "create", _traced_create),
     (_predictions.Predictions, "create_with_files", _traced_create),
     (_predictions.Predictions, "stream", _traced_stream),
-    (EventStream, "__init__", _traced_init),
-    (EventStream, "__anext__", _traced_anext),
-    (EventStream, "aclose", _traced_aclose),
-    (EventStream, "__aexit__", _traced_aexit),
 )
 
 
@@ -735,6 +726,8 @@ class FlowiseAsyncInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         for owner, name, wrapper in _WRAPPED:
             wrap_function_wrapper(owner, name, cast(Any, wrapper))
+        for name, method in _STREAM_METHODS.items():
+            setattr(EventStream, name, method)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         global _telemetry  # noqa: PLW0603
@@ -742,6 +735,8 @@ class FlowiseAsyncInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         for owner, name, _ in _WRAPPED:
             unwrap(owner, name)
+        for name, method in _originals.items():
+            setattr(EventStream, name, method)
         for state in list(_streams.values()):  # no longer watched: their spans end now
             if state.run is not None:
                 state.run.end("uninstrumented")
