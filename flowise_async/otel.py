@@ -433,6 +433,7 @@ def _stream_gone(key: int, state: _StreamState) -> None:
 _originals: Final[Mapping[str, Any]] = {
     name: EventStream.__dict__[name] for name in ("__init__", "__anext__", "aclose", "__aexit__")
 }
+_original_anext: Final = EventStream.__anext__
 
 
 def _init(
@@ -480,10 +481,10 @@ async def _anext(self: EventStream) -> ev.Event:
     """Each event: the span ends with the first of the end, a failure (see `_Run.end`)."""
     state = _streams.get(id(self))
     if state is None:  # created before instrument()
-        return await _originals["__anext__"](self)  # type: ignore[no-any-return]
+        return await _original_anext(self)
     state.in_next = True
     try:
-        event: ev.Event = await _originals["__anext__"](self)
+        event = await _original_anext(self)
     except StopAsyncIteration:
         if state.run is not None:
             state.run.end("end")
