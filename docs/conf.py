@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +31,16 @@ extensions = [
 source_suffix = {".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]
+
+
+class _NoConfigDump(logging.Filter):
+    """Drop the very long dump of MyST's whole configuration that every build logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "MdParserConfig(" not in str(record.msg) + str(record.args)
+
+
+logging.getLogger("sphinx.myst_parser.sphinx_ext.main").addFilter(_NoConfigDump())
 
 # MyST: ```{directive} fences, $-free text, `:::` colon fences, heading anchors for links.
 myst_enable_extensions = ["colon_fence", "deflist"]
@@ -76,7 +88,11 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("collections.abc.Callable", "py:class", "library/collections.abc.html"),
             ("collections.abc.Generator", "py:class", "library/collections.abc.html"),
             ("collections.abc.Iterator", "py:class", "library/collections.abc.html"),
+            ("collections.abc.Collection", "py:class", "library/collections.abc.html"),
+            ("contextlib.AbstractAsyncContextManager", "py:class", "library/contextlib.html"),
             ("pathlib.Path", "py:class", "library/pathlib.html"),
+            ("contextlib.AbstractAsyncContextManager", "py:class", "library/contextlib.html"),
+            ("enum.StrEnum", "py:class", "library/enum.html"),
             ("ssl.SSLContext", "py:class", "library/ssl.html"),
             ("types.TracebackType", "py:class", "library/types.html"),
             ("datetime.datetime", "py:class", "library/datetime.html"),
@@ -123,6 +139,17 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("attrs.asdict", "py:function", "api.html"),
         ],
     ),
+    "starlette": (
+        "https://www.starlette.io/",
+        [
+            ("starlette.requests.Request", "py:class", "requests/"),
+            ("starlette.responses.StreamingResponse", "py:class", "responses/"),
+        ],
+    ),
+    "fastapi": (
+        "https://fastapi.tiangolo.com/",
+        [("fastapi.routing.APIRouter", "py:class", "reference/apirouter/")],
+    ),
 }
 
 
@@ -154,6 +181,11 @@ nitpick_ignore = [
     ("py:class", "UploadType"),  # Literal of the upload types, spelled out in the docstring
     ("py:class", "T"),
     ("py:class", "_Run"),
+    # The batch classes' signatures and docstrings name private aliases and classes.
+    ("py:class", "BatchInput"),
+    ("py:class", "ProgressCallback"),
+    ("py:class", "Predictions"),
+    ("py:obj", "Prediction"),
 ]
 nitpick_ignore_regex = [
     # Private modules' names show in signatures (e.g. an attribute typed with a private alias).
@@ -162,4 +194,13 @@ nitpick_ignore_regex = [
 
 html_theme = "furo"
 html_title = f"flowise_async {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+# Long code lines and wide tables fit the page. Written in the form the HTML builder completes
+# it to, so that an unchanged configuration is not reported as changed on the next build.
+html_css_files = [("fit.css", {"priority": 800})]
+
+
+def setup(app: Any) -> None:
+    """Load the theme early: its options are then known when the saved build environment is
+    compared with this configuration, so an unchanged configuration is not reported changed."""
+    app.setup_extension("furo")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._batch import Batch, BatchProgress, BatchResult, PredictionRequest, ResultIterator
+from ._chat import ChatSession
 from ._client import AsyncFlowise
 from ._config import Limits, Retries, Timeouts
 from ._exceptions import (
@@ -24,12 +25,14 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ChatBusyError,
     ClientStateError,
     EventDecodeError,
     FlowiseError,
     IncompleteStreamError,
     InternalServerError,
     NotFoundError,
+    NotWaitingError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
@@ -55,6 +58,8 @@ __all__ = [
     "Batch",
     "BatchProgress",
     "BatchResult",
+    "ChatBusyError",
+    "ChatSession",
     "ClientStateError",
     "EventDecodeError",
     "EventStream",
@@ -65,6 +70,7 @@ __all__ = [
     "Limits",
     "Message",
     "NotFoundError",
+    "NotWaitingError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "Prediction",

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from ._chat import ChatSession
 from ._config import Limits, Retries, Timeouts
 from ._exceptions import ClientStateError, UnexpectedContentError
 from ._logs import logger, setup_logging
@@ -24,6 +25,7 @@ from ._resources.chat_messages import ChatMessages
 from ._resources.chatflows import Chatflows
 from ._resources.credentials import Credentials
 from ._resources.document_store import DocumentStores
+from ._resources.executions import Executions
 from ._resources.feedback import FeedbackResource
 from ._resources.leads import Leads
 from ._resources.predictions import Predictions
@@ -126,6 +128,8 @@ class AsyncFlowise:
     """Create, read, update and delete credentials."""
     api_keys: ApiKeys
     """List, create, update, delete and verify API keys."""
+    executions: Executions
+    """List, read, share and delete agent flow runs."""
 
     def __init__(
         self,
@@ -185,6 +189,27 @@ class AsyncFlowise:
         self.vectors = Vectors(ctx)
         self.credentials = Credentials(ctx)
         self.api_keys = ApiKeys(ctx)
+        self.executions = Executions(ctx)
+
+    def chat(self, chatflow_id: str, chat_id: str | None = None) -> ChatSession:
+        """
+        A conversation with one chatflow or agent flow that keeps its chat id.
+
+        Args:
+            chatflow_id: The flow to talk to.
+            chat_id: An existing conversation to continue; a new one (a fresh UUID) if
+                omitted.
+
+        Returns:
+            A `ChatSession`: ``ask()``, ``stream()``, ``resume()``, ``history()``.
+
+        Example::
+
+            chat = flowise.chat(flow_id)
+            await chat.ask("My name is Ada.")
+            print((await chat.ask("What is my name?")).text)
+        """
+        return ChatSession(self, chatflow_id, chat_id)
 
     async def ping(self) -> str:
         """

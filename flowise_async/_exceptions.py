@@ -16,7 +16,9 @@ Every exception the library raises derives from `FlowiseError`::
     │   ├── SSEProtocolError          malformed or oversized event
     │   ├── EventDecodeError          JSON or structure of an event's data
     │   └── ServerEventError          Flowise's in-band ``error`` event
-    └── ClientStateError              used after close, stream or batch run twice, no app client
+    ├── ClientStateError              used after close, stream or batch run twice, no app client
+    │   └── ChatBusyError             a second ask on a chat session that is answering
+    └── NotWaitingError               resume of a chat whose run waits for nobody
 
 Exceptions carry plain values only (no aiohttp objects, no headers, never the API key).
 
@@ -36,12 +38,14 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ChatBusyError",
     "ClientStateError",
     "EventDecodeError",
     "FlowiseError",
     "IncompleteStreamError",
     "InternalServerError",
     "NotFoundError",
+    "NotWaitingError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -259,6 +263,49 @@ class ServerEventError(StreamError):
 class ClientStateError(FlowiseError, RuntimeError):
     """
     The client, a stream or a batch was used in a state that does not allow it: a closed
-    client, a stream entered twice or iterated after it was closed, a batch awaited twice, a
+    client, a stream entered twice or read after it was closed early, a batch awaited twice, a
     FastAPI app without the client its lifespan stores.
     """
+
+
+class ChatBusyError(ClientStateError):
+    """
+    A chat session was asked a second question while it was still answering one.
+
+    Flowise merges two concurrent runs on one chat id into one response, so a session allows
+    one ask at a time; use another session (another chat id) for parallel questions.
+    """
+
+
+class NotWaitingError(FlowiseError):
+    """
+    A resume (``predictions.resume``) was sent for a chat whose run is not waiting for a
+    person: it finished, failed, never ran, or the chat is unknown.
+
+    Attributes:
+        chatflow_id: The agent flow.
+        chat_id: The chat.
+        state: The state of the chat's latest execution, when the server said it
+            (``"FINISHED"``, ``"INPROGRESS"`` ...), else ``None``.
+        server_message: The server's text.
+    """
+
+    chatflow_id: str
+    chat_id: str
+    state: str | None
+    server_message: str
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        chatflow_id: str,
+        chat_id: str,
+        state: str | None,
+        server_message: str,
+    ) -> None:
+        super().__init__(message)
+        self.chatflow_id = chatflow_id
+        self.chat_id = chat_id
+        self.state = state
+        self.server_message = server_message

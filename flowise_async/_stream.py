@@ -26,7 +26,7 @@ from ._exceptions import (
 )
 from ._outcome import RunOutcome
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
-from .models._prediction import Prediction
+from .models._prediction import Action, Prediction
 
 
 __all__ = ["Body", "EventDecoder", "EventStream", "prediction_events"]
@@ -540,6 +540,17 @@ class EventStream:
     def text(self) -> str:
         """The answer text received so far."""
         return "".join(self._texts)
+
+    @property
+    def pending_action(self) -> Action | None:
+        """
+        The request the run stopped at and waits on (its ``action`` event), or ``None``.
+
+        Known once the ``action`` event was read; after the stream's end, ``None`` means the
+        run waits for nobody.
+        """
+        action: Action | None = self._action
+        return action
 
     async def final(self, *, recover_from_history: bool = False) -> Prediction:
         """

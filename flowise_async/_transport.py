@@ -24,7 +24,11 @@ answer is a `RawResponse` carrying `ResponseMeta` (status, headers, time to the 
 attempt number).
 
 Pool accounting is ours: a `RawResponse` counts +1 when it opens and -1 when it closes, so
-``pool_stats()["acquired"]`` is the number of responses not yet given back.
+``pool_stats()["acquired"]`` is the number of responses not yet given back. With a session of
+its own the transport also gates requests with a semaphore of the pool's size (taken before
+sending, given back when the response closes or the request fails), so aiohttp never queues
+a request: the wait for a free connection is ours, bounded by ``Timeouts.pool`` and reported
+as ``phase="pool"``.
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ import contextlib
 import contextvars
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -256,13 +268,14 @@ class _Prepared:
 
     spec: RequestSpec
     url: URL
+    shown: str
+    """The URL safe for messages and logs."""
     headers: dict[str, str]
     query: dict[str, str] | None
     json: Any
     form: Mapping[str, Any] | None
     timeouts: Timeouts
     secrets: tuple[str, ...]
-    ctx: FailureContext
 
 
 class _PoolWaitExpired(Exception):  # noqa: N818 - internal signal, never raised to users
@@ -271,52 +284,17 @@ class _PoolWaitExpired(Exception):  # noqa: N818 - internal signal, never raised
         self.waited = waited
 
 
-class _PoolWatch:
-    """
-    Bounds the wait for a pooled connection: aiohttp's trace signals say when a request
-    queues for a connection and when it got one; the timer cancels the waiting task.
-    """
-
-    __slots__ = ("fired", "handle", "limit", "queued", "task")
-
-    def __init__(self, limit: float | None) -> None:
-        self.limit = limit
-        self.queued = False
-        self.fired = False
-        self.handle: asyncio.TimerHandle | None = None
-        self.task = asyncio.current_task()
-
-    def start(self) -> None:
-        self.queued = True
-        if self.limit is not None and self.task is not None:
-            self.handle = asyncio.get_running_loop().call_later(self.limit, self._fire)
-
-    def end(self) -> None:
-        self.queued = False
-        self.stop()
-
-    def stop(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-
-    def _fire(self) -> None:
-        self.handle = None
-        if self.queued and self.task is not None and not self.task.done():
-            self.fired = True
-            self.task.cancel()
-
-
-async def _on_queued_start(_: Any, ctx: Any, __: Any) -> None:
-    watch = ctx.trace_request_ctx
-    if isinstance(watch, _PoolWatch):
-        watch.start()
-
-
-async def _on_queued_end(_: Any, ctx: Any, __: Any) -> None:
-    watch = ctx.trace_request_ctx
-    if isinstance(watch, _PoolWatch):
-        watch.end()
+async def _acquire(slots: asyncio.Semaphore, timeouts: Timeouts) -> None:
+    """Take a pool slot, waiting at most the pool timeout (else the headers timeout)."""
+    if not slots.locked():
+        await slots.acquire()  # free: returns at once
+        return
+    limit = timeouts.pool if timeouts.pool is not None else timeouts.headers
+    try:
+        async with asyncio.timeout(limit):
+            await slots.acquire()
+    except TimeoutError:
+        raise _PoolWaitExpired(limit) from None
 
 
 def _short(error: BaseException) -> str:
@@ -343,6 +321,7 @@ class RawResponse:
         "_reader",
         "_resp",
         "_secrets",
+        "_slot",
         "_transport",
         "_wait_start",
         "_watchdog",
@@ -361,8 +340,10 @@ class RawResponse:
         idle: float | None = None,
         *,
         meta: ResponseMeta | None = None,
+        slot: bool = False,
     ) -> None:
         self._transport = transport
+        self._slot = slot
         self._resp = resp
         self._readany = resp.content.readany
         self._idle = idle
@@ -488,6 +469,8 @@ class RawResponse:
             return
         self._closed = True
         self._transport._opened -= 1
+        if self._slot:
+            self._transport._release_slot()
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -532,11 +515,19 @@ class Transport:
         self._owns_session = session is None
         self._mock = mock
         self._opened = 0  # RawResponses not closed yet: pool_stats()["acquired"]
+        self._slots: asyncio.Semaphore | None = None  # only for a session of our own
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            limits = self.limits
+            size = limits.max_connections
+            if limits.max_connections_per_host:
+                size = min(size, limits.max_connections_per_host)
+            # The pool's own gate: aiohttp never queues behind it, so the wait for a
+            # connection is ours to bound (Timeouts.pool) and to report.
+            self._slots = asyncio.Semaphore(size)
             connector = aiohttp.TCPConnector(
                 limit=self.limits.max_connections,
                 limit_per_host=self.limits.max_connections_per_host,
@@ -549,7 +540,6 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(total=None),
                 trust_env=self._trust_env,
                 auto_decompress=True,
-                trace_configs=[_POOL_TRACE],
             )
         return self._session
 
@@ -582,6 +572,9 @@ class Transport:
     def _strip(url: URL) -> URL:
         return url.with_user(None).with_password(None) if url.user or url.password else url
 
+    def _redactor(self, secrets: tuple[str, ...]) -> Callable[[str], str]:
+        return lambda text: self.redact(text, secrets)
+
     def redact(self, text: str, secrets: Iterable[str] = ()) -> str:
         """Remove the API key (and the other *secrets*) from a text meant for humans."""
         for secret in (self._api_key, *secrets):
@@ -612,7 +605,7 @@ class Transport:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def send(
+    def send(
         self,
         method: str,
         path: str,
@@ -627,10 +620,13 @@ class Transport:
         stream: bool = False,
         secrets: Iterable[str] = (),
         options: CallOptions | None = None,
-    ) -> RawResponse:
+    ) -> Coroutine[Any, Any, RawResponse]:
         """
         Send a request given by keywords; see `send_spec`. *path* is a ready path; *timeouts*
         are merged over *options*' (the call's over its client view's).
+
+        A plain function returning `send_spec`'s coroutine: one coroutine frame less per
+        request in flight.
         """
         if timeouts is not None:
             options = CallOptions(timeouts=timeouts).merge(options)
@@ -647,7 +643,7 @@ class Transport:
             streamed=stream,
             secrets=tuple(secrets),
         )
-        return await self.send_spec(spec)
+        return self.send_spec(spec)
 
     async def send_spec(self, spec: RequestSpec) -> RawResponse:
         """
@@ -682,7 +678,7 @@ class Transport:
                 logger.info(
                     "%s %s: %s; retry %d in %.2f s",
                     spec.method,
-                    prepared.ctx.url,
+                    prepared.shown,
                     _short(error),
                     attempt,
                     delay,
@@ -707,25 +703,29 @@ class Transport:
         )
         query = _joined(spec.query, options.query)
         json_body, form = _with_extra_body(spec, options.body)
-        ctx = FailureContext(
-            method=spec.method,
-            url=self.redact(self.display_url(url), secrets),
-            base=str(self._strip(self.base_url)),
-            timeouts=timeouts,
-            streamed=spec.streamed,
-            pool_size=self.limits.max_connections,
-            redact=lambda text: self.redact(text, secrets),
-        )
         return _Prepared(
             spec=spec,
             url=url,
+            shown=self.redact(self.display_url(url), secrets),
             headers=headers,
             query=_clean_params(query),
             json=json_body,
             form=form,
             timeouts=timeouts,
             secrets=secrets,
-            ctx=ctx,
+        )
+
+    def _failure_context(self, p: _Prepared) -> FailureContext:
+        """What the error messages of a failed attempt may say (built only on failure)."""
+        secrets = p.secrets
+        return FailureContext(
+            method=p.spec.method,
+            url=p.shown,
+            base=str(self._strip(self.base_url)),
+            timeouts=p.timeouts,
+            streamed=p.spec.streamed,
+            pool_size=self.limits.max_connections,
+            redact=lambda text: self.redact(text, secrets),
         )
 
     async def _send_once(self, p: _Prepared, attempt: int) -> RawResponse:
@@ -735,30 +735,34 @@ class Transport:
         try:
             wire = await self._exchange(p)
         except _PoolWaitExpired as exc:
-            raise pool_timeout(p.ctx, exc.waited) from None
+            raise pool_timeout(self._failure_context(p), exc.waited) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            failure = translate(exc, p.ctx)
+            failure = translate(exc, self._failure_context(p))
         if failure is not None:
             # Raised outside the except block: aiohttp errors that carry the request headers
             # (and so the API key) are not chained.
             raise failure.error from failure.cause
         elapsed = time.monotonic() - started
-        logger.debug("%s %s -> %d (%.0f ms)", p.spec.method, p.ctx.url, wire.status, 1000 * elapsed)
+        logger.debug("%s %s -> %d (%.0f ms)", p.spec.method, p.shown, wire.status, 1000 * elapsed)
+        found = _responses.get()  # a raw response asked for: show the request headers
         meta = ResponseMeta(
             status=wire.status,
             headers=wire.headers,
             elapsed=elapsed,
             attempt=attempt,
             method=p.spec.method,
-            url=p.ctx.url,
-            request_headers=_shown_headers(p.headers, p.ctx.redact),
+            url=p.shown,
+            request_headers=(
+                {} if found is None else _shown_headers(p.headers, self._redactor(p.secrets))
+            ),
         )
-        raw = RawResponse(self, wire, p.spec.method, p.timeouts.idle, meta=meta)
+        # _exchange took a pool slot when the transport has slots; the response gives it back.
+        slot = self._slots is not None
+        raw = RawResponse(self, wire, p.spec.method, p.timeouts.idle, meta=meta, slot=slot)
         if p.secrets:
             raw._secrets = p.secrets
             raw.url = self.redact(raw.url, p.secrets)
         if wire.status < 400:
-            found = _responses.get()
             if found is not None:
                 found.append(meta)
             return raw
@@ -782,12 +786,13 @@ class Transport:
         has_form = p.form is not None or bool(spec.files)
         data = _build_form(p.form, spec.files) if has_form else None
         # No sock_read: the wait for the headers is bounded by timeouts.headers alone, and the
-        # idle timeout is applied by RawResponse.read while the consumer waits. The pool wait
-        # is not part of the connect timeout: _PoolWatch bounds it.
+        # idle timeout is applied by RawResponse.read while the consumer waits.
         client_timeout = aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=p.timeouts.connect
+            total=None, connect=p.timeouts.connect, sock_connect=p.timeouts.connect
         )
-        watch = _PoolWatch(p.timeouts.pool)
+        slots = self._slots
+        if slots is not None:
+            await _acquire(slots, p.timeouts)
         try:
             async with asyncio.timeout(p.timeouts.headers):
                 resp: _Wire = await session.request(
@@ -799,19 +804,16 @@ class Transport:
                     headers=p.headers,
                     timeout=client_timeout,
                     ssl=self._ssl,
-                    trace_request_ctx=watch,
                 )
-                return resp
-        except asyncio.CancelledError:
-            if watch.fired and watch.task is not None and watch.task.uncancel() == 0:
-                raise _PoolWaitExpired(p.timeouts.pool) from None
+        except BaseException:
+            if slots is not None:
+                slots.release()
             raise
-        except TimeoutError:
-            if watch.queued:  # the headers timeout fired before a connection was free
-                raise _PoolWaitExpired(p.timeouts.headers) from None
-            raise
-        finally:
-            watch.stop()
+        return resp
+
+    def _release_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
 
     async def _status_error(
         self, raw: RawResponse, resp: _Wire, secrets: tuple[str, ...] = ()
@@ -946,17 +948,6 @@ def _idle_connections(connector: aiohttp.BaseConnector) -> int:
             "count idle connections with this release"
         ) from None
     return sum(len(v) for v in conns.values())
-
-
-def _make_pool_trace() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_queued_start.append(_on_queued_start)
-    trace.on_connection_queued_end.append(_on_queued_end)
-    trace.freeze()
-    return trace
-
-
-_POOL_TRACE = _make_pool_trace()
 
 
 def _with_extra_body(

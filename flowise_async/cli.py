@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import suppress as _suppress
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,12 +31,14 @@ from ._convert import encode_event, unstructure
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     FlowiseError,
     NotFoundError,
     PermissionDeniedError,
     UnexpectedContentError,
 )
+from ._interactive import answer_waiting_run
 from .events import TokenEvent
 from .models._request import Upload
 
@@ -76,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = asyncio.run(args.handler(args, state))
     except KeyboardInterrupt:
+        _end_partial_line(state)
         message = state.get("interrupted") or "interrupted"
         _error(message)
         return EXIT_INTERRUPTED
@@ -83,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return EXIT_USAGE
     except FlowiseError as exc:
-        _error(exc.message)
+        _end_partial_line(state)
+        _error(error_message(exc, args))
         return exit_code(exc)
     except BrokenPipeError:
         # The reader of our output went away (e.g. "| head"): not an error of ours.
@@ -104,6 +109,47 @@ def exit_code(exc: FlowiseError) -> int:
     return EXIT_FAILED
 
 
+def error_message(exc: FlowiseError, args: argparse.Namespace) -> str:
+    """
+    The one line that explains *exc* to a command-line user: the hints name the options and
+    environment variables of the command, not the arguments of the Python API.
+    """
+    if isinstance(exc, APITimeoutError):
+        where = f"{exc.method} {exc.url}" if exc.method else "the server"
+        if exc.phase == "connect":
+            return (
+                f"could not connect to the server for {where} in time: is it up, and are "
+                "--base-url / FLOWISE_BASE_URL right?"
+            )
+        waited = f"{args.timeout:g} s" if args.timeout else "the time allowed"
+        if exc.phase == "idle":
+            what = f"no data for {waited} while reading the answer to {where}"
+        else:
+            what = f"no answer within {waited} to {where}"
+        return f"{what}: the flow may be slow; wait longer with --timeout SECONDS (0: no limit)"
+    if isinstance(exc, AuthenticationError):
+        said = exc.server_message or "Unauthorized"
+        return (
+            f"{exc.status} from {exc.method} {exc.url}: {said}: the API key is missing or wrong; "
+            "pass it with --api-key KEY or set FLOWISE_API_KEY"
+        )
+    if isinstance(exc, PermissionDeniedError):
+        said = exc.server_message or "Forbidden"
+        return (
+            f"{exc.status} from {exc.method} {exc.url}: {said}: the API key lacks a permission "
+            "for this call; use another with --api-key KEY or FLOWISE_API_KEY"
+        )
+    return exc.message
+
+
+def _end_partial_line(state: dict[str, Any]) -> None:
+    """End a line of output left open by a failed stream, so that the error starts a new one."""
+    if state.pop("partial_line", False):
+        with _suppress_all():
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
@@ -119,29 +165,46 @@ class _suppress_all:  # noqa: N801 - used like contextlib.suppress
 # -- parser ---------------------------------------------------------------------------------
 
 
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """
+    The options every command takes. The top-level parser sets their defaults; a command's
+    parser (*suppress*) sets them only when given, so they work before and after the command.
+    """
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--base-url",
+        default=default(None),
+        help="the Flowise server root (default: $FLOWISE_BASE_URL, else http://localhost:3000)",
+    )
+    parser.add_argument(
+        "--api-key", default=default(None), help="the API key (default: $FLOWISE_API_KEY)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=default(120.0),
+        metavar="SECONDS",
+        help="longest wait for an answer to start and between two events; 0 waits forever "
+        "(default: 120)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--base-url",
-        default=None,
-        help="the Flowise server root (default: $FLOWISE_BASE_URL, else http://localhost:3000)",
-    )
-    common.add_argument("--api-key", default=None, help="the API key (default: $FLOWISE_API_KEY)")
-    common.add_argument(
-        "--timeout",
-        type=float,
-        default=120.0,
-        metavar="SECONDS",
-        help="longest wait for an answer to start and between two events (default: 120)",
-    )
+    _add_common(common, suppress=True)
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Talk to a Flowise server: run chatflows, one question or a file of them.",
+        description="Talk to a Flowise server: run chatflows, one question or a file of them. "
+        "--base-url, --api-key and --timeout go before or after the command.",
         epilog="Exit codes: 0 ok, 1 failure, 2 usage, 3 unreachable, 4 API key refused, "
         "5 unknown chatflow, 130 interrupted.",
     )
+    _add_common(parser, suppress=False)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     predict = commands.add_parser(
@@ -220,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.set_defaults(handler=cmd_batch)
 
-    chatflows = commands.add_parser("chatflows", help="manage chatflows")
+    chatflows = commands.add_parser("chatflows", parents=[common], help="manage chatflows")
     chatflow_commands = chatflows.add_subparsers(title="commands", metavar="COMMAND")
     listing = chatflow_commands.add_parser(
         "list", parents=[common], help="list the chatflows as a table"
@@ -292,12 +355,16 @@ async def check_chatflow(client: AsyncFlowise, chatflow_id: str) -> bool:
 
     Flowise never answers a *streaming* prediction of an unknown chatflow, so ask first.
     """
-    from ._resources._base import path_id  # noqa: PLC0415
-
-    data = await client._live_transport().request(
-        "GET", f"/api/v1/chatflows-streaming/{path_id(chatflow_id, 'chatflow_id')}"
-    )
-    return bool(isinstance(data, dict) and data.get("isStreaming"))
+    try:
+        return await client.chatflows.is_streaming(chatflow_id)
+    except TypeError as exc:
+        raise UnexpectedContentError(
+            f"{client.base_url} gave an unexpected answer about chatflow {chatflow_id!r} "
+            f"({exc}): is this a Flowise server, and is the base URL its root?",
+            status=200,
+            method="GET",
+            url=f"{client.base_url}/api/v1/chatflows-streaming/{chatflow_id}",
+        ) from None
 
 
 async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
@@ -318,6 +385,13 @@ async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
                 out.write(json.dumps(unstructure(prediction), ensure_ascii=False) + "\n")
             else:
                 out.write(prediction.text + "\n")
+                await answer_waiting_run(
+                    client,
+                    args.chatflow_id,
+                    prediction.chat_id,
+                    prediction.pending_action,
+                    stream=False,
+                )
             return EXIT_OK
         async with client.predictions.stream(args.chatflow_id, args.question, **options) as stream:
             async for event in stream:
@@ -326,11 +400,16 @@ async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
                     line = json.dumps({"event": name, "data": payload}, ensure_ascii=False)
                     out.write(line + "\n")
                     out.flush()
-                elif type(event) is TokenEvent:
+                elif type(event) is TokenEvent and event.text:
                     out.write(event.text)
                     out.flush()
+                    state["partial_line"] = not event.text.endswith("\n")
         if not args.json:
             out.write("\n")
+            state["partial_line"] = False
+            await answer_waiting_run(
+                client, args.chatflow_id, stream.chat_id, stream.pending_action
+            )
     return EXIT_OK
 
 
@@ -385,24 +464,20 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: Text
 async def cmd_ping(args: argparse.Namespace, state: dict[str, Any]) -> int:
     """``flowise-async ping``."""
     async with make_client(args) as client:
-        transport = client._live_transport()
         started = time.monotonic()
-        answer = await transport.request("GET", "/api/v1/ping", expect="any")
+        answer = await client.ping()
         elapsed = 1000 * (time.monotonic() - started)
-        if not (isinstance(answer, str) and answer.strip() == "pong"):
+        if answer.strip() != "pong":
             raise UnexpectedContentError(
-                f"{client.base_url} answered the ping with {str(answer)[:80]!r}, not 'pong': "
+                f"{client.base_url} answered the ping with {answer[:80]!r}, not 'pong': "
                 "is this a Flowise server, and is the base URL its root?",
                 status=200,
                 method="GET",
                 url=f"{client.base_url}/api/v1/ping",
             )
         version = None
-        try:
-            data = await transport.request("GET", "/api/v1/version")
-            version = data.get("version") if isinstance(data, dict) else None
-        except APIStatusError:
-            pass
+        with _suppress(APIStatusError, TypeError):  # older servers have no version route
+            version = await client.version()
     print(f"pong from {client.base_url} (Flowise {version or 'unknown'}) in {elapsed:.0f} ms")
     return EXIT_OK
 

@@ -1,7 +1,7 @@
 """
 Serve prediction streams from FastAPI (or any Starlette / ASGI app) as standard SSE.
 
-Install with ``pip install "flowise-async[fastapi]"``.
+Install with ``pip install "flowise-async[fastapi]"`` (FastAPI and uvicorn).
 
 Each typed event becomes one SSE frame named after the Flowise event, with its payload as JSON::
 
@@ -10,8 +10,14 @@ Each typed event becomes one SSE frame named after the Flowise event, with its p
 
 The payload is Flowise's own (``encode_event``): a JSON string for ``token``, an object for
 ``metadata``, a list for ``sourceDocuments``..., and ``"[DONE]"`` for ``end``. A failure is an
-``error`` frame whose data is ``{"message": ..., "type": ...}`` followed by ``end``, so a browser
-``EventSource`` can always tell a finished answer from a broken one.
+``error`` frame whose data is ``{"type": ..., "message": ...}`` (a type of
+`flowise_async.serving.ERROR_TYPES` and a message a user may read, never an internal URL or
+a Python class name), followed by ``end``, so a browser ``EventSource`` can always tell a
+finished answer from a broken one.
+
+A browser never waits in silence: when no event arrives within *first_event_timeout* (30 s by
+default) the relay sends a ``timeout`` error frame, and while the upstream is quiet it writes a
+``: ping`` comment every *heartbeat* seconds so that idle proxies keep the stream open.
 
 When the browser goes away, the response stops reading the upstream stream and closes it at
 once (its connection is discarded); with *abort_on_exit* on the stream or the client, the run
@@ -20,7 +26,6 @@ is also aborted on the Flowise server.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -28,14 +33,18 @@ from typing import Any
 
 from ._client import AsyncFlowise
 from ._convert import encode_event
-from ._exceptions import ClientStateError, FlowiseError
+from ._exceptions import ClientStateError
 from ._stream import EventStream
+from .serving import (
+    DisconnectAwareResponse,
+    ErrorMessageHook,
+    describe_error,
+    guarded_events,
+)
 
 
 try:
     from starlette.requests import Request
-    from starlette.responses import StreamingResponse
-    from starlette.types import Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "flowise_async.fastapi needs Starlette (FastAPI brings it): "
@@ -46,6 +55,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = ["SSEResponse", "flowise_lifespan", "get_flowise", "sse_frames", "sse_response"]
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+HEARTBEAT_FRAME = b": ping\n\n"
+_ATTRIBUTE_KEY = "flowise_async_client_attribute"  # where flowise_lifespan notes its name
 
 
 def encode_sse(name: str, payload: Any) -> bytes:
@@ -58,6 +69,9 @@ async def sse_frames(
     stream: EventStream,
     *,
     events: Collection[str] | None = None,
+    first_event_timeout: float | None = 30.0,
+    heartbeat: float | None = 15.0,
+    error_message: ErrorMessageHook | None = None,
 ) -> AsyncIterator[bytes]:
     """
     Open *stream* and yield its events as SSE frames (bytes), for any ASGI framework.
@@ -70,20 +84,30 @@ async def sse_frames(
         stream: An unopened stream from ``client.predictions.stream(...)``.
         events: The Flowise event names to forward (e.g. ``{"token", "metadata"}``);
             ``end`` and ``error`` are always sent. ``None`` forwards everything.
+        first_event_timeout: Seconds the first event may take before a ``timeout`` error
+            frame ends the answer (heartbeats do not count); None waits as long as the
+            client's own timeouts allow.
+        heartbeat: Write a ``: ping`` comment after this many quiet seconds; None: never.
+        error_message: ``hook(error, exc)`` returns the message of an error frame, or None
+            for the default (see `flowise_async.serving.describe_error`).
     """
     wanted = None if events is None else {*events, "end", "error"}
     try:
-        async with stream:
-            async for event in stream:
-                name, payload = encode_event(event)
-                if wanted is None or name in wanted:
-                    yield encode_sse(name, payload)
-    except FlowiseError as exc:
-        yield encode_sse("error", {"message": exc.message, "type": type(exc).__name__})
+        async for event in guarded_events(
+            stream, first_event_timeout=first_event_timeout, heartbeat=heartbeat
+        ):
+            if event is None:
+                yield HEARTBEAT_FRAME
+                continue
+            name, payload = encode_event(event)
+            if wanted is None or name in wanted:
+                yield encode_sse(name, payload)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a safe frame
+        yield encode_sse("error", describe_error(exc, error_message).payload())
         yield encode_sse("end", "[DONE]")
 
 
-class SSEResponse(StreamingResponse):
+class SSEResponse(DisconnectAwareResponse):
     """
     A ``StreamingResponse`` of SSE frames that watches for the client's disconnect itself and
     closes the frame generator (and so the upstream stream) as soon as it happens, on any ASGI
@@ -102,26 +126,6 @@ class SSEResponse(StreamingResponse):
         super().__init__(
             frames, status_code=status_code, headers={**SSE_HEADERS, **(headers or {})}
         )
-        self._frames = frames
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        streamer = asyncio.ensure_future(self.stream_response(send))
-        watcher = asyncio.ensure_future(self.listen_for_disconnect(receive))
-        try:
-            await asyncio.wait({streamer, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if streamer.done() and not streamer.cancelled():
-                error = streamer.exception()
-                if error is not None and not isinstance(error, OSError):
-                    raise error
-        finally:
-            for task in (streamer, watcher):
-                task.cancel()
-            await asyncio.gather(streamer, watcher, return_exceptions=True)
-            aclose = getattr(self._frames, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        if self.background is not None:
-            await self.background()
 
 
 def sse_response(
@@ -130,6 +134,9 @@ def sse_response(
     events: Collection[str] | None = None,
     headers: Mapping[str, str] | None = None,
     status_code: int = 200,
+    first_event_timeout: float | None = 30.0,
+    heartbeat: float | None = 15.0,
+    error_message: ErrorMessageHook | None = None,
 ) -> SSEResponse:
     """
     Turn a prediction stream into a streaming response of standard SSE for browsers.
@@ -141,6 +148,9 @@ def sse_response(
         events: The Flowise event names to forward; ``end`` and ``error`` are always sent.
         headers: Extra response headers.
         status_code: The response status.
+        first_event_timeout: Seconds the first event may take (see `sse_frames`).
+        heartbeat: Seconds of quiet before a ``: ping`` comment (see `sse_frames`).
+        error_message: The application's error messages (see `sse_frames`).
 
     Example::
 
@@ -148,14 +158,22 @@ def sse_response(
         async def chat(question: str, flowise: AsyncFlowise = Depends(get_flowise)):
             return sse_response(flowise.predictions.stream(CHATFLOW_ID, question))
     """
-    return SSEResponse(sse_frames(stream, events=events), status_code=status_code, headers=headers)
+    frames = sse_frames(
+        stream,
+        events=events,
+        first_event_timeout=first_event_timeout,
+        heartbeat=heartbeat,
+        error_message=error_message,
+    )
+    return SSEResponse(frames, status_code=status_code, headers=headers)
 
 
 def flowise_lifespan(
     factory: Callable[[], AsyncFlowise] | None = None, *, attribute: str = "flowise"
 ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """
-    A lifespan that owns one `AsyncFlowise` for the app's life, stored on ``app.state``.
+    A lifespan that owns one `~flowise_async.AsyncFlowise` for the app's life, stored on
+    ``app.state``.
 
     Args:
         factory: Builds the client at start-up; defaults to ``AsyncFlowise()`` (configured
@@ -172,10 +190,12 @@ def flowise_lifespan(
         client = factory() if factory is not None else AsyncFlowise()
         async with client:
             setattr(app.state, attribute, client)
+            setattr(app.state, _ATTRIBUTE_KEY, attribute)
             try:
                 yield
             finally:
                 delattr(app.state, attribute)
+                delattr(app.state, _ATTRIBUTE_KEY)
 
     return lifespan
 
@@ -184,11 +204,15 @@ def get_flowise(request: Request) -> AsyncFlowise:
     """
     A dependency that returns the app's client (``Depends(get_flowise)``).
 
+    It finds the client under the attribute name given to `flowise_lifespan`.
+
     Raises:
         ClientStateError: The app has no client: use `flowise_lifespan` (a `RuntimeError`
             too).
     """
-    client: AsyncFlowise | None = getattr(request.app.state, "flowise", None)
+    state = request.app.state
+    attribute = getattr(state, _ATTRIBUTE_KEY, "flowise")
+    client: AsyncFlowise | None = getattr(state, attribute, None)
     if client is None:
         raise ClientStateError(
             "no AsyncFlowise on app.state: create the app with flowise_lifespan()"

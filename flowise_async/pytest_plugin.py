@@ -9,7 +9,8 @@ or on the command line with ``-p flowise_async.pytest_plugin``. The fixtures are
 need `pytest-asyncio <https://pytest-asyncio.readthedocs.io>`_.
 
 - ``flowise_server``: a started `~flowise_async.testing.FakeFlowise`, closed after the test.
-- ``flowise_client``: an `~flowise_async.AsyncFlowise` connected to it, with short timeouts.
+- ``flowise_client``: an `~flowise_async.AsyncFlowise` connected to it, without retries, with
+  short timeouts: 2 s for the response headers, 10 s between two events.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from .testing import FakeFlowise
 
 __all__ = ["flowise_client", "flowise_server"]
 
-#: The client's timeouts in tests: a stalled reply fails the test in seconds, not minutes.
-TEST_TIMEOUTS = Timeouts(connect=5.0, headers=10.0, idle=10.0)
+#: The client's timeouts in tests: a stalled reply, or a streaming request for a chatflow the
+#: server does not know (which a real Flowise never answers), fails the test in seconds.
+TEST_TIMEOUTS = Timeouts(connect=5.0, headers=2.0, idle=10.0)
 
 
 @pytest_asyncio.fixture

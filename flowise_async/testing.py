@@ -11,7 +11,9 @@ Two levels:
   ``POST /api/v1/prediction/{id}`` the way Flowise does, streamed or not, as you script it per
   chatflow with `FakeFlowise.answer`: these tokens, these events, an ``error`` event, an HTTP
   status, a stall, a dropped connection. It records every request it receives
-  (`FakeFlowise.requests`), answers the abort call (`FakeFlowise.aborts`) and the ping.
+  (`FakeFlowise.requests`), answers the abort call (`FakeFlowise.aborts`), the ping and the
+  chatflows routes, and can require an API key. ``python -m flowise_async.testing --port 3000``
+  runs it on its own, for trying a program or the command line by hand.
 
 Example::
 
@@ -29,14 +31,18 @@ For pytest, ``flowise_async.pytest_plugin`` provides the same server as fixtures
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
+import signal
+import sys
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 from aiohttp import web
@@ -261,6 +267,10 @@ class Reply:
         extra: Further fields of the JSON answer and of the ``metadata`` event.
         times: Serve this many requests, then give way to the next reply scripted for the
             chatflow; ``None`` serves every following request.
+        stored: The answer the server stores in the chat's messages, when it is not the
+            tokens joined: with no tokens, a stream brings ``metadata`` and ``end`` only
+            while the messages hold this answer (the queue-mode failure that
+            ``recover_from_history`` repairs).
     """
 
     tokens: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
@@ -281,6 +291,7 @@ class Reply:
     follow_up_prompts: list[str] | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict)
     times: int | None = None
+    stored: str | None = None
 
     def _stream_events(self, run: _Run) -> list[ev.Event]:
         """The events a streaming request gets (before stalls and drops)."""
@@ -426,25 +437,51 @@ class FakeFlowise:
 
     Routes:
 
-    - ``POST /api/v1/prediction/{chatflowId}``: the scripted `Reply`; a chatflow without a
-      reply gets Flowise's ``404`` ("Chatflow ... not found in the database!"). (The real
-      server never answers a *streaming* request for an unknown chatflow; script
-      ``hang=True`` to test that.)
+    - ``POST /api/v1/prediction/{chatflowId}``: the scripted `Reply`. A chatflow without a
+      reply is unknown, and gets what a real Flowise gives it: a plain request Flowise's
+      ``404`` ("Chatflow ... not found in the database!"), a *streaming* request no answer at
+      all (not even the headers: the client's headers timeout fires), unless
+      *unknown_streaming* is ``"404"``.
     - ``PUT /api/v1/chatmessage/abort/{chatflowId}/{chatId}``: ``200``, recorded in `aborts`.
     - ``GET /api/v1/chatflows-streaming/{chatflowId}``: ``{"isStreaming": ...}``.
+    - ``GET /api/v1/chatflows`` and ``GET /api/v1/chatflows/{chatflowId}``: a chatflow row
+      for each chatflow with a scripted reply (its name is its id).
+    - ``GET /api/v1/chatmessage/{chatflowId}``: the `messages` the runs stored (filtered by
+      ``chatId`` and ``messageId``, newest first with ``order=DESC``).
     - ``GET /api/v1/ping``: ``pong``.
 
     Args:
         max_stall: The longest a stalled or hanging reply waits for the client to leave,
             in seconds.
+        api_key: Require this API key: every route answers Flowise's ``401``
+            (``{"error":"Unauthorized Access"}``) to a request without
+            ``Authorization: Bearer <api_key>``. (A real Flowise leaves the ping and the
+            predictions of a flow bound to no key public.) `client` sends the key.
+        unknown_streaming: What a streaming request for an unknown chatflow gets:
+            ``"hang"`` (the default), no answer, as from a real Flowise; ``"404"``, the
+            ``404`` of a plain request at once (a real Flowise never does that).
     """
 
-    def __init__(self, *, max_stall: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_stall: float = 60.0,
+        api_key: str | None = None,
+        unknown_streaming: Literal["hang", "404"] = "hang",
+    ) -> None:
+        if unknown_streaming not in ("hang", "404"):
+            raise ValueError(
+                f"unknown_streaming must be 'hang' or '404', not {unknown_streaming!r}"
+            )
         self.max_stall = max_stall
+        self.unknown_streaming = unknown_streaming
+        self._api_key = api_key
         self.requests: list[RecordedRequest] = []
         """Every request received, in order."""
         self.aborts: list[tuple[str, str]] = []
         """``(chatflow_id, chat_id)`` of every abort call, in order."""
+        self.messages: list[dict[str, Any]] = []
+        """The chat messages stored by the runs (question and answer), oldest first."""
         self._replies: dict[str, list[_Slot]] = {}
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -476,6 +513,7 @@ class FakeFlowise:
         self._replies.clear()
         self.requests.clear()
         self.aborts.clear()
+        self.messages.clear()
 
     def _take(self, chatflow_id: str) -> Reply | None:
         for key in (chatflow_id, ANY_CHATFLOW):
@@ -507,23 +545,32 @@ class FakeFlowise:
         return self._url
 
     def client(self, **options: Any) -> AsyncFlowise:
-        """Return an `~flowise_async.AsyncFlowise` for this server (*options* as there)."""
+        """
+        Return an `~flowise_async.AsyncFlowise` for this server (*options* as there).
+
+        With *api_key* required, the client sends it unless *options* give another one.
+        """
+        if self._api_key is not None:
+            options.setdefault("api_key", self._api_key)
         return AsyncFlowise(self.url, **options)
 
-    async def start(self) -> FakeFlowise:
-        """Start listening on a free port of ``127.0.0.1``."""
+    async def start(self, port: int = 0) -> FakeFlowise:
+        """Start listening on *port* of ``127.0.0.1`` (``0``: a free port)."""
         if self._runner is not None:
             return self
-        app = web.Application()
+        app = web.Application(middlewares=[self._check_key])
         app.router.add_post("/api/v1/prediction/{chatflow_id}", self._prediction)
         app.router.add_put("/api/v1/chatmessage/abort/{chatflow_id}/{chat_id}", self._abort)
         app.router.add_get("/api/v1/chatflows-streaming/{chatflow_id}", self._streamable)
+        app.router.add_get("/api/v1/chatflows", self._chatflows)
+        app.router.add_get("/api/v1/chatflows/{chatflow_id}", self._chatflow)
+        app.router.add_get("/api/v1/chatmessage/{chatflow_id}", self._messages)
         app.router.add_get("/api/v1/ping", self._ping)
         runner = web.AppRunner(
             app, shutdown_timeout=2.0, keepalive_timeout=5.0, handle_signals=False
         )
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         self._runner = runner
         sockets = runner.addresses
@@ -582,6 +629,12 @@ class FakeFlowise:
         body = recorded.json if isinstance(recorded.json, dict) else {}
         reply = self._take(chatflow_id)
         if reply is None:
+            wants_stream = body.get("streaming") in (True, "true")
+            if wants_stream and self.unknown_streaming == "hang":
+                # Flowise fails such a request before its stream starts and never answers.
+                await self._wait_for_exit(request)
+                _drop(request)
+                return web.Response()
             return _json_error(404, f"Chatflow {chatflow_id} not found in the database!")
         if reply.hang:
             await self._wait_for_exit(request)
@@ -590,6 +643,8 @@ class FakeFlowise:
         if reply.status is not None:
             return _status_response(reply)
         run = _Run.of(body)
+        if reply.error is None:
+            self._store(chatflow_id, run, reply)
         wants_stream = body.get("streaming") in (True, "true")
         if not (wants_stream and reply.streaming):
             if reply.error is not None:
@@ -638,6 +693,32 @@ class FakeFlowise:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), 0.05)
 
+    def _store(self, chatflow_id: str, run: _Run, reply: Reply) -> None:
+        """Keep the run's question and answer, as Flowise stores them."""
+        answer = reply.stored if reply.stored is not None else "".join(reply.tokens)
+        common = {"chatflowid": chatflow_id, "chatId": run.chat_id, "sessionId": run.session_id}
+        question = run.question if isinstance(run.question, str) else ""
+        self.messages.append(
+            {"id": str(uuid.uuid4()), "role": "userMessage", "content": question, **common}
+        )
+        self.messages.append(
+            {"id": run.chat_message_id, "role": "apiMessage", "content": answer, **common}
+        )
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        query = request.query
+        rows = [
+            row
+            for row in self.messages
+            if row["chatflowid"] == request.match_info["chatflow_id"]
+            and query.get("chatId") in (None, row["chatId"])
+            and query.get("messageId") in (None, row["id"])
+        ]
+        if query.get("order") == "DESC":
+            rows.reverse()
+        return _json_response(200, rows)
+
     async def _abort(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         self.aborts.append((request.match_info["chatflow_id"], request.match_info["chat_id"]))
@@ -655,11 +736,63 @@ class FakeFlowise:
             return _json_error(500, message)
         return _json_response(200, {"isStreaming": slots[0].reply.streaming})
 
+    @web.middleware
+    async def _check_key(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        if self._api_key is None:
+            return await handler(request)
+        if request.headers.get("Authorization") != f"Bearer {self._api_key}":
+            await self._record(request)
+            return _json_response(401, {"error": "Unauthorized Access"})
+        return await handler(request)
+
+    def _known_chatflows(self) -> list[str]:
+        return [key for key, slots in self._replies.items() if key != ANY_CHATFLOW and slots]
+
+    async def _chatflows(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        wanted = request.query.get("type")
+        rows = [_chatflow_row(chatflow_id) for chatflow_id in self._known_chatflows()]
+        return _json_response(200, [row for row in rows if wanted in (None, row["type"])])
+
+    async def _chatflow(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        chatflow_id = request.match_info["chatflow_id"]
+        if chatflow_id in self._known_chatflows() or self._replies.get(ANY_CHATFLOW):
+            return _json_response(200, _chatflow_row(chatflow_id))
+        return _json_error(404, f"Chatflow {chatflow_id} not found")
+
     async def _ping(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         return web.Response(
             body=b"pong", headers={**_JSON_HEADERS, "Content-Type": "text/html; charset=utf-8"}
         )
+
+
+def _chatflow_row(chatflow_id: str) -> dict[str, Any]:
+    """A chatflow as ``GET /api/v1/chatflows`` lists it (the fields a client reads)."""
+    return {
+        "id": chatflow_id,
+        "name": chatflow_id,
+        "flowData": '{"nodes":[],"edges":[]}',
+        "deployed": False,
+        "isPublic": False,
+        "apikeyid": None,
+        "chatbotConfig": None,
+        "apiConfig": None,
+        "analytic": None,
+        "speechToText": None,
+        "textToSpeech": None,
+        "followUpPrompts": None,
+        "category": None,
+        "type": "CHATFLOW",
+        "createdDate": "2026-01-01T00:00:00.000Z",
+        "updatedDate": "2026-01-01T00:00:00.000Z",
+        "workspaceId": None,
+    }
 
 
 def _drop(request: web.Request) -> None:
@@ -703,3 +836,129 @@ def _status_response(reply: Reply) -> web.Response:
     if reply.content_type:
         headers["Content-Type"] = reply.content_type
     return _json_response(status, reply.body, headers)
+
+
+# --- standalone -----------------------------------------------------------------------------
+
+#: The fields of `Reply` a script file may set (everything but typed events).
+_SCRIPT_FIELDS: Final = frozenset(attrs.fields_dict(Reply)) - {"events"}
+
+
+def _script_of(path: Path) -> dict[str, dict[str, Any]]:
+    """Read a script file: ``{"<chatflow id>": "answer text" | {<Reply fields>}, ...}``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise TypeError(f"{path}: expected a JSON object of chatflow ids")
+    script: dict[str, dict[str, Any]] = {}
+    for chatflow_id, value in data.items():
+        if isinstance(value, str):
+            script[chatflow_id] = {"tokens": _words(value)}
+        elif isinstance(value, dict):
+            unknown = sorted(set(value) - _SCRIPT_FIELDS)
+            if unknown:
+                raise ValueError(
+                    f"{path}: {chatflow_id}: unknown field(s) {', '.join(unknown)}; "
+                    f"expected some of {', '.join(sorted(_SCRIPT_FIELDS))}"
+                )
+            script[chatflow_id] = dict(value)
+        else:
+            raise TypeError(f"{path}: {chatflow_id}: expected a text or an object")
+    return script
+
+
+def _words(text: str) -> list[str]:
+    """*text* as word tokens, the spaces kept with the words that follow them."""
+    words = text.split(" ")
+    return [words[0], *(" " + word for word in words[1:])] if text else []
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m flowise_async.testing",
+        description=(
+            "Run the fake Flowise server of flowise_async.testing on 127.0.0.1 until Ctrl-C, "
+            "for trying a program or the flowise-async command by hand. Without --answer or "
+            "--script, the chatflow 'demo' answers a short sentence."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    parser.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="CHATFLOW=TEXT",
+        help="the chatflow CHATFLOW answers TEXT, one word per token; repeatable",
+    )
+    parser.add_argument(
+        "--script",
+        type=Path,
+        metavar="FILE",
+        help='a JSON file {"<chatflow id>": "<answer>" or {<Reply fields>}}, e.g. '
+        '{"flow-1": {"tokens": ["Hel", "lo"], "delay": 0.2}, "broken": {"status": 500}}',
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait before each streamed event, so streaming shows (default 0)",
+    )
+    parser.add_argument("--api-key", help="require this API key on every route")
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace, script: Mapping[str, Mapping[str, Any]]) -> None:
+    server = FakeFlowise(api_key=args.api_key)
+    for chatflow_id, scripted in script.items():
+        options = {"delay": args.delay, **scripted}
+        server.answer(chatflow_id, *options.pop("tokens", ()), **options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    await server.start(args.port)
+    try:
+        print(f"fake Flowise on {server.url}", flush=True)
+        print(f"chatflows: {', '.join(script)}", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+        await stop.wait()
+    finally:
+        await server.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    ``python -m flowise_async.testing``: run `FakeFlowise` on its own until Ctrl-C.
+
+    ``--port`` (default 3000), ``--answer CHATFLOW=TEXT`` (repeatable), ``--script FILE`` (a
+    JSON object of chatflow ids and their answer text or `Reply` fields), ``--delay`` and
+    ``--api-key``. Returns the exit code: 0, or 2 for a bad script or a port in use.
+    """
+    args = _parse_args(argv)
+    try:
+        script = _script_of(args.script) if args.script else {}
+        for item in args.answer:
+            chatflow_id, sep, text = item.partition("=")
+            if not sep or not chatflow_id:
+                raise ValueError(f"--answer expects CHATFLOW=TEXT, got {item!r}")
+            script[chatflow_id] = {"tokens": _words(text)}
+        if not script:
+            script = {"demo": {"tokens": _words("Hello from the fake Flowise server.")}}
+        asyncio.run(_serve(args, script))
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

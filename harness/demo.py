@@ -8,8 +8,10 @@ and stops everything again::
     python -m harness.demo
     python -m harness.demo "Tell me something [[words=20]]"
 
-With ``FLOWISE_BASE_URL`` set it uses that server instead; the chatflow id comes from
-``--chatflow-id`` or ``FLOWISE_CHATFLOW_ID`` and the key from ``FLOWISE_API_KEY``.
+With ``FLOWISE_BASE_URL`` set it uses that server instead and creates nothing on it: the
+chatflow is the one given with ``--chatflow-id`` or ``FLOWISE_CHATFLOW_ID``, else the server's
+only chatflow (when it has several, they are listed to choose from); the key comes from
+``FLOWISE_API_KEY``.
 """
 
 from __future__ import annotations
@@ -112,6 +114,39 @@ async def _with_own_server(question: str) -> int:
     return 0
 
 
+async def _with_given_server(
+    base_url: str, api_key: str | None, chatflow_id: str | None, question: str
+) -> int:
+    """Stream from a server this demo did not start: choose a chatflow, never create one."""
+    from flowise_async import AsyncFlowise, AuthenticationError, FlowiseError
+
+    try:
+        if chatflow_id is None:
+            async with AsyncFlowise(base_url, api_key=api_key) as client:
+                flows = await client.chatflows.list()
+            if len(flows) != 1:
+                print(f"{base_url} has {len(flows)} chatflows:", file=sys.stderr)
+                for flow in flows:
+                    print(f"  {flow.id}  {flow.name}  ({flow.type})", file=sys.stderr)
+                print(
+                    "choose one: --chatflow-id ID or FLOWISE_CHATFLOW_ID"
+                    if flows
+                    else "create one in the Flowise UI, then run the demo again",
+                    file=sys.stderr,
+                )
+                return 2
+            chatflow_id = flows[0].id
+            print(f"using chatflow {chatflow_id} ({flows[0].name}), the only one on {base_url}")
+        await stream_answer(base_url, api_key, chatflow_id, question)
+    except AuthenticationError as exc:
+        print(f"error: {exc.message}; set FLOWISE_API_KEY to a key of {base_url}", file=sys.stderr)
+        return 4
+    except FlowiseError as exc:
+        print(f"\nerror: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description="Stream a Flowise prediction to the terminal.")
@@ -119,19 +154,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--chatflow-id",
         default=os.environ.get("FLOWISE_CHATFLOW_ID"),
-        help="chatflow to use with FLOWISE_BASE_URL (default: $FLOWISE_CHATFLOW_ID)",
+        help="chatflow to use with FLOWISE_BASE_URL (default: $FLOWISE_CHATFLOW_ID, else the "
+        "server's only chatflow)",
     )
     args = parser.parse_args(argv)
     base_url = os.environ.get("FLOWISE_BASE_URL")
     if base_url:
-        if not args.chatflow_id:
-            parser.error("with FLOWISE_BASE_URL set, pass --chatflow-id or FLOWISE_CHATFLOW_ID")
-        asyncio.run(
-            stream_answer(
-                base_url, os.environ.get("FLOWISE_API_KEY"), args.chatflow_id, args.question
-            )
+        api_key = os.environ.get("FLOWISE_API_KEY") or None
+        return asyncio.run(
+            _with_given_server(base_url, api_key, args.chatflow_id or None, args.question)
         )
-        return 0
     return asyncio.run(_with_own_server(args.question))
 
 

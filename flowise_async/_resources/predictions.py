@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
-from typing import Any, Unpack
+from typing import Any, TypedDict, Unpack
 
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
 from .._config import Limits, Retries, Timeouts
@@ -13,13 +13,26 @@ from .._exceptions import EventDecodeError
 from .._stream import Body, EventStream
 from .._transport import RawResponse, unexpected_content
 from ..models._chat_messages import ChatMessage
-from ..models._prediction import Prediction, RunStatus, recovered
+from ..models._prediction import Action, Prediction, RunStatus, recovered
 from ..models._request import HumanInput, Message, Upload
+from . import _multipart, _resume
 from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files, override_form
 
 
-__all__ = ["Predictions"]
+__all__ = ["PredictionOptions", "Predictions"]
+
+
+class PredictionOptions(TypedDict, total=False):
+    """The per-call options of `Predictions.resume`, `resume_stream` and `stream_with_files`
+    besides *timeouts*: the same as those of `Predictions.create`."""
+
+    retries: Retries
+    headers: Mapping[str, str]
+    extra_headers: Mapping[str, str]
+    extra_query: Mapping[str, Any]
+    extra_body: Mapping[str, Any]
+
 
 _PREDICTION = "/api/v1/prediction/{}"
 _ABORT = "/api/v1/chatmessage/abort/{}/{}"
@@ -451,6 +464,156 @@ class Predictions(Resource):
             options=_options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
         )
         return _prediction(data)
+
+    async def resume(
+        self,
+        chatflow_id: str,
+        chat_id: str,
+        decision: _resume.Decision = "proceed",
+        *,
+        feedback: str | None = None,
+        action: Action | None = None,
+        start_node_id: str | None = None,
+        override_config: Mapping[str, Any] | None = None,
+        timeouts: Timeouts | None = None,
+        **options: Unpack[PredictionOptions],
+    ) -> Prediction:
+        """
+        Answer an agent flow run that stopped for a person, and wait for the rest of the run.
+
+        Args:
+            chatflow_id: The agent flow.
+            chat_id: The chat of the waiting run (``prediction.chat_id``, ``stream.chat_id``).
+            decision: ``"proceed"`` (approve) or ``"reject"`` (take the reject branch).
+            feedback: A text for the flow (the Human Input node passes it on as a user
+                message when its feedback is on).
+            action: The pending action (``prediction.pending_action``); its node id is sent
+                as ``startNodeId``, which servers before Flowise 3.0.3 need.
+            start_node_id: The node to resume, when *action* is not at hand.
+            override_config: ``overrideConfig`` for the rest of the run.
+            timeouts: Overrides the client's timeouts for this call.
+            **options: ``retries``, ``headers``, ``extra_headers``, ``extra_query``,
+                ``extra_body``, as for `create`.
+
+        Returns:
+            The result of the rest of the run; its ``pending_action`` is set if it stopped
+            again.
+
+        Raises:
+            NotWaitingError: The chat's run is not waiting (finished, failed, or none).
+            ValueError: A *decision* other than ``"proceed"`` or ``"reject"``, or feedback
+                for a node whose feedback is off.
+
+        Example::
+
+            answer = await flowise.predictions.create(flow_id, "Delete the file")
+            if answer.pending_action:
+                answer = await flowise.predictions.resume(flow_id, answer.chat_id, "proceed")
+        """
+        return await _resume.resume(
+            self,
+            chatflow_id,
+            chat_id,
+            decision,
+            feedback=feedback,
+            action=action,
+            start_node_id=start_node_id,
+            override_config=override_config,
+            timeouts=timeouts,
+            **options,
+        )
+
+    def resume_stream(
+        self,
+        chatflow_id: str,
+        chat_id: str,
+        decision: _resume.Decision = "proceed",
+        *,
+        feedback: str | None = None,
+        action: Action | None = None,
+        start_node_id: str | None = None,
+        override_config: Mapping[str, Any] | None = None,
+        abort_on_exit: bool | None = None,
+        timeouts: Timeouts | None = None,
+        **options: Unpack[PredictionOptions],
+    ) -> EventStream:
+        """
+        `resume`, streamed: answer a waiting run and stream the rest of it.
+
+        Use it like `stream` (``async with ... as stream``). A chat that is not waiting
+        raises `NotWaitingError` from the iteration (the server says so in the stream).
+
+        Example::
+
+            async with flowise.predictions.resume_stream(flow_id, chat_id, "reject") as s:
+                async for text in s.text_stream():
+                    print(text, end="")
+        """
+        return _resume.resume_stream(
+            self,
+            chatflow_id,
+            chat_id,
+            decision,
+            feedback=feedback,
+            action=action,
+            start_node_id=start_node_id,
+            override_config=override_config,
+            abort_on_exit=abort_on_exit,
+            timeouts=timeouts,
+            **options,
+        )
+
+    def stream_with_files(
+        self,
+        chatflow_id: str,
+        question: str | None = None,
+        *,
+        files: Iterable[FileInput],
+        chat_id: str | None = None,
+        override_config: Mapping[str, Any] | None = None,
+        lead_email: str | None = None,
+        raise_on_error: bool = True,
+        abort_on_exit: bool | None = None,
+        timeouts: Timeouts | None = None,
+        **options: Unpack[PredictionOptions],
+    ) -> EventStream:
+        """
+        `create_with_files`, streamed: send files to the flow's document loaders
+        (multipart/form-data) and stream the answer.
+
+        Files given as paths are streamed from disk: a large upload does not grow the
+        client's memory. The request is not re-sent on a failed connection (a file object
+        cannot be read twice). Use it like `stream`; the arguments are those of
+        `create_with_files`, and *raise_on_error*, *abort_on_exit* as in `stream`.
+
+        Example::
+
+            async with flowise.predictions.stream_with_files(
+                flow_id, "Summarise the report", files=[Path("report.txt")]
+            ) as stream:
+                async for text in stream.text_stream():
+                    print(text, end="")
+        """
+        return _multipart.stream_with_files(
+            self,
+            chatflow_id,
+            question,
+            files=files,
+            chat_id=chat_id,
+            override_config=override_config,
+            lead_email=lead_email,
+            raise_on_error=raise_on_error,
+            abort_on_exit=abort_on_exit,
+            timeouts=timeouts,
+            options=_options(
+                timeouts,
+                options.get("retries"),
+                options.get("headers"),
+                options.get("extra_headers"),
+                options.get("extra_query"),
+                options.get("extra_body"),
+            ),
+        )
 
     async def abort(
         self, chatflow_id: str, chat_id: str, **options: Unpack[RequestOptions]

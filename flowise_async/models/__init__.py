@@ -21,6 +21,7 @@ from ._document_store import (
     QueryResult,
     StoreDocument,
 )
+from ._executions import Execution, ExecutionState
 from ._feedback import Feedback
 from ._leads import Lead
 from ._prediction import (
@@ -59,6 +60,8 @@ __all__ = [
     "DocumentStore",
     "DocumentStoreLoader",
     "ExecutedNode",
+    "Execution",
+    "ExecutionState",
     "Feedback",
     "FileAnnotation",
     "HumanInput",

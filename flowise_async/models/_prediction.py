@@ -97,7 +97,17 @@ class AgentReasoning:
 @attrs.frozen(kw_only=True)
 class Action:
     """
-    A human-approval request (``action``): what to show and how to answer it.
+    A human-approval request (``action``): a run that stopped and waits for a person.
+
+    Agent flows send one when they reach a Human Input node, or an Agent node whose tool
+    needs approval. Answer it with ``predictions.resume`` on the same chat.
+
+    Attributes:
+        id: The id of this request.
+        mapping: The labels of the two answers, ``{"approve": ..., "reject": ...}``.
+        elements: The buttons a chat window shows (``{"type", "label"}`` objects).
+        data: The stopped node: ``{"nodeId", "nodeLabel", "input": {...}}``.
+        extra: Every other field the server sent.
     """
 
     id: str = ""
@@ -105,6 +115,43 @@ class Action:
     elements: list[Mapping[str, JSON]] = attrs.field(factory=list)
     data: JSON = None
     extra: Mapping[str, JSON] = _extra()
+
+    @property
+    def approve_label(self) -> str:
+        """The label of the answer that lets the run go on (``"Proceed"``)."""
+        return _text(self.mapping.get("approve"), "Proceed")
+
+    @property
+    def reject_label(self) -> str:
+        """The label of the answer that takes the reject branch (``"Reject"``)."""
+        return _text(self.mapping.get("reject"), "Reject")
+
+    @property
+    def node_id(self) -> str | None:
+        """The id of the node the run stopped at (e.g. ``"humanInputAgentflow_0"``)."""
+        value = self._data().get("nodeId")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def node_label(self) -> str | None:
+        """The label of the node the run stopped at, as shown in the flow editor."""
+        value = self._data().get("nodeLabel")
+        return value if isinstance(value, str) else None
+
+    @property
+    def feedback_enabled(self) -> bool:
+        """Whether the node passes a feedback text on to the rest of the flow."""
+        node_input = self._data().get("input")
+        if isinstance(node_input, Mapping):
+            return node_input.get("humanInputEnableFeedback") is True
+        return False
+
+    def _data(self) -> Mapping[str, JSON]:
+        return self.data if isinstance(self.data, Mapping) else {}
+
+
+def _text(value: JSON, default: str) -> str:
+    return value if isinstance(value, str) and value else default
 
 
 @attrs.frozen(kw_only=True)
@@ -265,6 +312,16 @@ class Prediction:
     error: FlowiseError | None = attrs.field(default=None, metadata={DERIVED: True})
     usage: Usage | None = attrs.field(default=None, metadata={DERIVED: True})
     extra: Mapping[str, JSON] = _extra()
+
+    @property
+    def pending_action(self) -> Action | None:
+        """
+        The request the run stopped at and waits on, or ``None`` when it is not waiting.
+
+        A run is waiting for a person when it ends on an `Action`; answer it with
+        ``predictions.resume(chatflow_id, prediction.chat_id, "proceed" | "reject")``.
+        """
+        return self.action
 
     @property
     def ok(self) -> bool:

@@ -36,12 +36,13 @@ class HumanInput:
 
     Attributes:
         type: ``"proceed"`` or ``"reject"``.
-        start_node_id: The node the run stopped at.
+        start_node_id: The node the run stopped at (`Action.node_id`). Optional from
+            Flowise 3.0.3, which finds the stopped node itself; older servers need it.
         feedback: Optional feedback text for the flow.
     """
 
     type: Literal["proceed", "reject"]
-    start_node_id: str
+    start_node_id: str | None = None
     feedback: str | None = None
 
 

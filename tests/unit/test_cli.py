@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from flowise_async import cli
+from flowise_async.testing import FakeFlowise as ScriptedFlowise
 from tests.unit._usage_fake import FakeFlowise
 
 
@@ -69,6 +70,24 @@ async def run_cli(
         raise
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+async def run_cli_merged(*args: str, base_url: str, timeout: float = 60) -> tuple[int, str]:
+    """Run the command line with stdout and stderr on one pipe, as on a terminal."""
+    env = _env(None, FLOWISE_BASE_URL=base_url)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flowise_async",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
 
 
 def read_jsonl(path: Path) -> list[dict[str, object]]:
@@ -166,6 +185,74 @@ async def test_unreachable_server_exit_code() -> None:
     assert "Traceback" not in err
 
 
+async def test_error_after_partial_output_starts_a_new_line() -> None:
+    """A stream that fails after some text ends that line before the error line."""
+    async with ScriptedFlowise() as server:
+        server.answer("flow", "Par", "is", error="Error: the model is unavailable")
+        code, out = await run_cli_merged("predict", "flow", "hi", base_url=server.url)
+    assert code == cli.EXIT_FAILED
+    assert out.startswith("Paris\nflowise-async: error: ")
+    assert "the model is unavailable" in out
+    assert out.count("\n") == 2
+
+
+async def test_timeout_hints_name_the_timeout_option() -> None:
+    """A headers or idle timeout says to raise --timeout, not a Python argument."""
+    async with ScriptedFlowise(max_stall=10) as server:
+        server.answer("unanswered", hang=True)
+        server.answer("stalling", "Par", "is", stall_after=2)
+        code, out, err = await run_cli(
+            "predict",
+            "unanswered",
+            "hi",
+            "--timeout",
+            "0.5",
+            fake=None,
+            FLOWISE_BASE_URL=server.url,
+        )
+        assert code == cli.EXIT_CONNECTION
+        assert out == ""
+        assert "no answer within 0.5 s" in err
+        assert "--timeout SECONDS" in err
+        assert "Timeouts(" not in err
+        code, out = await run_cli_merged(
+            "--timeout", "0.5", "predict", "stalling", "hi", base_url=server.url
+        )
+        assert code == cli.EXIT_CONNECTION
+        assert out.startswith("Par\nflowise-async: error: no data for 0.5 s")
+        assert "--timeout SECONDS" in out
+        assert "Timeouts(" not in out
+
+
+async def test_options_before_the_command(fake: FakeFlowise) -> None:
+    """--base-url, --api-key and --timeout are accepted before the command too."""
+    code, out, err = await run_cli(
+        "--base-url", fake.base_url, "--api-key", "secret", "chatflows", "list", "--json", fake=None
+    )
+    assert code == 0, err
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["echo", "slow~3~10"]
+    code, out, _ = await run_cli(
+        "--base-url", fake.base_url, "--timeout", "30", "predict", "echo", "hi", fake=None
+    )
+    assert (code, out) == (0, "echo: hi\n")
+    # After the command, an option wins over the same option before it.
+    code, out, _ = await run_cli(
+        "--base-url", "http://127.0.0.1:9", "ping", "--base-url", fake.base_url, fake=None
+    )
+    assert code == 0
+
+
+def test_help_says_where_the_global_options_go() -> None:
+    assert "before or after the command" in cli.build_parser().format_help()
+
+
+def test_cli_uses_the_public_client_api() -> None:
+    """The command line is built on the library's public methods only."""
+    source = Path(cli.__file__).read_text(encoding="utf-8")
+    assert "_live_transport" not in source
+    assert "client._" not in source
+
+
 # -- chatflows, ping ------------------------------------------------------------------------
 
 
@@ -175,6 +262,9 @@ async def test_chatflows_list_table_and_auth(fake: FakeFlowise) -> None:
     assert code == cli.EXIT_AUTH
     assert "401" in err
     assert "API key" in err
+    assert "--api-key" in err
+    assert "FLOWISE_API_KEY" in err
+    assert "api_key=" not in err
     assert "Traceback" not in err
     code, out, _ = await run_cli("chatflows", "list", fake=fake, FLOWISE_API_KEY="secret")
     assert code == 0

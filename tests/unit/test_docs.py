@@ -117,13 +117,31 @@ async def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) ->
             await asyncio.wait_for(asyncio.to_thread(_run, block, source, namespace), 60)
 
 
-def test_example_test_suite_passes() -> None:
-    """docs/examples/testing, the suite the testing page shows, passes with pytest."""
+_INCLUDE = re.compile(r"^```\{literalinclude\}\s+(?P<path>\S+)\s*$", re.MULTILINE)
+
+
+def shown_files(page: Path) -> list[Path]:
+    """The files a page shows with ``{literalinclude}``, in page order."""
+    return [page.parent / match.group("path") for match in _INCLUDE.finditer(page.read_text())]
+
+
+def test_testing_page_shows_every_file_of_its_example() -> None:
+    """The testing page shows each file of docs/examples/testing, the pytest config among them."""
     suite = DOCS / "examples" / "testing"
+    shown = {path.resolve() for path in shown_files(DOCS / "testing.md")}
+    files = {path.resolve() for path in suite.iterdir() if path.is_file()}
+    assert shown == files
+    assert (suite / "pytest.ini").resolve() in shown
+
+
+def test_example_test_suite_passes_as_shown(tmp_path: Path) -> None:
+    """The files the testing page shows, copied alone into an empty directory, pass pytest."""
+    for path in shown_files(DOCS / "testing.md"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)],
-        cwd=suite,
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": path},
         capture_output=True,
         text=True,
@@ -132,3 +150,44 @@ def test_example_test_suite_passes() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b4 passed\b", result.stdout), result.stdout
+
+
+async def test_consumed_stream_behaves_as_the_errors_page_says() -> None:
+    """
+    docs/errors.md: an ended stream yields nothing more (and final() still answers); entering
+    a stream twice raises ClientStateError.
+    """
+    from flowise_async import ClientStateError
+
+    page = " ".join((DOCS / "errors.md").read_text(encoding="utf-8").split())
+    assert "a stream entered twice" in page
+    assert "like any exhausted iterator it yields nothing more" in page
+    async with FakeFlowise() as server:
+        server.answer("flow", "Hel", "lo")
+        async with server.client() as flowise:
+            stream = flowise.predictions.stream("flow", "Hi")
+            async with stream:
+                assert [text async for text in stream.text_stream()] == ["Hel", "lo"]
+                assert [event async for event in stream] == []
+                assert (await stream.final()).text == "Hello"
+            with pytest.raises(ClientStateError):
+                async with stream:
+                    pass
+
+
+def test_readme_streaming_example_is_short_and_ends_its_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """README's "Streaming in ten lines" runs, is about ten lines, and ends with a newline."""
+    (block,) = blocks_of(ROOT / "README.md")
+    code_lines = [line for line in block.source.splitlines() if line.strip()]
+    assert len(code_lines) <= 11
+
+    async def run() -> None:
+        async with FakeFlowise() as server:
+            server.answer(ANY_CHATFLOW, *DEFAULT_TOKENS)
+            source = block.source.replace("http://localhost:3000", server.url)
+            await asyncio.wait_for(asyncio.to_thread(_run, block, source, {}), 60)
+
+    asyncio.run(run())
+    assert capsys.readouterr().out == "".join(DEFAULT_TOKENS) + "\n"

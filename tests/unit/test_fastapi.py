@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 
@@ -17,8 +17,17 @@ pytest.importorskip("fastapi", reason="needs the fastapi extra")
 uvicorn = pytest.importorskip("uvicorn", reason="needs uvicorn (test extra)")
 httpx = pytest.importorskip("httpx", reason="needs httpx (test extra)")
 
+from fastapi import Depends, FastAPI  # noqa: E402
+
 from flowise_async import AsyncFlowise, Timeouts  # noqa: E402
-from flowise_async.fastapi import sse_frames  # noqa: E402
+from flowise_async.fastapi import (  # noqa: E402
+    flowise_lifespan,
+    get_flowise,
+    sse_frames,
+    sse_response,
+)
+from flowise_async.serving import DEFAULT_MESSAGES, SafeError  # noqa: E402
+from flowise_async.testing import FakeFlowise as ScriptedFlowise  # noqa: E402
 from tests.unit._usage_fake import FakeFlowise  # noqa: E402
 
 
@@ -111,8 +120,8 @@ async def test_server_error_becomes_an_error_frame(serve: Serve) -> None:
     assert frames[0] == ("token", "echo:")
     name, data = frames[1]
     assert name == "error"
-    assert data["type"] == "ServerEventError"
-    assert "boom" in data["message"]
+    assert data == {"type": "flow_error", "message": DEFAULT_MESSAGES["flow_error"]}
+    assert "boom" not in response.text  # the server's own text may hold internals
     assert frames[-1] == ("end", "[DONE]")
 
 
@@ -167,10 +176,15 @@ async def test_sse_frames_filters_and_reports_open_errors(fake: FakeFlowise) -> 
         assert names == ["metadata", "end"]
         async with AsyncFlowise("http://127.0.0.1:9", timeouts=Timeouts(connect=2)) as dead:
             frames = [f async for f in sse_frames(dead.predictions.stream("echo", "a"))]
-        parsed = parse_sse(b"".join(frames).decode())
-        assert parsed[0][0] == "error"
-        assert parsed[0][1]["type"] == "APIConnectionError"
+        text = b"".join(frames).decode()
+        parsed = parse_sse(text)
+        assert parsed[0] == (
+            "error",
+            {"type": "unavailable", "message": DEFAULT_MESSAGES["unavailable"]},
+        )
         assert parsed[-1] == ("end", "[DONE]")
+        assert "127.0.0.1" not in text
+        assert "Error" not in text
 
 
 async def test_disconnect_is_seen_while_upstream_is_silent() -> None:
@@ -199,3 +213,57 @@ async def test_disconnect_is_seen_while_upstream_is_silent() -> None:
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}}
     await asyncio.wait_for(SSEResponse(frames())(scope, receive, send), 5)
     assert closed.is_set()
+
+
+async def test_get_flowise_finds_a_custom_attribute(fake: FakeFlowise) -> None:
+    """Regression: flowise_lifespan(attribute=...) and get_flowise agree on the name."""
+    app = FastAPI(
+        lifespan=flowise_lifespan(lambda: AsyncFlowise(fake.base_url), attribute="support_bot")
+    )
+
+    @app.get("/which")
+    async def which(flowise: Annotated[AsyncFlowise, Depends(get_flowise)]) -> dict[str, str]:
+        return {"base_url": flowise.base_url}
+
+    async with app.router.lifespan_context(app):
+        assert isinstance(app.state.support_bot, AsyncFlowise)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            response = await http.get("/which")
+        assert response.status_code == 200
+        assert response.json() == {"base_url": app.state.support_bot.base_url}
+    assert not hasattr(app.state, "support_bot")
+
+
+async def test_silent_upstream_gets_heartbeats_then_a_timeout_frame() -> None:
+    """Quiet upstream: ``: ping`` comments, then a ``timeout`` error frame and ``end``."""
+    async with ScriptedFlowise() as server:
+        server.answer("flow", "never", stall_after=0)
+        async with server.client(abort_on_exit=True) as client:
+            stream = client.predictions.stream("flow", "q")
+            frames = [f async for f in sse_frames(stream, first_event_timeout=0.5, heartbeat=0.1)]
+            await client.wait_for_aborts()
+        assert len(server.aborts) == 1
+    pings = [f for f in frames if f == b": ping\n\n"]
+    assert len(pings) >= 2
+    parsed = parse_sse(b"".join(f for f in frames if f not in pings).decode())
+    assert parsed == [
+        ("error", {"type": "timeout", "message": DEFAULT_MESSAGES["timeout"]}),
+        ("end", "[DONE]"),
+    ]
+
+
+async def test_error_message_hook_reaches_the_frame() -> None:
+    """sse_response passes the application's message writer on."""
+    seen: list[BaseException] = []
+
+    def hook(error: SafeError, exc: BaseException) -> str:
+        seen.append(exc)
+        return f"Sorry ({error.type})."
+
+    async with AsyncFlowise("http://127.0.0.1:9", timeouts=Timeouts(connect=2)) as dead:
+        response = sse_response(dead.predictions.stream("echo", "a"), error_message=hook)
+        frames = [f async for f in response.body_iterator]
+    parsed = parse_sse(b"".join(f if isinstance(f, bytes) else f.encode() for f in frames).decode())
+    assert parsed[0] == ("error", {"type": "unavailable", "message": "Sorry (unavailable)."})
+    assert len(seen) == 1

@@ -187,10 +187,15 @@ _VALUES: dict[str, Any] = {
     "credential": "cred-1",
     "items": [{"docId": "d"}],
     "loader_config": {},
+    "execution_ids": ["e1"],
+    "is_public": True,
     "prediction": Prediction(status=RunStatus.NO_ANSWER, chat_id="c"),
     "vector_store_config": {},
 }
-_OPTIONAL: dict[str, dict[str, Any]] = {"predictions.create": {"question": "q"}}
+_OPTIONAL: dict[str, dict[str, Any]] = {
+    "predictions.create": {"question": "q"},
+    "predictions.stream": {"question": "q"},
+}
 
 
 def _arguments(method: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -216,7 +221,7 @@ def _methods() -> list[str]:
     found = []
     for group_name, group in _groups(flowise):
         for name, member in inspect.getmembers(type(group), inspect.isfunction):
-            if name.startswith("_") or name in ("batch", "stream"):
+            if name.startswith("_") or name == "batch":
                 continue
             found.append(f"{group_name}.{name}")
             del member
@@ -252,6 +257,9 @@ async def test_every_method_takes_extra_headers_query_and_body(path: str) -> Non
         with contextlib.suppress(Exception):
             if inspect.isasyncgen(result):
                 await anext(result)
+            elif hasattr(result, "__aenter__"):  # a stream: the request goes out on entering
+                async with result:
+                    pass
             else:
                 await result
     assert mock.requests, f"{path} sent no request"

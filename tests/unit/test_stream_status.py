@@ -111,3 +111,27 @@ async def test_a_no_answer_stream_is_recovered_from_history() -> None:
     assert (prediction.status, prediction.text) == (RunStatus.COMPLETE, "The stored answer")
     assert [r.method for r in mock.requests] == ["POST", "GET"]
     assert mock.requests[1].query["messageId"] == "msg-1"
+
+
+async def test_fake_flowise_reproduces_the_queue_mode_failure_and_recovery() -> None:
+    """FakeFlowise: metadata and end without tokens, the answer stored all the same."""
+    from flowise_async.testing import FakeFlowise
+
+    async with FakeFlowise() as server:
+        server.answer("flow", stored="The answer the worker stored")
+        async with server.client() as flowise:
+            async with flowise.predictions.stream("flow", "Hi") as stream:
+                events = [type(event).__name__ async for event in stream]
+                lost = await stream.final()
+            async with flowise.predictions.stream("flow", "Hi") as stream:
+                found = await stream.final(recover_from_history=True)
+            answered = await flowise.predictions.create("flow", "Hi", recover_from_history=True)
+    assert events == ["MetadataEvent", "EndEvent"]
+    assert (lost.status, lost.text) == (RunStatus.NO_ANSWER, "")
+    assert (found.status, found.text) == (RunStatus.COMPLETE, "The answer the worker stored")
+    lookups = [r for r in server.requests if r.method == "GET"]
+    assert [r.query["messageId"] for r in lookups] == [
+        found.chat_message_id,
+        answered.chat_message_id,
+    ]
+    assert (answered.status, answered.text) == (RunStatus.COMPLETE, "The answer the worker stored")

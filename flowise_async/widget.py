@@ -1,0 +1,374 @@
+"""
+A proxy for Flowise's official chat widget (``flowise-embed``) that keeps the API key and the
+Flowise address on your server.
+
+Install with ``pip install "flowise-async[fastapi]"``.
+
+`widget_router` is a FastAPI router that speaks Flowise's own wire format for the routes the
+widget calls, so the widget points its ``apiHost`` at your app instead of at Flowise::
+
+    app = FastAPI(lifespan=flowise_lifespan(lambda: AsyncFlowise(URL, api_key=KEY)))
+    app.include_router(
+        widget_router({"support": WidgetFlow(CHATFLOW_ID, origins={"https://example.com"})})
+    )
+
+Routes (under ``/api/v1``; *public id* is the key of the *flows* mapping, never the chatflow id):
+
+- ``POST prediction/{public id}``, streamed (Flowise's ``message`` frames) and not;
+- ``GET chatflows-streaming/{public id}`` and ``GET public-chatbotConfig/{public id}`` (without
+  ``flowData``, which holds the flow's internals; upload buttons hidden unless allowed);
+- ``POST feedback/{public id}`` and ``POST leads/{public id}`` only for a flow with
+  ``feedback=True`` / ``leads=True``;
+- ``PUT chatmessage/abort/{public id}/{chat id}`` (the widget's stop button);
+- every other route answers 404 (uploads and ``get-upload-file`` are not offered yet).
+
+Each request is checked by the per-flow ``Origin`` allow-list and an `~flowise_async.serving.Access`
+(authorization hook, chatflow allow-list, rate limit). What a browser may send is limited:
+``overrideConfig``, ``history`` and ``uploads`` are refused unless the flow allows them, and
+other body fields are dropped. A browser that goes away closes the upstream at once and the run
+is aborted on the server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Collection, Mapping
+from typing import Any
+
+import attrs
+
+from . import events as ev
+from ._client import AsyncFlowise
+from ._convert import unstructure
+from ._exceptions import FlowiseError, ServerEventError
+from .fastapi import get_flowise
+from .serving import (
+    Access,
+    DisconnectAwareResponse,
+    ErrorMessageHook,
+    RequestRejectedError,
+    SafeError,
+    describe_error,
+    guarded_events,
+)
+from .testing import sse_frame
+
+
+try:
+    from fastapi import APIRouter, Request
+    from fastapi.responses import JSONResponse, Response
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'flowise_async.widget needs FastAPI: pip install "flowise-async[fastapi]"'
+    ) from exc
+
+
+__all__ = ["WidgetFlow", "widget_router"]
+
+MAX_BODY = 1024 * 1024
+_HEARTBEAT = b":heartbeat\n\n"
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_UPLOAD_FLAGS = ("isImageUploadAllowed", "isRAGFileUploadAllowed", "isSpeechToTextEnabled")
+_PASSED_FIELDS = ("question", "chatId", "leadEmail", "action", "humanInput", "form")
+
+
+@attrs.frozen
+class WidgetFlow:
+    """
+    One chatflow offered to the widget under a public id.
+
+    Attributes:
+        chatflow_id: The Flowise chatflow (or agent flow) id, kept on the server.
+        origins: The page origins (``"https://example.com"``) allowed to use it; ``None``
+            allows any. A browser request from another origin is refused (403); a request
+            without ``Origin`` (not a cross-site browser request) passes.
+        override_config: ``overrideConfig`` keys a browser may set (``True``: any). By default
+            none: a public page must not reconfigure the flow.
+        uploads: Allow files and the upload buttons.
+        history: Allow a browser-supplied ``history`` (off: Flowise's memory keeps the
+            conversation, and a page cannot invent past turns).
+        feedback: Offer the thumbs up/down routes.
+        leads: Offer the lead-capture route.
+    """
+
+    chatflow_id: str
+    origins: Collection[str] | None = attrs.field(default=None, kw_only=True)
+    override_config: bool | Collection[str] = attrs.field(default=False, kw_only=True)
+    uploads: bool = attrs.field(default=False, kw_only=True)
+    history: bool = attrs.field(default=False, kw_only=True)
+    feedback: bool = attrs.field(default=False, kw_only=True)
+    leads: bool = attrs.field(default=False, kw_only=True)
+
+
+def _error_response(error: SafeError) -> JSONResponse:
+    # Flowise's own error shape ({"statusCode", "success", "message", "stack"}), safe values.
+    body = {"statusCode": error.status, "success": False, **error.payload(), "stack": {}}
+    return JSONResponse(body, status_code=error.status, headers=error.headers())
+
+
+def _flowise_frame(name: str, data: Any) -> bytes:
+    text = json.dumps({"event": name, "data": data}, ensure_ascii=False, separators=(",", ":"))
+    return f"message:\ndata:{text}\n\n".encode()
+
+
+def _filtered_body(flow: WidgetFlow, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise RequestRejectedError("The request body must be a JSON object.", status=400)
+    out = {key: body[key] for key in _PASSED_FIELDS if body.get(key) is not None}
+    question = out.get("question")
+    if question is not None and not isinstance(question, str):
+        raise RequestRejectedError("question must be a string.", status=400)
+    override = body.get("overrideConfig")
+    if override:
+        if not isinstance(override, dict):
+            raise RequestRejectedError("overrideConfig must be an object.", status=400)
+        allowed = flow.override_config
+        if allowed is False or (allowed is not True and not set(override) <= set(allowed)):
+            raise RequestRejectedError("This page may not change the flow's configuration.")
+        out["overrideConfig"] = override
+    if body.get("uploads"):
+        if not flow.uploads:
+            raise RequestRejectedError("Uploads are not allowed here.")
+        out["uploads"] = body["uploads"]
+    if body.get("history"):
+        if not flow.history:
+            raise RequestRejectedError("This page may not send a conversation history.")
+        out["history"] = body["history"]
+    return out
+
+
+def widget_router(
+    flows: Mapping[str, WidgetFlow | str],
+    *,
+    access: Access | None = None,
+    prefix: str = "/api/v1",
+    error_message: ErrorMessageHook | None = None,
+    first_event_timeout: float | None = 30.0,
+    heartbeat: float | None = 15.0,
+    max_body: int = MAX_BODY,
+) -> APIRouter:
+    """
+    Build the router that the ``flowise-embed`` widget talks to.
+
+    The app must own a client (`flowise_async.fastapi.flowise_lifespan`); its API key and
+    base URL never reach the browser.
+
+    Args:
+        flows: Public id -> `WidgetFlow` (or a chatflow id, with the defaults). The widget's
+            ``chatflowid`` is the public id.
+        access: Authorization, chatflow allow-list and rate limit, checked on each request.
+        prefix: Where the routes live (the widget calls ``{apiHost}/api/v1/...``).
+        error_message: The application's error messages (see
+            `flowise_async.serving.describe_error`).
+        first_event_timeout: Seconds the first streamed event may take before an error frame.
+        heartbeat: Seconds of quiet before a keep-alive comment in a stream.
+        max_body: The largest request body accepted, in bytes (413 above).
+
+    Returns:
+        The router; add it with ``app.include_router(...)``.
+    """
+    table = {
+        public: flow if isinstance(flow, WidgetFlow) else WidgetFlow(flow)
+        for public, flow in flows.items()
+    }
+    checks = access or Access()
+    router = APIRouter(prefix=prefix)
+
+    def cors(request: Request, flow: WidgetFlow | None) -> dict[str, str]:
+        origin = request.headers.get("origin")
+        if origin is None or flow is None:
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    async def admit(request: Request, public_id: str, need: str | None = None) -> WidgetFlow:
+        flow = table.get(public_id)
+        if flow is None or (need is not None and not getattr(flow, need)):
+            raise RequestRejectedError("Not found.", status=404)
+        origin = request.headers.get("origin")
+        if flow.origins is not None and origin is not None and origin not in flow.origins:
+            raise RequestRejectedError("This site may not use this chat.", status=403)
+        await checks.check(request, flow.chatflow_id)
+        return flow
+
+    async def read_json(request: Request) -> Any:
+        size = 0
+        chunks = []
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise RequestRejectedError("The request is too large.", status=413)
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks) or b"null")
+        except ValueError:
+            raise RequestRejectedError("The request body is not JSON.", status=400) from None
+
+    def answer(data: Any, public_id: str, flow: WidgetFlow, request: Request) -> JSONResponse:
+        # The chatflow id stays on the server: Flowise's answers name it (e.g. feedback's
+        # ``chatflowid``); the browser sees the public id instead.
+        text = json.dumps(data, ensure_ascii=False).replace(flow.chatflow_id, public_id)
+        return JSONResponse(json.loads(text), headers=cors(request, flow))
+
+    def failed(exc: BaseException) -> JSONResponse:
+        return _error_response(describe_error(exc, error_message))
+
+    @router.post("/prediction/{public_id}")
+    async def prediction(public_id: str, request: Request) -> Response:
+        try:
+            flow = await admit(request, public_id)
+            raw = await read_json(request)
+            body = _filtered_body(flow, raw)
+            flowise = get_flowise(request)
+            if raw.get("streaming") is True:
+                return _stream(flowise, public_id, flow, body, request)
+            prediction = await flowise.predictions.create(
+                flow.chatflow_id,
+                body.pop("question", None),
+                chat_id=body.pop("chatId", None),
+                override_config=body.pop("overrideConfig", None),
+                history=body.pop("history", None),
+                uploads=body.pop("uploads", None),
+                extra_body=body,
+            )
+        except (FlowiseError, TimeoutError) as exc:
+            return failed(exc)
+        return answer(unstructure(prediction), public_id, flow, request)
+
+    def _stream(
+        flowise: AsyncFlowise,
+        public_id: str,
+        flow: WidgetFlow,
+        body: dict[str, Any],
+        request: Request,
+    ) -> Response:
+        hidden = flow.chatflow_id.encode()
+        shown = public_id.encode()
+        stream = flowise.predictions.stream(
+            flow.chatflow_id,
+            body.pop("question", None),
+            chat_id=body.pop("chatId", None),
+            override_config=body.pop("overrideConfig", None),
+            history=body.pop("history", None),
+            uploads=body.pop("uploads", None),
+            extra_body=body,
+            raise_on_error=False,
+            abort_on_exit=True,
+        )
+
+        async def frames() -> AsyncIterator[bytes]:
+            try:
+                async for event in guarded_events(
+                    stream, first_event_timeout=first_event_timeout, heartbeat=heartbeat
+                ):
+                    if event is None:
+                        yield _HEARTBEAT
+                    elif isinstance(event, ev.ErrorEvent):
+                        # Flowise's in-band error: the text may hold internals; send a safe one.
+                        failure = ServerEventError(event.message, server_message=event.message)
+                        yield _flowise_frame(
+                            "error", describe_error(failure, error_message).message
+                        )
+                    else:
+                        yield sse_frame(event).replace(hidden, shown)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a safe frame
+                error = describe_error(exc, error_message)
+                yield _flowise_frame("error", error.message)
+                yield _flowise_frame("end", "[DONE]")
+
+        headers = {**_SSE_HEADERS, **cors(request, flow)}
+        return DisconnectAwareResponse(frames(), headers=headers, media_type="text/event-stream")
+
+    @router.get("/chatflows-streaming/{public_id}")
+    async def chatflows_streaming(public_id: str, request: Request) -> Response:
+        try:
+            flow = await admit(request, public_id)
+            streaming = await get_flowise(request).chatflows.is_streaming(flow.chatflow_id)
+        except (FlowiseError, TimeoutError) as exc:
+            return failed(exc)
+        return JSONResponse({"isStreaming": streaming}, headers=cors(request, flow))
+
+    @router.get("/public-chatbotConfig/{public_id}")
+    async def chatbot_config(public_id: str, request: Request) -> Response:
+        try:
+            flow = await admit(request, public_id)
+            flowise = get_flowise(request)
+            chatflow = await flowise.chatflows.get(flow.chatflow_id)
+            uploads = unstructure(await flowise.chatflows.uploads_config(flow.chatflow_id))
+        except (FlowiseError, TimeoutError) as exc:
+            return failed(exc)
+        config = chatflow.chatbot_config if isinstance(chatflow.chatbot_config, dict) else {}
+        if not flow.uploads and isinstance(uploads, dict):
+            uploads = {**uploads, **dict.fromkeys(_UPLOAD_FLAGS, False)}
+        config = {**config, "uploads": uploads}
+        config.pop("flowData", None)
+        return answer(config, public_id, flow, request)
+
+    @router.post("/feedback/{public_id}")
+    async def feedback(public_id: str, request: Request) -> Response:
+        try:
+            flow = await admit(request, public_id, "feedback")
+            body = await read_json(request)
+            if not isinstance(body, dict) or not isinstance(body.get("messageId"), str):
+                raise RequestRejectedError("messageId is required.", status=400)
+            created = await get_flowise(request).feedback.create(
+                message_id=body["messageId"],
+                rating=str(body.get("rating", "")),
+                content=body.get("content"),
+                chat_id=body.get("chatId"),
+                chatflow_id=flow.chatflow_id,
+            )
+        except (FlowiseError, TimeoutError) as exc:
+            return failed(exc)
+        return answer(unstructure(created), public_id, flow, request)
+
+    @router.post("/leads/{public_id}")
+    async def leads(public_id: str, request: Request) -> Response:
+        try:
+            flow = await admit(request, public_id, "leads")
+            body = await read_json(request)
+            if not isinstance(body, dict):
+                raise RequestRejectedError("The request body must be a JSON object.", status=400)
+            lead = await get_flowise(request).leads.create(
+                flow.chatflow_id,
+                name=body.get("name"),
+                email=body.get("email"),
+                phone=body.get("phone"),
+                chat_id=body.get("chatId"),
+            )
+        except (FlowiseError, TimeoutError) as exc:
+            return failed(exc)
+        return answer(unstructure(lead), public_id, flow, request)
+
+    @router.put("/chatmessage/abort/{public_id}/{chat_id}")
+    async def abort(public_id: str, chat_id: str, request: Request) -> Response:
+        try:
+            flow = await admit(request, public_id)
+            await get_flowise(request).predictions.abort(flow.chatflow_id, chat_id)
+        except (FlowiseError, TimeoutError) as exc:
+            return failed(exc)
+        return JSONResponse({"status": 200, "message": "Chat message aborted"})
+
+    @router.options("/{path:path}")
+    async def preflight(path: str, request: Request) -> Response:
+        parts = path.split("/")
+        flow = None
+        for index, part in enumerate(parts):
+            if part in table and index > 0:
+                flow = table[part]
+                break
+        origin = request.headers.get("origin")
+        if flow is None or (flow.origins is not None and origin not in flow.origins):
+            return Response(status_code=403)
+        headers = {
+            **cors(request, flow),
+            "Access-Control-Allow-Methods": "GET, POST, PUT",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+        }
+        return Response(status_code=204, headers=headers)
+
+    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def other(path: str) -> Response:
+        return _error_response(SafeError(type="rejected", message="Not found.", status=404))
+
+    return router

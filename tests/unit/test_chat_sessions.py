@@ -1,0 +1,224 @@
+"""Chat sessions and streamed multipart predictions (local servers, no Flowise)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import BodyPartReader, web
+
+from flowise_async import AsyncFlowise, ChatBusyError, ChatSession, NotWaitingError, Retries
+from tests.unit._server import frame, serve, write_sse
+from tests.unit.test_agentflows import ACTION, stopped_run_frames
+
+
+FLOW = "flow-1"
+
+
+class _Flowise:
+    """A local prediction + chat message endpoint with scripted answers."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        self.release = asyncio.Event()
+        self.release.set()
+        self.answers: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+
+    async def predict(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.bodies.append(body)
+        await self.release.wait()
+        if body["streaming"]:
+            return await write_sse(request, stopped_run_frames())
+        answer = self.answers.pop(0) if self.answers else {"text": "ok"}
+        return web.json_response({"chatId": body.get("chatId"), **answer})
+
+    async def chat_messages(self, request: web.Request) -> web.Response:
+        chat = request.query.get("chatId")
+        return web.json_response([m for m in self.messages if m["chatId"] == chat])
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[_Flowise, AsyncFlowise]]:
+    server = _Flowise()
+    routes = [
+        ("POST", "/api/v1/prediction/{id}", server.predict),
+        ("GET", "/api/v1/chatmessage/{id}", server.chat_messages),
+    ]
+    async with serve(routes) as url, AsyncFlowise(url, retries=Retries(attempts=1)) as flowise:
+        yield server, flowise
+
+
+async def test_session_keeps_the_chat_id(fake: tuple[_Flowise, AsyncFlowise]) -> None:
+    """Every turn of a session is sent on one chat id, a fresh one per session."""
+    server, flowise = fake
+    chat = flowise.chat(FLOW)
+    assert isinstance(chat, ChatSession)
+    first = await chat.ask("one")
+    await chat.ask("two")
+    async with chat.stream("three") as stream:
+        await stream.final()
+    assert [b["chatId"] for b in server.bodies] == [chat.chat_id] * 3
+    assert [b["question"] for b in server.bodies] == ["one", "two", "three"]
+    assert chat.last is not None
+    assert first.chat_id == chat.chat_id
+    other = flowise.chat(FLOW)
+    assert other.chat_id != chat.chat_id
+    assert flowise.chat(FLOW, "given").chat_id == "given"
+
+
+async def test_session_refuses_a_second_concurrent_ask(
+    fake: tuple[_Flowise, AsyncFlowise],
+) -> None:
+    """While one question runs, a second ask on the session raises ChatBusyError."""
+    server, flowise = fake
+    chat = flowise.chat(FLOW)
+    server.release.clear()
+    first = asyncio.create_task(chat.ask("slow"))
+    while not server.bodies:
+        await asyncio.sleep(0.01)
+    assert chat.busy
+    with pytest.raises(ChatBusyError, match="merge two"):
+        await chat.ask("second")
+    with pytest.raises(ChatBusyError):
+        async with chat.stream("third"):
+            pass
+    server.release.set()
+    assert (await first).text == "ok"
+    assert not chat.busy
+    assert len(server.bodies) == 1  # the refused asks sent nothing
+    await chat.ask("after")  # free again
+
+
+async def test_session_is_busy_while_a_stream_is_open(
+    fake: tuple[_Flowise, AsyncFlowise],
+) -> None:
+    """A stream holds the session until its block is left, also on an error."""
+    _, flowise = fake
+    chat = flowise.chat(FLOW)
+    with pytest.raises(RuntimeError, match="stop"):
+        async with chat.stream("q"):
+            assert chat.busy
+            with pytest.raises(ChatBusyError):
+                await chat.ask("again")
+            raise RuntimeError("stop")
+    assert not chat.busy
+
+
+async def test_session_resumes_its_pending_action(fake: tuple[_Flowise, AsyncFlowise]) -> None:
+    """A stopped streamed run leaves a pending action; resume answers it on the chat."""
+    server, flowise = fake
+    chat = flowise.chat(FLOW)
+    async with chat.stream("delete it") as stream:
+        await stream.final()
+    assert chat.pending_action is not None
+    assert "waiting" in repr(chat)
+    server.answers.append({"text": "Echo: sure"})
+    answer = await chat.resume("proceed", feedback="sure")
+    assert answer.text == "Echo: sure"
+    assert chat.pending_action is None
+    assert server.bodies[-1]["humanInput"] == {
+        "type": "proceed",
+        "startNodeId": "humanInputAgentflow_0",
+        "feedback": "sure",
+    }
+
+
+async def test_session_history_reads_the_chat(fake: tuple[_Flowise, AsyncFlowise]) -> None:
+    """history() lists this chat's messages and picks up a pending action from them."""
+    server, flowise = fake
+    chat = flowise.chat(FLOW, "c-7")
+    server.messages = [
+        {"id": "1", "role": "userMessage", "content": "q", "chatId": "c-7"},
+        {"id": "2", "role": "apiMessage", "content": "Shall I?", "chatId": "c-7", "action": ACTION},
+        {"id": "3", "role": "userMessage", "content": "x", "chatId": "other"},
+    ]
+    messages = await chat.history()
+    assert [m.id for m in messages] == ["1", "2"]
+    assert chat.pending_action is not None
+    assert chat.pending_action.id == "act-1"
+    server.messages[1]["action"] = None  # resumed elsewhere
+    await chat.history()
+    assert chat.pending_action is None
+
+
+def test_session_checks_its_ids() -> None:
+    """Empty ids are refused at once."""
+    flowise = AsyncFlowise("http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="chatflow_id"):
+        flowise.chat("")
+    with pytest.raises(ValueError, match="chat_id"):
+        flowise.chat(FLOW, "")
+
+
+async def test_session_resume_not_waiting(fake: tuple[_Flowise, AsyncFlowise]) -> None:
+    """A resume on a session whose run is over is a NotWaitingError (typed from the server)."""
+    server, flowise = fake
+    chat = flowise.chat(FLOW)
+
+    async def refuse(request: web.Request) -> web.Response:
+        message = "Error: x - No previous execution found for session " + chat.chat_id
+        return web.json_response({"message": message}, status=500)
+
+    async with (
+        serve([("POST", "/api/v1/prediction/{id}", refuse)]) as url,
+        AsyncFlowise(url, retries=Retries(attempts=1)) as other,
+    ):
+        with pytest.raises(NotWaitingError):
+            await other.chat(FLOW, chat.chat_id).resume()
+    assert not server.bodies
+
+
+# -- streamed multipart ---------------------------------------------------------------------
+
+
+async def test_stream_with_files_is_a_streamed_multipart_request(tmp_path: Path) -> None:
+    """The files and fields go as multipart with streaming=true; the answer is streamed."""
+    seen: dict[str, Any] = {}
+
+    async def predict(request: web.Request) -> web.StreamResponse:
+        reader = await request.multipart()
+        async for part in reader:
+            assert isinstance(part, BodyPartReader)
+            data = bytes(await part.read())
+            seen.setdefault(part.name, []).append(
+                (part.filename, data) if part.filename else data.decode()
+            )
+        return await write_sse(
+            request, [frame("token", "Echo:"), frame("token", " file"), frame("end", "[DONE]")]
+        )
+
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"x" * 200_000)
+    async with (
+        serve([("POST", "/api/v1/prediction/{id}", predict)]) as url,
+        AsyncFlowise(url, retries=Retries(attempts=1)) as flowise,
+    ):
+        async with flowise.predictions.stream_with_files(
+            FLOW,
+            "summarise",
+            files=[path, ("b.md", b"# b")],
+            override_config={"returnSourceDocuments": True},
+        ) as stream:
+            texts = [text async for text in stream.text_stream()]
+    assert texts == ["Echo:", " file"]
+    assert seen["streaming"] == ["true"]
+    assert seen["question"] == ["summarise"]
+    assert seen["chatId"] == [stream.chat_id]
+    assert seen["returnSourceDocuments"] == ["true"]
+    assert seen["files"] == [("notes.txt", b"x" * 200_000), ("b.md", b"# b")]
+
+
+async def test_stream_with_files_checks_its_arguments() -> None:
+    """No files, or a question that is not text, fail before any request."""
+    async with AsyncFlowise("http://127.0.0.1:9") as flowise:
+        with pytest.raises(ValueError, match="files is empty"):
+            flowise.predictions.stream_with_files(FLOW, "q", files=[])
+        with pytest.raises(TypeError, match="question"):
+            flowise.predictions.stream_with_files(FLOW, 3, files=[("a.txt", b"a")])  # type: ignore[arg-type]
+        with pytest.raises(FileNotFoundError):
+            flowise.predictions.stream_with_files(FLOW, "q", files=["/nonexistent/x.txt"])
