@@ -420,6 +420,7 @@ async def test_a_stream_that_brings_no_answer_says_so(telemetry: Telemetry) -> N
 
 async def test_an_error_status_ends_a_stream_span_at_once(telemetry: Telemetry) -> None:
     async with FakeFlowise() as server:
+        server.answer("missing", status=404, message="Chatflow missing not found")
         async with _client(server) as flowise:
             with pytest.raises(NotFoundError):
                 async with flowise.predictions.stream("missing", "q"):
