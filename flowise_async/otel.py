@@ -10,7 +10,8 @@ Install the extra (``pip install 'flowise-async[otel]'``) and switch it on once:
 or let ``opentelemetry-instrument`` find it (the ``opentelemetry_instrumentor`` entry point).
 It follows the OpenTelemetry GenAI semantic conventions v1.41.0 (status Development):
 
-- a prediction (``create``, ``create_with_files``, ``stream``) is one CLIENT span
+- a prediction (``create``, ``stream``, their ``_with_files`` forms, a resumed run) is one
+  CLIENT span
   ``invoke_agent {chatflow_id}``; a streamed one lasts the whole stream and ends exactly once:
   on the ``end`` event, an error, ``break``/``aclose``, cancellation, a timeout, or when an
   abandoned stream is garbage collected;
@@ -661,6 +662,7 @@ _WRAPPED: Final = (
     (_predictions.Predictions, "create", _traced_create),
     (_predictions.Predictions, "create_with_files", _traced_create),
     (_predictions.Predictions, "stream", _traced_stream),
+    (_predictions.Predictions, "stream_with_files", _traced_stream),
 )
 
 

@@ -169,6 +169,7 @@ async def test_off_adds_nothing_and_uninstrument_restores_everything() -> None:
             predictions_module.Predictions.create,
             predictions_module.Predictions.create_with_files,
             predictions_module.Predictions.stream,
+            predictions_module.Predictions.stream_with_files,
             EventStream.__init__,
             EventStream.__anext__,
             EventStream.aclose,
@@ -689,6 +690,35 @@ async def test_prompt_and_answer_text_only_when_the_user_opts_in(
     with Telemetry(capture_content=False) as telemetry:
         await run()
     assert "my question" not in _all_text(telemetry.spans())
+
+
+async def test_runs_with_files_are_spans_with_their_question(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(CAPTURE_CONTENT_ENV, "true")
+
+    def handler(request: MockRequest) -> MockResponse:
+        assert request.form is not None
+        if request.form.get("streaming") == "true":
+            body = sse_bytes(ev.TokenEvent(text="read"), ev.EndEvent())
+            return MockResponse(200, content=[body], content_type="text/event-stream")
+        return MockResponse(200, json={"text": "read", "chatId": "c"})
+
+    files = [("notes.txt", b"hello")]
+    with Telemetry() as telemetry:
+        transport = MockTransport(handler)
+        async with AsyncFlowise("http://flowise.test", transport=transport) as flowise:
+            await flowise.predictions.create_with_files("flow", "sum it up", files=files)
+            async with flowise.predictions.stream_with_files(
+                "flow", "sum it up", files=files
+            ) as stream:
+                assert (await stream.final()).text == "read"
+    spans = telemetry.spans()
+    assert [s.attributes["gen_ai.request.stream"] for s in spans] == [False, True]  # type: ignore[index]
+    for span in spans:
+        inputs = json.loads(str((span.attributes or {})["gen_ai.input.messages"]))
+        assert inputs[0]["parts"][0]["content"] == "sum it up"
+    telemetry.assert_all_ended_once()
 
 
 async def test_the_api_key_is_never_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
