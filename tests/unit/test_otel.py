@@ -721,6 +721,22 @@ async def test_runs_with_files_are_spans_with_their_question(
     telemetry.assert_all_ended_once()
 
 
+async def test_resumed_runs_are_spans_of_their_chat(telemetry: Telemetry) -> None:
+    def handler(request: MockRequest) -> MockResponse:
+        if request.json and request.json.get("streaming"):
+            body = sse_bytes(ev.TokenEvent(text="ok"), ev.EndEvent())
+            return MockResponse(200, content=[body], content_type="text/event-stream")
+        return MockResponse(200, json={"text": "done", "chatId": "chat-1"})
+
+    async with AsyncFlowise("http://flowise.test", transport=MockTransport(handler)) as flowise:
+        await flowise.predictions.resume("flow", "chat-1")
+        async with flowise.predictions.resume_stream("flow", "chat-1") as stream:
+            assert (await stream.final()).text == "ok"
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == ["invoke_agent flow", "invoke_agent flow"]
+    assert {(s.attributes or {})["gen_ai.conversation.id"] for s in spans} == {"chat-1"}
+
+
 async def test_the_api_key_is_never_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not in a span name, an attribute, a status, a metric: even with content capture on."""
     monkeypatch.setenv(CAPTURE_CONTENT_ENV, "true")
