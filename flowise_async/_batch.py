@@ -35,7 +35,7 @@ from ._config import Retries, Timeouts
 from ._exceptions import ClientStateError
 from ._retry import retry_delay, single_attempt
 from .models._prediction import Prediction
-from .models._request import HumanInput, Message, Upload
+from .models._request import PredictionRequest
 
 
 __all__ = [
@@ -50,73 +50,6 @@ __all__ = [
 DEFAULT_CONCURRENCY = 16
 _TokenEvent = ev.TokenEvent
 
-
-@attrs.frozen(kw_only=True)
-class PredictionRequest:
-    """
-    One prediction of a batch, with the options of ``predictions.create`` / ``stream``.
-
-    Attributes:
-        question: The user message.
-        chat_id: The conversation id; a fresh UUID per item when omitted.
-        override_config: Runtime overrides of node inputs (``overrideConfig``).
-        history: Messages to prepend to the memory.
-        uploads: Files and URLs.
-        form: Form values for an agent flow whose start node takes a form.
-        human_input: Resume an agent flow stopped for human input.
-        action: The answer to a previous ``action`` event.
-        lead_email: Stored with the user message.
-        extra_body: Further body fields, sent as they are.
-        streaming: Stream this item (``True``), or wait for the whole answer (``False``);
-            ``None`` follows the batch's *stream* argument.
-    """
-
-    question: str | None = None
-    chat_id: str | None = None
-    override_config: Mapping[str, Any] | None = None
-    history: Sequence[Message | Mapping[str, Any]] | None = None
-    uploads: Sequence[Upload | Mapping[str, Any]] | None = None
-    form: Mapping[str, Any] | None = None
-    human_input: HumanInput | Mapping[str, Any] | None = None
-    action: Mapping[str, Any] | None = None
-    lead_email: str | None = None
-    extra_body: Mapping[str, Any] | None = None
-    streaming: bool | None = None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PredictionRequest:
-        """
-        Build a request from a mapping with the same keys as the attributes (``chatId``,
-        ``overrideConfig`` and the other wire names are accepted too).
-
-        Raises:
-            TypeError: An unknown key.
-        """
-        fields = {}
-        for key, value in data.items():
-            name = _ALIASES.get(key, key)
-            if name not in _FIELD_NAMES:
-                raise TypeError(f"unknown prediction request key {key!r}")
-            fields[name] = value
-        return cls(**fields)
-
-    def options(self) -> dict[str, Any]:
-        """The keyword arguments of ``predictions.create`` / ``stream`` (``None`` left out)."""
-        return {
-            name: getattr(self, name)
-            for name in _FIELD_NAMES
-            if name != "streaming" and getattr(self, name) is not None
-        }
-
-
-_FIELD_NAMES = tuple(a.name for a in attrs.fields(PredictionRequest))
-_ALIASES = {
-    "chatId": "chat_id",
-    "overrideConfig": "override_config",
-    "humanInput": "human_input",
-    "leadEmail": "lead_email",
-    "extraBody": "extra_body",
-}
 
 #: What a batch accepts per item: a question, a `PredictionRequest`, or a mapping.
 BatchInput: TypeAlias = str | PredictionRequest | Mapping[str, Any]

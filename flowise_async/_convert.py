@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -371,71 +371,40 @@ def _obj(cls: type[Any]) -> Callable[[Any, Any], Any]:
     return parse
 
 
-_EVENT_PARSERS: dict[str, Callable[[Any, Any], ev.Event]] = {
-    "token": _token,
-    "start": _start,
-    "end": lambda _d, _f: _END,
-    "metadata": _metadata,
-    "thinking": _thinking,
-    "sourceDocuments": lambda d, _: ev.SourceDocumentsEvent(documents=_documents(d)),
-    "usedTools": lambda d, _: ev.UsedToolsEvent(tools=_tools(d)),
-    "calledTools": lambda d, _: ev.CalledToolsEvent(tools=_tools(d)),
-    "tool": lambda d, _: ev.ToolEvent(name=_text(d)),
-    "artifacts": lambda d, _: ev.ArtifactsEvent(artifacts=_list_of(Artifact)(d)),
-    "fileAnnotations": lambda d, _: ev.FileAnnotationsEvent(
+# How the payload of each event class is read, when it is not an object of the class's fields
+# (those are read by the class's own structure hook). Keyed by class: the wire names live on
+# the classes (``events.event_types()``).
+_SPECIAL_PARSERS: dict[type[Any], Callable[[Any, Any], ev.Event]] = {
+    ev.TokenEvent: _token,
+    ev.StartEvent: _start,
+    ev.EndEvent: lambda _d, _f: _END,
+    ev.MetadataEvent: _metadata,
+    ev.ThinkingEvent: _thinking,
+    ev.SourceDocumentsEvent: lambda d, _: ev.SourceDocumentsEvent(documents=_documents(d)),
+    ev.UsedToolsEvent: lambda d, _: ev.UsedToolsEvent(tools=_tools(d)),
+    ev.CalledToolsEvent: lambda d, _: ev.CalledToolsEvent(tools=_tools(d)),
+    ev.ToolEvent: lambda d, _: ev.ToolEvent(name=_text(d)),
+    ev.ArtifactsEvent: lambda d, _: ev.ArtifactsEvent(artifacts=_list_of(Artifact)(d)),
+    ev.FileAnnotationsEvent: lambda d, _: ev.FileAnnotationsEvent(
         annotations=_list_of(FileAnnotation)(d)
     ),
-    "agentReasoning": lambda d, _: ev.AgentReasoningEvent(steps=_list_of(AgentReasoning)(d)),
-    "nextAgent": lambda d, _: ev.NextAgentEvent(agent=_text(d)),
-    "action": lambda d, _: ev.ActionEvent(action=converter.structure(d, Action)),
-    "agentFlowEvent": lambda d, _: ev.AgentFlowEventEvent(state=_text(d)),
-    "nextAgentFlow": _obj(ev.NextAgentFlowEvent),
-    "agentFlowExecutedData": lambda d, _: ev.AgentFlowExecutedDataEvent(
+    ev.AgentReasoningEvent: lambda d, _: ev.AgentReasoningEvent(steps=_list_of(AgentReasoning)(d)),
+    ev.NextAgentEvent: lambda d, _: ev.NextAgentEvent(agent=_text(d)),
+    ev.ActionEvent: lambda d, _: ev.ActionEvent(action=converter.structure(d, Action)),
+    ev.AgentFlowEventEvent: lambda d, _: ev.AgentFlowEventEvent(state=_text(d)),
+    ev.AgentFlowExecutedDataEvent: lambda d, _: ev.AgentFlowExecutedDataEvent(
         nodes=_list_of(ExecutedNode)(d)
     ),
-    "usageMetadata": lambda d, _: _usage(d),
-    "error": lambda d, _: ev.ErrorEvent(message=d if type(d) is str else json.dumps(d)),
-    "abort": lambda _d, _f: _ABORT,
-    "tts_start": _obj(ev.TTSStartEvent),
-    "tts_data": _obj(ev.TTSDataEvent),
-    "tts_end": _obj(ev.TTSEndEvent),
-    "tts_abort": _obj(ev.TTSAbortEvent),
-    "agent_trace": _obj(ev.AgentTraceEvent),
-    "executionEnd": _obj(ev.ExecutionEndEvent),
-    "listenerReady": _obj(ev.ListenerReadyEvent),
+    ev.UsageMetadataEvent: lambda d, _: _usage(d),
+    ev.ErrorEvent: lambda d, _: ev.ErrorEvent(message=d if type(d) is str else json.dumps(d)),
+    ev.AbortEvent: lambda _d, _f: _ABORT,
 }
 
-#: Our class -> the Flowise event name (for re-encoding events).
-EVENT_NAMES: dict[type[Any], str] = {
-    ev.StartEvent: "start",
-    ev.TokenEvent: "token",
-    ev.ThinkingEvent: "thinking",
-    ev.SourceDocumentsEvent: "sourceDocuments",
-    ev.UsedToolsEvent: "usedTools",
-    ev.CalledToolsEvent: "calledTools",
-    ev.ToolEvent: "tool",
-    ev.ArtifactsEvent: "artifacts",
-    ev.FileAnnotationsEvent: "fileAnnotations",
-    ev.AgentReasoningEvent: "agentReasoning",
-    ev.NextAgentEvent: "nextAgent",
-    ev.ActionEvent: "action",
-    ev.AgentFlowEventEvent: "agentFlowEvent",
-    ev.NextAgentFlowEvent: "nextAgentFlow",
-    ev.AgentFlowExecutedDataEvent: "agentFlowExecutedData",
-    ev.UsageMetadataEvent: "usageMetadata",
-    ev.MetadataEvent: "metadata",
-    ev.ErrorEvent: "error",
-    ev.AbortEvent: "abort",
-    ev.EndEvent: "end",
-    ev.TTSStartEvent: "tts_start",
-    ev.TTSDataEvent: "tts_data",
-    ev.TTSEndEvent: "tts_end",
-    ev.TTSAbortEvent: "tts_abort",
-    ev.AgentTraceEvent: "agent_trace",
-    ev.ExecutionEndEvent: "executionEnd",
-    ev.ListenerReadyEvent: "listenerReady",
+#: The Flowise event name -> the parser of its payload, for every class of the registry.
+_EVENT_PARSERS: dict[str, Callable[[Any, Any], ev.Event]] = {
+    name: _SPECIAL_PARSERS.get(cast("type[Any]", cls)) or _obj(cast("type[Any]", cls))
+    for name, cls in ev.event_types().items()
 }
-assert set(EVENT_NAMES.values()) == set(_EVENT_PARSERS), "event tables out of sync"  # noqa: S101
 
 
 def _truncate(text: str) -> str:
@@ -529,9 +498,9 @@ def encode_event(event: ev.Event) -> tuple[str, Any]:
     Return the Flowise ``(event name, data payload)`` of a typed event (the inverse of
     `decode_event`, up to ``None`` fields, which are left out).
     """
+    name = ev.event_name(event)
     if type(event) is ev.UnknownEvent:
-        return event.name, event.data
-    name = EVENT_NAMES[type(event)]
+        return name, event.data
     if type(event) is ev.TokenEvent:
         return name, event.text
     if type(event) is ev.StartEvent:

@@ -18,7 +18,8 @@ Every exception the library raises derives from `FlowiseError`::
     │   └── ServerEventError          Flowise's in-band ``error`` event
     ├── ClientStateError              used after close, stream or batch run twice, no app client
     │   └── ChatBusyError             a second ask on a chat session that is answering
-    └── NotWaitingError               resume of a chat whose run waits for nobody
+    ├── NotWaitingError               resume of a chat whose run waits for nobody
+    └── FeatureUnavailableError       the server's release predates the feature (.added_in)
 
 Exceptions carry plain values only (no aiohttp objects, no headers, never the API key).
 
@@ -41,6 +42,7 @@ __all__ = [
     "ChatBusyError",
     "ClientStateError",
     "EventDecodeError",
+    "FeatureUnavailableError",
     "FlowiseError",
     "IncompleteStreamError",
     "InternalServerError",
@@ -309,3 +311,29 @@ class NotWaitingError(FlowiseError):
         self.chat_id = chat_id
         self.state = state
         self.server_message = server_message
+
+
+class FeatureUnavailableError(FlowiseError):
+    """
+    The server's release predates the feature a call needs.
+
+    Raised instead of a not-found or "not JSON" error when the route belongs to a feature the
+    server's version does not have yet.
+
+    Attributes:
+        feature: The feature's name (``"executions"``).
+        added_in: The Flowise release that added it (``"3.0.0"``).
+        server_version: The version the server reports (``"2.2.8"``).
+    """
+
+    feature: str
+    added_in: str
+    server_version: str
+
+    def __init__(self, *, feature: str, added_in: str, server_version: str) -> None:
+        super().__init__(
+            f"the Flowise server is {server_version}; {feature} needs Flowise {added_in} or later"
+        )
+        self.feature = feature
+        self.added_in = added_in
+        self.server_version = server_version

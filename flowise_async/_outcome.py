@@ -17,7 +17,7 @@ import attrs
 
 from . import events as ev
 from ._exceptions import ServerEventError
-from .models._prediction import Prediction, RunStatus, Usage, usage_of_nodes
+from .models._prediction import Prediction, RunStatus, Usage, status_of, usage_of_nodes
 
 
 __all__ = ["RunOutcome", "server_error"]
@@ -86,10 +86,4 @@ class RunOutcome:
         if message is not None:
             error = server_error(chatflow_id, chat_id, redact(message))
             return attrs.evolve(prediction, status=RunStatus.FAILED, error=error, usage=usage)
-        if prediction.action is not None:
-            status = RunStatus.WAITING_FOR_INPUT
-        elif not prediction.text and prediction.json is None:
-            status = RunStatus.NO_ANSWER
-        else:
-            status = RunStatus.COMPLETE
-        return attrs.evolve(prediction, status=status, error=None, usage=usage)
+        return attrs.evolve(prediction, status=status_of(prediction), error=None, usage=usage)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,20 +17,20 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from . import events as ev
+from ._accumulate import PredictionAccumulator, prediction_events
 from ._convert import decode_event, decode_items, decode_message, structure_prediction
 from ._exceptions import (
     APITimeoutError,
     ClientStateError,
     EventDecodeError,
     IncompleteStreamError,
-    ServerEventError,
 )
-from ._outcome import RunOutcome
-from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+from ._outcome import RunOutcome, server_error
+from ._sse import DEFAULT_MAX_EVENT_SIZE, MessageDecoder, ServerSentEvent
 from .models._prediction import Action, Prediction
 
 
-__all__ = ["Body", "EventDecoder", "EventStream", "prediction_events"]
+__all__ = ["Body", "EventDecoder", "EventStream"]
 
 _TokenEvent = ev.TokenEvent
 _EndEvent = ev.EndEvent
@@ -67,7 +68,7 @@ class EventDecoder:
     __slots__ = ("_sse",)
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
-        self._sse = _raw_decoder(max_event_size)
+        self._sse = MessageDecoder(max_event_size)
 
     def feed(self, data: bytes) -> list[ev.Event]:
         """Decode a chunk; return the events it completed."""
@@ -76,12 +77,6 @@ class EventDecoder:
     def flush(self) -> list[ev.Event]:
         """End of stream: return the events still owed."""
         return [_decode(item) for item in self._sse.flush()]
-
-
-def _raw_decoder(max_event_size: int) -> SSEDecoder:
-    decoder = SSEDecoder(max_event_size)
-    decoder._raw = True
-    return decoder
 
 
 _DECODE_HINT = (
@@ -111,45 +106,6 @@ def _decode(item: str | ServerSentEvent) -> ev.Event:
 
 def _identity(text: str) -> str:
     return text
-
-
-def prediction_events(prediction: Prediction) -> list[ev.Event]:
-    """
-    The events a stream yields for a plain JSON answer (a flow that cannot stream): the text,
-    then documents, tools and the other parts, then metadata and end.
-    """
-    out: list[ev.Event] = []
-    if prediction.text:
-        out.append(ev.TokenEvent(text=prediction.text))
-    if prediction.source_documents:
-        out.append(ev.SourceDocumentsEvent(documents=prediction.source_documents))
-    if prediction.used_tools:
-        out.append(ev.UsedToolsEvent(tools=prediction.used_tools))
-    if prediction.artifacts:
-        out.append(ev.ArtifactsEvent(artifacts=prediction.artifacts))
-    if prediction.file_annotations:
-        out.append(ev.FileAnnotationsEvent(annotations=prediction.file_annotations))
-    if prediction.agent_reasoning:
-        out.append(ev.AgentReasoningEvent(steps=prediction.agent_reasoning))
-    if prediction.agent_flow_executed_data:
-        out.append(ev.AgentFlowExecutedDataEvent(nodes=prediction.agent_flow_executed_data))
-    if prediction.action is not None:
-        out.append(ev.ActionEvent(action=prediction.action))
-    out.append(
-        ev.MetadataEvent(
-            chat_id=prediction.chat_id,
-            chat_message_id=prediction.chat_message_id,
-            question=prediction.question,
-            session_id=prediction.session_id,
-            memory_type=prediction.memory_type,
-            follow_up_prompts=prediction.follow_up_prompts,
-            flow_variables=prediction.flow_variables,
-            action=prediction.action,
-            extra=prediction.extra,
-        )
-    )
-    out.append(ev.EndEvent())
-    return out
 
 
 class _State(enum.Enum):
@@ -183,21 +139,15 @@ class EventStream:
     __slots__ = (
         "__weakref__",
         "_abort_hook",
-        "_action",
-        "_agent_reasoning",
-        "_artifacts",
         "_body",
         "_decoder",
-        "_documents",
         "_event_at",
         "_event_timeout",
-        "_executed",
-        "_file_annotations",
         "_json_prediction",
         "_max_event_size",
-        "_metadata",
         "_opener",
         "_outcome",
+        "_parts",
         "_pending",
         "_quiet",
         "_raise_on_error",
@@ -205,7 +155,6 @@ class EventStream:
         "_saw_end",
         "_state",
         "_texts",
-        "_tools",
         "chat_id",
         "chatflow_id",
     )
@@ -230,7 +179,7 @@ class EventStream:
         self._max_event_size = max_event_size
         self._state = _State.NEW
         self._body: Body | None = None
-        self._decoder: SSEDecoder | None = None
+        self._decoder: MessageDecoder | None = None
         # Typed events (JSON answer), or raw SSE items decoded when taken.
         self._pending: deque[Any] = deque()
         self._saw_end = False
@@ -239,16 +188,9 @@ class EventStream:
         self._event_at = 0.0  # loop time of the last chunk that brought events
         self._quiet = False  # the last chunk brought no event (only comments)
         self._json_prediction: Prediction | None = None
-        # What final() assembles.
-        self._texts: list[str] = []
-        self._metadata: ev.MetadataEvent | None = None
-        self._documents: list[Any] = []
-        self._tools: list[Any] = []
-        self._artifacts: list[Any] = []
-        self._file_annotations: list[Any] = []
-        self._agent_reasoning: list[Any] = []
-        self._executed: list[Any] = []
-        self._action: Any = None
+        # What final() assembles; the hot path appends token texts directly.
+        self._parts = PredictionAccumulator()
+        self._texts = self._parts.texts
         self._outcome = RunOutcome()  # status, error and usage of final()
         self._recover = recover  # reads a NO_ANSWER run's stored answer
 
@@ -290,29 +232,11 @@ class EventStream:
         if self._event_timeout is not None:
             self._event_at = asyncio.get_running_loop().time()
         if body.content_type == "text/event-stream":
-            self._decoder = _raw_decoder(self._max_event_size)
+            self._decoder = MessageDecoder(self._max_event_size)
             return
         # A flow that cannot stream answers with plain JSON: yield the same typed events.
         try:
-            raw = await body.read_all(self._max_event_size)
-            import json  # noqa: PLC0415
-
-            try:
-                data = json.loads(raw)
-            except (ValueError, RecursionError) as exc:
-                raise EventDecodeError(
-                    f"the JSON answer of {body.method} {body.url} is not valid JSON ({exc})",
-                    event=None,
-                    data=raw[:200].decode("utf-8", "replace"),
-                ) from None
-            try:
-                prediction = structure_prediction(data)
-            except (ValueError, TypeError) as exc:
-                raise EventDecodeError(
-                    f"the JSON answer of {body.method} {body.url} is not a prediction: {exc}",
-                    event=None,
-                    data=raw[:200].decode("utf-8", "replace"),
-                ) from None
+            prediction = await _read_prediction(body, self._max_event_size)
         except BaseException:
             self._state = _State.CLOSED
             body.close(reuse=False)
@@ -327,6 +251,10 @@ class EventStream:
         it otherwise, and (with *abort_on_exit*) ask the server to abort an unfinished run.
         Idempotent.
         """
+        self._close()
+
+    def _close(self) -> None:
+        """`aclose`, which never needs to wait: closing a body and scheduling the abort."""
         state = self._state
         if state in (_State.FINISHED, _State.CLOSED):
             return
@@ -336,7 +264,7 @@ class EventStream:
             return
         self._state = _State.FINISHED if self._saw_end else _State.CLOSED
         body.close(reuse=True)  # released only if read to its end, else discarded
-        if self._state is _State.CLOSED and not self._saw_end:
+        if self._state is _State.CLOSED:
             self._fire_abort_hook()
 
     def _fire_abort_hook(self) -> None:
@@ -413,7 +341,7 @@ class EventStream:
         except StopAsyncIteration:
             raise
         except BaseException:
-            await self.aclose()
+            self._close()
             raise
         return self._next_pending(pending)
 
@@ -451,12 +379,12 @@ class EventStream:
             except EventDecodeError as exc:
                 failure = exc
             except BaseException:
-                self._close_now()
+                self._close()
                 raise
             if failure is not None:
                 # A fresh error raised outside the except block: nothing chained to it keeps
                 # the unredacted data (a server may echo the API key).
-                self._close_now()
+                self._close()
                 redact = self._redactor()
                 raise EventDecodeError(
                     redact(failure.message), event=failure.event, data=redact(failure.data)
@@ -467,16 +395,6 @@ class EventStream:
         """The body's API-key redaction (a server may echo the key), or identity."""
         redact: Callable[[str], str] | None = getattr(self._body, "redact", None)
         return redact if redact is not None else _identity
-
-    def _close_now(self) -> None:
-        """`aclose` without awaiting (it never awaits)."""
-        coro = self.aclose()
-        try:
-            coro.send(None)
-        except StopIteration:
-            pass
-        else:  # pragma: no cover - aclose does not suspend
-            coro.close()
 
     def _finish(self) -> None:
         self._state = _State.FINISHED
@@ -491,41 +409,16 @@ class EventStream:
             self._saw_end = True
         elif cls is _ErrorEvent and self._raise_on_error:
             message = self._redactor()(str(event.message))  # type: ignore[union-attr]
-            self._saw_end = True  # the run is over on the server: nothing to abort
+            # The run is over on the server: closed here, so that nothing aborts it.
             self._state = _State.CLOSED
             if self._body is not None:
                 self._body.close(reuse=False)
-            raise ServerEventError(
-                f"the server reported an error during the run of chatflow {self.chatflow_id} "
-                f"(chat {self.chat_id}): {message} (the flow failed on the server: check its "
-                "nodes and credentials, and the server's log)",
-                server_message=message,
-            )
+            raise server_error(self.chatflow_id, self.chat_id, message)
         else:
-            self._collect(event)
+            self._parts.add(event)
             if RunOutcome.watches(event):
                 self._outcome.add(event)
         return event
-
-    def _collect(self, event: ev.Event) -> None:
-        if isinstance(event, ev.MetadataEvent):
-            self._metadata = event
-            if event.action is not None:
-                self._action = event.action
-        elif isinstance(event, ev.SourceDocumentsEvent):
-            self._documents = event.documents
-        elif isinstance(event, ev.UsedToolsEvent):
-            self._tools = event.tools
-        elif isinstance(event, ev.ArtifactsEvent):
-            self._artifacts.extend(event.artifacts)
-        elif isinstance(event, ev.FileAnnotationsEvent):
-            self._file_annotations.extend(event.annotations)
-        elif isinstance(event, ev.AgentReasoningEvent):
-            self._agent_reasoning = event.steps
-        elif isinstance(event, ev.AgentFlowExecutedDataEvent):
-            self._executed = event.nodes
-        elif isinstance(event, ev.ActionEvent):
-            self._action = event.action
 
     # -- conveniences -----------------------------------------------------------------------
 
@@ -539,7 +432,7 @@ class EventStream:
     @property
     def text(self) -> str:
         """The answer text received so far."""
-        return "".join(self._texts)
+        return self._parts.text
 
     @property
     def pending_action(self) -> Action | None:
@@ -549,8 +442,7 @@ class EventStream:
         Known once the ``action`` event was read; after the stream's end, ``None`` means the
         run waits for nobody.
         """
-        action: Action | None = self._action
-        return action
+        return self._parts.action
 
     async def final(self, *, recover_from_history: bool = False) -> Prediction:
         """
@@ -575,33 +467,34 @@ class EventStream:
             prediction = self._json_prediction
         else:
             prediction = self._outcome.settle(
-                self._assemble(), chatflow_id=self.chatflow_id, redact=self._redactor()
+                self._parts.prediction(self.chat_id),
+                chatflow_id=self.chatflow_id,
+                redact=self._redactor(),
             )
         if recover_from_history and self._recover is not None:
             prediction = await self._recover(prediction)
         return prediction
 
-    def _assemble(self) -> Prediction:
-        meta = self._metadata or ev.MetadataEvent()
-        return Prediction(
-            text="".join(self._texts),
-            question=meta.question,
-            chat_id=meta.chat_id or self.chat_id,
-            chat_message_id=meta.chat_message_id,
-            session_id=meta.session_id,
-            memory_type=meta.memory_type,
-            source_documents=list(self._documents),
-            used_tools=list(self._tools),
-            artifacts=list(self._artifacts),
-            file_annotations=list(self._file_annotations),
-            agent_reasoning=list(self._agent_reasoning),
-            agent_flow_executed_data=list(self._executed),
-            action=self._action,
-            follow_up_prompts=meta.follow_up_prompts,
-            flow_variables=meta.flow_variables,
-            is_stream_valid=True,
-            extra=meta.extra,
-        )
+
+async def _read_prediction(body: Body, limit: int) -> Prediction:
+    """Read and structure a plain JSON answer; a wrong one is an `EventDecodeError`."""
+    raw = await body.read_all(limit)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise EventDecodeError(
+            f"the JSON answer of {body.method} {body.url} is not valid JSON ({exc})",
+            event=None,
+            data=raw[:200].decode("utf-8", "replace"),
+        ) from None
+    try:
+        return structure_prediction(data)
+    except (ValueError, TypeError) as exc:
+        raise EventDecodeError(
+            f"the JSON answer of {body.method} {body.url} is not a prediction: {exc}",
+            event=None,
+            data=raw[:200].decode("utf-8", "replace"),
+        ) from None
 
 
 class _TextIterator:

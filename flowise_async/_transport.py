@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import re
 import time
 from collections.abc import (
     AsyncIterator,
@@ -63,6 +64,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    FeatureUnavailableError,
     FlowiseError,
     IncompleteStreamError,
     InternalServerError,
@@ -72,6 +74,7 @@ from ._exceptions import (
     RateLimitError,
     UnexpectedContentError,
 )
+from ._features import feature_for_route, unavailable_error
 from ._logs import logger
 from ._retry import attempts_allowed, resend_safe, retry_delay
 from ._transport_errors import Failure, FailureContext, pool_timeout, translate
@@ -516,6 +519,8 @@ class Transport:
         self._mock = mock
         self._opened = 0  # RawResponses not closed yet: pool_stats()["acquired"]
         self._slots: asyncio.Semaphore | None = None  # only for a session of our own
+        self._server_version: str | None = None  # GET /api/v1/version, read once when needed
+        self._version_read = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -824,7 +829,7 @@ class Transport:
             body_bytes = b""
         finally:
             raw.close(reuse=True)
-        retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+        retry_after = retry_after_from(resp.headers)
         return make_status_error(
             status=resp.status,
             method=raw.method,
@@ -863,31 +868,53 @@ class Transport:
         if timeouts is not None:
             options = CallOptions(timeouts=timeouts).merge(options)
         timeouts = self.effective_timeouts(options)
-        raw = await self.send(
-            method,
-            path,
-            params=params,
-            json_body=json_body,
-            form=form,
-            files=files,
-            headers=headers,
-            retry=retry,
-            secrets=secrets,
-            options=options,
-        )
+        content_type = ""
         try:
-            async with asyncio.timeout(timeouts.total):
-                body = await raw.read_all(max_size)
-        except TimeoutError as exc:
-            raise APITimeoutError(
-                f"{method} {raw.url} took longer than {timeouts.total} s",
-                phase="total",
-                method=method,
-                url=raw.url,
-            ) from exc
-        finally:
-            raw.close(reuse=True)
-        return decode_body(raw, body, expect)
+            raw = await self.send(
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                form=form,
+                files=files,
+                headers=headers,
+                retry=retry,
+                secrets=secrets,
+                options=options,
+            )
+            content_type = raw.content_type
+            try:
+                async with asyncio.timeout(timeouts.total):
+                    body = await raw.read_all(max_size)
+            except TimeoutError as exc:
+                raise APITimeoutError(
+                    f"{method} {raw.url} took longer than {timeouts.total} s",
+                    phase="total",
+                    method=method,
+                    url=raw.url,
+                ) from exc
+            finally:
+                raw.close(reuse=True)
+            return decode_body(raw, body, expect)
+        except (NotFoundError, UnexpectedContentError) as exc:
+            # A route of a feature newer than the server: say so (see _features).
+            missing = await self._feature_unavailable(path, exc.status, content_type)
+            if missing is not None:
+                raise missing from None
+            raise
+
+    async def _feature_unavailable(
+        self, path: str, status: int, content_type: str
+    ) -> FeatureUnavailableError | None:
+        if feature_for_route(path) is None:
+            return None
+        if not self._version_read:
+            self._version_read = True
+            with contextlib.suppress(FlowiseError):
+                data = await self.request("GET", "/api/v1/version")
+                if isinstance(data, dict) and isinstance(data.get("version"), str):
+                    self._server_version = data["version"]
+        return unavailable_error(path, status, content_type, self._server_version)
 
 
 def decode_body(raw: RawResponse, body: bytes, expect: Literal["json", "text", "any"]) -> Any:
@@ -1035,6 +1062,34 @@ def _parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def retry_after_from(headers: Mapping[str, str]) -> float | None:
+    """
+    Seconds a 429 (or 503) asks to wait: ``Retry-After``, else the reset of the rate-limit
+    headers. Flowise sends ``RateLimit-*`` (queue mode, Redis store; ``RateLimit-Reset`` in
+    seconds, or ``reset=`` inside a combined ``RateLimit`` header) or ``X-RateLimit-*``
+    (single process; ``X-RateLimit-Reset`` in seconds since the epoch, or in seconds).
+    """
+    retry_after = _parse_retry_after(headers.get("Retry-After"))
+    if retry_after is not None:
+        return retry_after
+    reset = headers.get("RateLimit-Reset")
+    if reset is None:
+        combined = headers.get("RateLimit") or ""
+        found = re.search(r"(?:^|[;,\s])reset=(\d+(?:\.\d+)?)", combined)
+        reset = found.group(1) if found else None
+    if reset is None:
+        reset = headers.get("X-RateLimit-Reset")
+    if reset is None:
+        return None
+    try:
+        value = float(reset.strip())
+    except ValueError:
+        return None
+    if value > 1e9:  # an epoch timestamp, not a delay
+        value -= time.time()
+    return max(0.0, value)
 
 
 _HINTS = {

@@ -31,7 +31,6 @@ For new code use `~flowise_async.AsyncFlowise` directly: typed events instead of
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Sequence
 from types import TracebackType
 from typing import Any
@@ -39,9 +38,9 @@ from typing import Any
 from ._client import AsyncFlowise
 from ._config import Timeouts
 from ._resources._base import path_id
-from ._resources.predictions import build_body
 from ._stream import EventStream
-from .testing import event_payload
+from ._wire import event_payload, js_dumps
+from .models._request import PredictionRequest
 
 
 __all__ = ["Flowise", "IFileUpload", "IMessage", "PredictionChunks", "PredictionData"]
@@ -259,46 +258,32 @@ class PredictionChunks:
         except BaseException:
             await self.aclose()
             raise
-        return json.dumps(event_payload(event), separators=(",", ":"), ensure_ascii=False)
+        return js_dumps(event_payload(event))
 
     async def _start(self) -> None:
         data = self._data
         client = self._owner.client
-        transport = client._live_transport()
-        streamable = False
-        if data.streaming:
-            check = await transport.request(
-                "GET", f"/api/v1/chatflows-streaming/{path_id(data.chatflowId, 'chatflowId')}"
-            )
-            streamable = bool(isinstance(check, dict) and check.get("isStreaming"))
-        options: dict[str, Any] = {
-            "chat_id": data.chatId,
-            "override_config": data.overrideConfig,
-            "history": data._history(),
-            "uploads": data._uploads(),
-        }
-        if streamable:
+        request = PredictionRequest(
+            question=data.question,
+            chat_id=data.chatId,
+            override_config=data.overrideConfig,
+            history=data._history(),
+            uploads=data._uploads(),
+        )
+        if data.streaming and await client.chatflows.is_streaming(data.chatflowId):
             stream = client.predictions.stream(
-                data.chatflowId, data.question, raise_on_error=False, **options
+                data.chatflowId, raise_on_error=False, **request.options()
             )
             await stream.__aenter__()
             self._stream = stream
             self._owner._open.add(self)
             return
-        body = build_body(
-            data.question,
-            streaming=False,
-            form=None,
-            human_input=None,
-            action=None,
-            lead_email=None,
-            extra_body=None,
-            **options,
-        )
-        self._answer = await transport.request(
+        # The SDK yields the server's JSON answer as it is: no public method returns it
+        # untyped, so it is read through the transport.
+        self._answer = await client._live_transport().request(
             "POST",
             f"/api/v1/prediction/{path_id(data.chatflowId, 'chatflowId')}",
-            json_body=body,
+            json_body=request.body(streaming=False),
             retry=True,
         )
 

@@ -12,44 +12,16 @@ Classes are keyword-only, so match them by keyword::
         case TokenEvent(text=text): ...
         case MetadataEvent(chat_message_id=mid): ...
 
-=========================  ==============================
-Flowise ``event``          class
-=========================  ==============================
-``start``                  `StartEvent`
-``token``                  `TokenEvent`
-``thinking``               `ThinkingEvent`
-``sourceDocuments``        `SourceDocumentsEvent`
-``usedTools``              `UsedToolsEvent`
-``calledTools``            `CalledToolsEvent`
-``tool``                   `ToolEvent`
-``artifacts``              `ArtifactsEvent`
-``fileAnnotations``        `FileAnnotationsEvent`
-``agentReasoning``         `AgentReasoningEvent`
-``nextAgent``              `NextAgentEvent`
-``action``                 `ActionEvent`
-``agentFlowEvent``         `AgentFlowEventEvent`
-``nextAgentFlow``          `NextAgentFlowEvent`
-``agentFlowExecutedData``  `AgentFlowExecutedDataEvent`
-``usageMetadata``          `UsageMetadataEvent`
-``metadata``               `MetadataEvent`
-``error``                  `ErrorEvent`
-``abort``                  `AbortEvent`
-``end``                    `EndEvent`
-``tts_start``              `TTSStartEvent`
-``tts_data``               `TTSDataEvent`
-``tts_end``                `TTSEndEvent`
-``tts_abort``              `TTSAbortEvent`
-``agent_trace``            `AgentTraceEvent`
-``executionEnd``           `ExecutionEndEvent`
-``listenerReady``          `ListenerReadyEvent`
-(any other)                `UnknownEvent`
-=========================  ==============================
+The wire name of each class is its ``wire_name`` class variable; `event_name` gives the name of
+any event (an `UnknownEvent`'s own *name* included) and `event_types` maps every known name
+to its class. The streaming guide lists them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeAlias
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeAlias, get_args
 
 import attrs
 
@@ -95,6 +67,8 @@ __all__ = [
     "UnknownEvent",
     "UsageMetadataEvent",
     "UsedToolsEvent",
+    "event_name",
+    "event_types",
 ]
 
 
@@ -112,6 +86,8 @@ class StartEvent:
     instead, in *agent_reasoning*.
     """
 
+    wire_name: ClassVar[str] = "start"
+
     text: str = ""
     agent_reasoning: list[AgentReasoning] | None = None
 
@@ -120,12 +96,16 @@ class StartEvent:
 class TokenEvent:
     """A piece of answer text. ``token``. The answer is the concatenation of all of them."""
 
+    wire_name: ClassVar[str] = "token"
+
     text: str
 
 
 @attrs.frozen(kw_only=True)
 class ThinkingEvent:
     """Reasoning text of a model (agent flows). ``thinking``; *duration* closes a block."""
+
+    wire_name: ClassVar[str] = "thinking"
 
     text: str = ""
     duration: float | None = None
@@ -135,12 +115,16 @@ class ThinkingEvent:
 class SourceDocumentsEvent:
     """The documents a retrieval step used. ``sourceDocuments``."""
 
+    wire_name: ClassVar[str] = "sourceDocuments"
+
     documents: list[Document] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
 class UsedToolsEvent:
     """Tools an agent called, with their inputs and outputs. ``usedTools``."""
+
+    wire_name: ClassVar[str] = "usedTools"
 
     tools: list[UsedTool] = attrs.field(factory=list)
 
@@ -149,12 +133,16 @@ class UsedToolsEvent:
 class CalledToolsEvent:
     """Tool calls announced before they run (agent flows). ``calledTools``."""
 
+    wire_name: ClassVar[str] = "calledTools"
+
     tools: list[UsedTool] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
 class ToolEvent:
     """The name of a tool being run (OpenAI Assistant). ``tool``."""
+
+    wire_name: ClassVar[str] = "tool"
 
     name: str
 
@@ -163,12 +151,16 @@ class ToolEvent:
 class ArtifactsEvent:
     """Artifacts produced by the run. ``artifacts``."""
 
+    wire_name: ClassVar[str] = "artifacts"
+
     artifacts: list[Artifact] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
 class FileAnnotationsEvent:
     """Files cited by the answer. ``fileAnnotations``."""
+
+    wire_name: ClassVar[str] = "fileAnnotations"
 
     annotations: list[FileAnnotation] = attrs.field(factory=list)
 
@@ -177,6 +169,8 @@ class FileAnnotationsEvent:
 class AgentReasoningEvent:
     """The reasoning steps of a multi-agent run so far. ``agentReasoning``."""
 
+    wire_name: ClassVar[str] = "agentReasoning"
+
     steps: list[AgentReasoning] = attrs.field(factory=list)
 
 
@@ -184,12 +178,16 @@ class AgentReasoningEvent:
 class NextAgentEvent:
     """The label of the agent that runs next. ``nextAgent``."""
 
+    wire_name: ClassVar[str] = "nextAgent"
+
     agent: str
 
 
 @attrs.frozen(kw_only=True)
 class ActionEvent:
     """The run waits for a human decision. ``action``."""
+
+    wire_name: ClassVar[str] = "action"
 
     action: Action
 
@@ -203,12 +201,16 @@ class AgentFlowEventEvent:
     ``TIMEOUT``.
     """
 
+    wire_name: ClassVar[str] = "agentFlowEvent"
+
     state: str
 
 
 @attrs.frozen(kw_only=True)
 class NextAgentFlowEvent:
     """A node of an agent flow starts or ends. ``nextAgentFlow``."""
+
+    wire_name: ClassVar[str] = "nextAgentFlow"
 
     node_id: str = ""
     node_label: str = ""
@@ -221,12 +223,16 @@ class NextAgentFlowEvent:
 class AgentFlowExecutedDataEvent:
     """All node states of an agent flow run so far. ``agentFlowExecutedData``."""
 
+    wire_name: ClassVar[str] = "agentFlowExecutedData"
+
     nodes: list[ExecutedNode] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
 class UsageMetadataEvent:
     """Token usage of a model call. ``usageMetadata``."""
+
+    wire_name: ClassVar[str] = "usageMetadata"
 
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -241,6 +247,8 @@ class MetadataEvent:
 
     *follow_up_prompts* is decoded from the server's JSON string.
     """
+
+    wire_name: ClassVar[str] = "metadata"
 
     chat_id: str | None = None
     chat_message_id: str | None = None
@@ -262,6 +270,8 @@ class ErrorEvent:
     it; pass ``raise_on_error=False`` to receive the event.
     """
 
+    wire_name: ClassVar[str] = "error"
+
     message: str
 
 
@@ -269,15 +279,21 @@ class ErrorEvent:
 class AbortEvent:
     """The run was aborted (multi-agent flows). ``abort``."""
 
+    wire_name: ClassVar[str] = "abort"
+
 
 @attrs.frozen(kw_only=True)
 class EndEvent:
     """The last event of every stream. ``end``."""
 
+    wire_name: ClassVar[str] = "end"
+
 
 @attrs.frozen(kw_only=True)
 class TTSStartEvent:
     """Text-to-speech audio begins. ``tts_start``."""
+
+    wire_name: ClassVar[str] = "tts_start"
 
     chat_message_id: str | None = None
     format: str | None = None
@@ -288,6 +304,8 @@ class TTSStartEvent:
 class TTSDataEvent:
     """A base64 chunk of text-to-speech audio. ``tts_data``."""
 
+    wire_name: ClassVar[str] = "tts_data"
+
     chat_message_id: str | None = None
     audio_chunk: str = ""
     extra: Mapping[str, JSON] = _extra()
@@ -297,6 +315,8 @@ class TTSDataEvent:
 class TTSEndEvent:
     """Text-to-speech audio ended. ``tts_end``."""
 
+    wire_name: ClassVar[str] = "tts_end"
+
     chat_message_id: str | None = None
     extra: Mapping[str, JSON] = _extra()
 
@@ -305,6 +325,8 @@ class TTSEndEvent:
 class TTSAbortEvent:
     """Text-to-speech was aborted; it also ends the stream. ``tts_abort``."""
 
+    wire_name: ClassVar[str] = "tts_abort"
+
     chat_message_id: str | None = None
     extra: Mapping[str, JSON] = _extra()
 
@@ -312,6 +334,8 @@ class TTSAbortEvent:
 @attrs.frozen(kw_only=True)
 class AgentTraceEvent:
     """A detailed step of a tool agent (tool start/end/error, agent action). ``agent_trace``."""
+
+    wire_name: ClassVar[str] = "agent_trace"
 
     step: str = ""
     name: str | None = None
@@ -328,6 +352,8 @@ class AgentTraceEvent:
 class ExecutionEndEvent:
     """An execution ended (sent to observer connections). ``executionEnd``."""
 
+    wire_name: ClassVar[str] = "executionEnd"
+
     chat_id: str | None = None
     extra: Mapping[str, JSON] = _extra()
 
@@ -335,6 +361,8 @@ class ExecutionEndEvent:
 @attrs.frozen(kw_only=True)
 class ListenerReadyEvent:
     """A webhook listener stream is ready. ``listenerReady``."""
+
+    wire_name: ClassVar[str] = "listenerReady"
 
     listener_id: str | None = None
     replica_id: str | None = None
@@ -386,3 +414,46 @@ Event: TypeAlias = (
     | UnknownEvent
 )
 """Any event a prediction stream yields."""
+
+
+def _registry() -> Mapping[str, type[Event]]:
+    types: dict[str, type[Event]] = {}
+    for cls in get_args(Event):
+        if cls is UnknownEvent:
+            continue
+        name = cls.wire_name
+        if name in types:
+            raise TypeError(f"{cls.__name__} and {types[name].__name__} share the name {name!r}")
+        types[name] = cls
+    return MappingProxyType(types)
+
+
+_EVENT_TYPES = _registry()
+
+
+def event_types() -> Mapping[str, Callable[..., Event]]:
+    """
+    Every Flowise event name this version knows, mapped to its class (read-only).
+
+    The values are the classes themselves (typed as what they are used for: making events).
+
+    Example:
+        >>> event_types()["token"]
+        <class 'flowise_async.events.TokenEvent'>
+    """
+    return _EVENT_TYPES
+
+
+def event_name(event: Event) -> str:
+    """
+    Return the Flowise name of *event*: its class's ``wire_name``, or an `UnknownEvent`'s *name*.
+
+    Example:
+        >>> event_name(TokenEvent(text="Hi"))
+        'token'
+        >>> event_name(UnknownEvent(name="newThing", data=1))
+        'newThing'
+    """
+    if isinstance(event, UnknownEvent):
+        return event.name
+    return event.wire_name

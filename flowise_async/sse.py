@@ -9,7 +9,13 @@ Example:
 """
 
 from ._exceptions import SSEProtocolError
-from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
+from ._sse import DEFAULT_MAX_EVENT_SIZE, LINE_ALLOWANCE, ServerSentEvent, SSEDecoder
 
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "SSEProtocolError", "ServerSentEvent"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "LINE_ALLOWANCE",
+    "SSEDecoder",
+    "SSEProtocolError",
+    "ServerSentEvent",
+]

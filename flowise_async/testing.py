@@ -39,7 +39,6 @@ import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal
@@ -49,7 +48,9 @@ from aiohttp import web
 
 from . import events as ev
 from ._client import AsyncFlowise
-from ._convert import encode_event, unstructure
+from ._convert import unstructure
+from ._features import server_has
+from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_frame
 
 
 __all__ = [
@@ -87,94 +88,11 @@ _JSON_HEADERS: Final[Mapping[str, str]] = {
     "Keep-Alive": "timeout=5",
 }
 _JSON_TYPE = "application/json; charset=utf-8"
-_FRAME_PREFIX = b"message:\ndata:"
-_FRAME_SUFFIX = b"\n\n"
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
 _ENDING = (ev.EndEvent, ev.TTSAbortEvent)
 
 
 # --- bytes ----------------------------------------------------------------------------------
-
-
-_FLOAT_MARK = "\ue000flowise-float\ue000"
-
-
-def _js_number(value: float) -> str:
-    """Write a finite float as JavaScript's ``Number.prototype.toString`` does."""
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    sign, digit_tuple, exponent = Decimal(repr(value)).as_tuple()
-    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
-    k = len(digits)
-    n = int(exponent) + len(digit_tuple)  # value = 0.digits x 10^n
-    minus = "-" if sign else ""
-    if k <= n <= 21:
-        return minus + digits + "0" * (n - k)
-    if 0 < n <= 21:
-        return minus + digits[:n] + "." + digits[n:]
-    if -6 < n <= 0:
-        return minus + "0." + "0" * -n + digits
-    mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
-    return f"{minus}{mantissa}e{'+' if n - 1 > 0 else '-'}{abs(n - 1)}"
-
-
-def _mark_floats(value: Any, floats: list[str]) -> Any:
-    if type(value) is float:
-        floats.append(_js_number(value))
-        return f"{_FLOAT_MARK}{len(floats) - 1}{_FLOAT_MARK}"
-    if isinstance(value, dict):
-        return {k: _mark_floats(v, floats) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mark_floats(v, floats) for v in value]
-    return value
-
-
-def _dumps(value: Any) -> str:
-    """The output of JavaScript's JSON.stringify: compact, non-ASCII as raw UTF-8, JS numbers."""
-    floats: list[str] = []
-    text = json.dumps(_mark_floats(value, floats), separators=(",", ":"), ensure_ascii=False)
-    if not floats:
-        return text
-    pieces = text.split(f'"{_FLOAT_MARK}')
-    out = [pieces[0]]
-    for piece in pieces[1:]:
-        index, _, rest = piece.partition(f'{_FLOAT_MARK}"')
-        out.append(floats[int(index)] + rest)
-    return "".join(out)
-
-
-def event_payload(event: ev.Event) -> dict[str, Any]:
-    """
-    Return the JSON object Flowise writes for *event*: ``{"event": <name>, "data": <payload>}``.
-
-    A `~flowise_async.events.ThinkingEvent` with a *duration* also gets Flowise's top-level
-    ``duration`` key.
-
-    Example:
-        >>> from flowise_async.events import TokenEvent
-        >>> event_payload(TokenEvent(text="Hi"))
-        {'event': 'token', 'data': 'Hi'}
-    """
-    name, data = encode_event(event)
-    if isinstance(event, ev.MetadataEvent) and event.follow_up_prompts is not None:
-        data = dict(data)
-        data["followUpPrompts"] = _dumps(event.follow_up_prompts)
-    payload: dict[str, Any] = {"event": name, "data": data}
-    if isinstance(event, ev.ThinkingEvent) and event.duration is not None:
-        payload["duration"] = event.duration
-    return payload
-
-
-def sse_frame(event: ev.Event) -> bytes:
-    """
-    Return the bytes of one event as Flowise writes them (one ``write()`` per frame).
-
-    Example:
-        >>> from flowise_async.events import TokenEvent
-        >>> sse_frame(TokenEvent(text="Hi"))
-        b'message:\\ndata:{"event":"token","data":"Hi"}\\n\\n'
-    """
-    return _FRAME_PREFIX + _dumps(event_payload(event)).encode() + _FRAME_SUFFIX
 
 
 def sse_bytes(*events: ev.Event | bytes) -> bytes:
@@ -356,7 +274,7 @@ class Reply:
             answer["memoryType"] = self.memory_type
         if self.follow_up_prompts is not None:
             # Flowise encodes the stored JSON string once more.
-            answer["followUpPrompts"] = _dumps(_dumps(self.follow_up_prompts))
+            answer["followUpPrompts"] = js_dumps(js_dumps(self.follow_up_prompts))
         answer.update(self.extra)
         return answer
 
@@ -449,6 +367,7 @@ class FakeFlowise:
     - ``GET /api/v1/chatmessage/{chatflowId}``: the `messages` the runs stored (filtered by
       ``chatId`` and ``messageId``, newest first with ``order=DESC``).
     - ``GET /api/v1/ping``: ``pong``.
+    - ``GET /api/v1/version``: ``{"version": server_version}``, when *server_version* is given.
 
     Args:
         max_stall: The longest a stalled or hanging reply waits for the client to leave,
@@ -460,6 +379,10 @@ class FakeFlowise:
         unknown_streaming: What a streaming request for an unknown chatflow gets:
             ``"hang"`` (the default), no answer, as from a real Flowise; ``"404"``, the
             ``404`` of a plain request at once (a real Flowise never does that).
+        server_version: Speak the wire format of this Flowise release (e.g. ``"2.2.8"``:
+            before 3.1.2 the ``error``, ``end`` and ``abort`` frames are written
+            ``message\\ndata:...`` without the colon, and no heartbeat comment is sent);
+            None speaks the latest.
     """
 
     def __init__(
@@ -468,6 +391,7 @@ class FakeFlowise:
         max_stall: float = 60.0,
         api_key: str | None = None,
         unknown_streaming: Literal["hang", "404"] = "hang",
+        server_version: str | None = None,
     ) -> None:
         if unknown_streaming not in ("hang", "404"):
             raise ValueError(
@@ -476,6 +400,8 @@ class FakeFlowise:
         self.max_stall = max_stall
         self.unknown_streaming = unknown_streaming
         self._api_key = api_key
+        self.server_version = server_version
+        """The Flowise release imitated (its wire format; ``GET /api/v1/version``), or None."""
         self.requests: list[RecordedRequest] = []
         """Every request received, in order."""
         self.aborts: list[tuple[str, str]] = []
@@ -566,6 +492,8 @@ class FakeFlowise:
         app.router.add_get("/api/v1/chatflows/{chatflow_id}", self._chatflow)
         app.router.add_get("/api/v1/chatmessage/{chatflow_id}", self._messages)
         app.router.add_get("/api/v1/ping", self._ping)
+        if self.server_version is not None:
+            app.router.add_get("/api/v1/version", self._version)
         runner = web.AppRunner(
             app, shutdown_timeout=2.0, keepalive_timeout=5.0, handle_signals=False
         )
@@ -667,8 +595,8 @@ class FakeFlowise:
                     return response
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
-                await response.write(sse_frame(event))
-                every = reply.heartbeat_every
+                await response.write(_line_frame(event, self.server_version))
+                every = reply.heartbeat_every if _has_heartbeat(self.server_version) else None
                 if every and (index + 1) % every == 0 and index + 1 < len(events):
                     await response.write(HEARTBEAT)
             if reply.stall_after is not None and reply.stall_after >= len(events):
@@ -765,6 +693,10 @@ class FakeFlowise:
             return _json_response(200, _chatflow_row(chatflow_id))
         return _json_error(404, f"Chatflow {chatflow_id} not found")
 
+    async def _version(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        return web.json_response({"version": self.server_version})
+
     async def _ping(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         return web.Response(
@@ -806,9 +738,26 @@ def _json_response(
 ) -> web.Response:
     return web.Response(
         status=status,
-        body=_dumps(value).encode(),
+        body=js_dumps(value).encode(),
         headers={**_JSON_HEADERS, "Content-Type": _JSON_TYPE, **(headers or {})},
     )
+
+
+def _old_line(server_version: str | None) -> bool:
+    # Before 3.1.2: error/end/abort frames without the colon, no heartbeat comments.
+    return server_version is not None and server_has("heartbeat", server_version) is False
+
+
+def _has_heartbeat(server_version: str | None) -> bool:
+    return not _old_line(server_version)
+
+
+def _line_frame(event: ev.Event, server_version: str | None) -> bytes:
+    """`sse_frame` as the release *server_version* writes it (None: the latest)."""
+    frame = sse_frame(event)
+    if _old_line(server_version) and isinstance(event, ev.ErrorEvent | ev.EndEvent | ev.AbortEvent):
+        return b"message\ndata:" + frame[len(FRAME_PREFIX) :]
+    return frame
 
 
 def _json_error(status: int, message: str) -> web.Response:

@@ -41,6 +41,7 @@ from . import events as ev
 from ._client import AsyncFlowise
 from ._convert import unstructure
 from ._exceptions import FlowiseError, ServerEventError
+from ._wire import sse_frame
 from .fastapi import get_flowise
 from .serving import (
     Access,
@@ -51,7 +52,6 @@ from .serving import (
     describe_error,
     guarded_events,
 )
-from .testing import sse_frame
 
 
 try:

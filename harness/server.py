@@ -8,7 +8,12 @@ use it without an event loop::
         flowise.base_url, flowise.api_key, flowise.credential_id, flowise.llm_base_url
         flowise.flow_data("conversation")   # a decoded flowData dict, ready to POST
 
-Both processes bind to 127.0.0.1 only, every wait is bounded, and both processes are stopped
+``FlowiseServer(version="2.2.8")`` runs another release line (see ``harness.install.LINES``),
+``FlowiseServer(queue=True, workers=2)`` runs Flowise in queue mode: a Redis server, the main
+server with ``MODE=queue`` and *workers* ``flowise worker`` processes sharing its data directory
+and secret key.
+
+Every process binds to 127.0.0.1 only, every wait is bounded, and every process is stopped
 (SIGTERM, then SIGKILL) and the temporary data directory removed on every way out.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -197,6 +203,12 @@ class RealFlowise:
     llm_base_url: str
     data_dir: Path
     log_path: Path
+    version: str = install.FLOWISE_VERSION
+    """The Flowise release running."""
+    queue: bool = False
+    """Whether it runs in queue mode (Redis and workers)."""
+    server: FlowiseServer | None = field(default=None, repr=False, compare=False)
+    """The harness that runs it: ``kill_worker(i)`` and ``stop_redis()`` for fault tests."""
 
     @property
     def llm_control_url(self) -> str:
@@ -212,6 +224,14 @@ class RealFlowise:
     def log_tail(self, lines: int = 60) -> str:
         """Return the last *lines* lines of the server's output."""
         return _tail(self.log_path, lines)
+
+    def jobs_per_worker(self) -> list[int]:
+        """Queue mode: how many jobs each worker has started (from its log), by worker index."""
+        counts = []
+        for path in sorted(self.data_dir.glob("worker-*.log")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            counts.append(text.count("[BaseQueue] Processing job"))
+        return counts
 
     def llm_requests(self) -> list[dict[str, Any]]:
         """Return the requests the fake model received (path, body, complete, disconnected)."""
@@ -342,7 +362,19 @@ class FlowiseServer:
     the cache has no completed install (``install=True``).
     """
 
-    def __init__(self, *, install_if_missing: bool = True, keep_data: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        install_if_missing: bool = True,
+        keep_data: bool | None = None,
+        version: str | None = None,
+        queue: bool = False,
+        workers: int = 1,
+    ) -> None:
+        self.line = install.line(version)
+        self.version = self.line.version
+        self.queue = queue
+        self.worker_count = workers if queue else 0
         self.install_if_missing = install_if_missing
         self.keep_data = (
             os.environ.get("FLOWISE_ASYNC_KEEP_DATA") == "1" if keep_data is None else keep_data
@@ -353,6 +385,12 @@ class FlowiseServer:
         self._flowise: _Process | None = None
         self._llm: _Process | None = None
         self._log_file: IO[bytes] | None = None
+        self._redis: _Process | None = None
+        self._workers: list[_Process] = []
+        self.redis_port: int | None = None
+        self._port = 0
+        self._root: Path | None = None
+        self._secret = secrets.token_hex(16)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -374,12 +412,13 @@ class FlowiseServer:
     def start(self) -> RealFlowise:
         """Start both servers and bootstrap Flowise; on failure the caller must call ``stop``."""
         if self.install_if_missing:
-            root = install.ensure_installed()
+            root = install.ensure_installed(version=self.version)
         else:
-            root = install.install_dir()
+            root = install.install_dir(self.version)
             if not install.is_installed(root):
                 raise HarnessError(
-                    f"Flowise is not installed; run: {sys.executable} -m harness.install"
+                    f"Flowise {self.version} is not installed; run: "
+                    f"{sys.executable} -m harness.install --version {self.version}"
                 )
         package = install.flowise_package_dir(root)
         if (package / ".env").exists():
@@ -388,17 +427,27 @@ class FlowiseServer:
             )
         self.data_dir = Path(tempfile.mkdtemp(prefix="flowise-async-it-"))
         llm_base_url = self._start_llm()
+        if self.queue:
+            self._start_redis()
         started = time.monotonic()
         base_url = self._start_flowise(root)
         self.startup_seconds = time.monotonic() - started
-        _log(f"Flowise is up at {base_url} after {self.startup_seconds:.1f} s")
+        _log(f"Flowise {self.version} is up at {base_url} after {self.startup_seconds:.1f} s")
+        for index in range(self.worker_count):
+            self._start_worker(root, index)
         self.real = self._bootstrap(base_url, llm_base_url)
         return self.real
 
     def stop(self) -> None:
         """Stop both processes (bounded) and remove the data directory. Safe to call twice."""
         errors: list[BaseException] = []
-        for attr in ("_flowise", "_llm"):
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            try:
+                worker.stop()
+            except BaseException as exc:
+                errors.append(exc)
+        for attr in ("_flowise", "_redis", "_llm"):
             process: _Process | None = getattr(self, attr)
             if process is not None:
                 try:
@@ -461,6 +510,7 @@ class FlowiseServer:
             not in {"NODE_OPTIONS", "NODE_ENV", "PORT", "HOST", "LOG_PATH", "LOG_LEVEL", "DEBUG"}
         }
         data = self.data_dir
+        node_options = " ".join((f"--require {PRELOAD}", *self.line.node_options))
         env.update(
             {
                 "HOST": "127.0.0.1",
@@ -471,10 +521,22 @@ class FlowiseServer:
                 "LOG_PATH": str(data / "logs"),
                 "BLOB_STORAGE_PATH": str(data / "storage"),
                 "DISABLE_FLOWISE_TELEMETRY": "true",
-                "NODE_OPTIONS": f"--require {PRELOAD}",
+                "NODE_OPTIONS": node_options,
                 "FLOWISE_ASYNC_NODE_MODULES": str(root / "node_modules"),
             }
         )
+        if self.queue:
+            assert self.redis_port is not None
+            env.update(
+                {
+                    "MODE": "queue",
+                    "REDIS_HOST": "127.0.0.1",
+                    "REDIS_PORT": str(self.redis_port),
+                    "QUEUE_NAME": f"flowise-async-{port}",
+                    # Main and workers decrypt the same credentials.
+                    "FLOWISE_SECRETKEY_OVERWRITE": self._secret,
+                }
+            )
         return env
 
     def _start_flowise(self, root: Path) -> str:
@@ -485,9 +547,10 @@ class FlowiseServer:
         self._log_file = log_path.open("wb")
         run = install.flowise_package_dir(root) / "bin" / "run"
         _log(f"starting Flowise on {base_url} (data in {self.data_dir})")
+        self._port = port
         self._flowise = _Process(
-            "Flowise",
-            [str(install.node_bin()), str(run), "start"],
+            f"Flowise {self.version}",
+            [str(install.node_bin(self.version)), str(run), "start"],
             env=self._flowise_env(root, port),
             cwd=self.data_dir,
             output=self._log_file,
@@ -515,11 +578,105 @@ class FlowiseServer:
                 next_note = now + 15
             time.sleep(0.5)
 
+    # -- queue mode -----------------------------------------------------------------------
+
+    def _start_redis(self) -> None:
+        assert self.data_dir is not None
+        binary = ensure_redis()
+        self.redis_port = free_port()
+        log_path = self.data_dir / "redis.log"
+        with log_path.open("wb") as out:
+            self._redis = _Process(
+                "Redis",
+                [
+                    binary,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.redis_port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.data_dir),
+                ],
+                env=dict(os.environ),
+                cwd=self.data_dir,
+                output=out,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if not self._redis.alive():
+                raise HarnessError(f"Redis exited:\n{_tail(log_path, 30)}")
+            if _redis_ping(self.redis_port):
+                _log(f"Redis is up on 127.0.0.1:{self.redis_port}")
+                return
+            time.sleep(0.2)
+        raise HarnessError(f"Redis did not answer PING within 30 s:\n{_tail(log_path, 30)}")
+
+    def _start_worker(self, root: Path, index: int) -> None:
+        assert self.data_dir is not None
+        self._root = root
+        run = install.flowise_package_dir(root) / "bin" / "run"
+        env = self._flowise_env(root, self._port)
+        env["PORT"] = str(free_port())  # a worker serves nothing, but must not share the port
+        log_path = self.data_dir / f"worker-{index}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        with log_path.open("ab") as out:
+            worker = _Process(
+                f"Flowise worker {index}",
+                [str(install.node_bin(self.version)), str(run), "worker"],
+                env=env,
+                cwd=self.data_dir,
+                output=out,
+            )
+        if index < len(self._workers):
+            self._workers[index] = worker
+        else:
+            self._workers.append(worker)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if not worker.alive():
+                raise HarnessError(f"worker {index} exited:\n{_tail(log_path, 40)}")
+            if _worker_ready(log_path, offset):
+                _log(f"worker {index} is ready")
+                return
+            time.sleep(0.5)
+        raise HarnessError(f"worker {index} was not ready in time:\n{_tail(log_path, 40)}")
+
+    def kill_worker(self, index: int = 0) -> None:
+        """SIGKILL the worker *index* (queue mode): a worker that dies mid-run."""
+        self._workers[index]._signal(signal.SIGKILL)
+        self._workers[index].proc.wait(timeout=10)
+
+    def restart_worker(self, index: int = 0) -> None:
+        """Start the worker *index* again (after `kill_worker`), ready when this returns."""
+        if self._root is None:
+            raise HarnessError("no worker was started")
+        self._workers[index].stop()
+        self._start_worker(self._root, index)
+
+    def stop_redis(self) -> None:
+        """SIGKILL Redis (queue mode): the queue and its event channel vanish mid-run."""
+        if self._redis is not None:
+            self._redis._signal(signal.SIGKILL)
+            self._redis.proc.wait(timeout=10)
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers."""
+        return [worker.pid for worker in self._workers if worker.alive()]
+
     # -- bootstrap ------------------------------------------------------------------------
 
     def _bootstrap(self, base_url: str, llm_base_url: str) -> RealFlowise:
         assert self.data_dir is not None
         api = f"{base_url}/api/v1"
+        if not self.line.supports_accounts:
+            # 2.x: no users; the UI's header opens the key routes (keys live in api.json).
+            key = self._create_key(api, {"x-request-from": "internal"}, {"keyName": API_KEY_NAME})
+            return self._finish_bootstrap(base_url, llm_base_url, api, key)
         status, body, _ = http_json(
             "POST",
             f"{api}/account/register",
@@ -534,18 +691,25 @@ class FlowiseServer:
             raise HarnessError(f"login answered {status}: {body!r}")
         internal = {"Cookie": _cookie_header(cookies), "x-request-from": "internal"}
 
-        permissions = sorted(known_permissions()) or list(PERMISSIONS)
-        status, body, _ = http_json(
-            "POST",
-            f"{api}/apikey",
-            {"keyName": API_KEY_NAME, "permissions": permissions},
-            headers=internal,
-        )
+        permissions = sorted(known_permissions(self.version)) or list(PERMISSIONS)
+        key = self._create_key(api, internal, {"keyName": API_KEY_NAME, "permissions": permissions})
+        return self._finish_bootstrap(base_url, llm_base_url, api, key)
+
+    def _create_key(
+        self, api: str, headers: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        status, body, _ = http_json("POST", f"{api}/apikey", payload, headers=headers)
         if status not in (200, 201) or not isinstance(body, list):
             raise HarnessError(f"creating the API key answered {status}: {body!r}")
         key = next((k for k in body if k.get("keyName") == API_KEY_NAME), None)
         if key is None or not key.get("apiKey"):
             raise HarnessError(f"the API key list has no {API_KEY_NAME!r}: {body!r}")
+        return dict(key)
+
+    def _finish_bootstrap(
+        self, base_url: str, llm_base_url: str, api: str, key: Mapping[str, Any]
+    ) -> RealFlowise:
+        assert self.data_dir is not None
         bearer = {"Authorization": f"Bearer {key['apiKey']}"}
 
         status, body, _ = http_json(
@@ -568,26 +732,78 @@ class FlowiseServer:
             llm_base_url=llm_base_url,
             data_dir=self.data_dir,
             log_path=self.data_dir / "flowise.log",
+            version=self.version,
+            queue=self.queue,
+            server=self,
         )
 
 
-_known_permissions: frozenset[str] | None = None
+def _redis_ping(port: int) -> bool:
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection(("127.0.0.1", port), timeout=2) as sock,
+    ):
+        sock.sendall(b"PING\r\n")
+        return sock.recv(64).startswith(b"+PONG")
+    return False
+
+
+def _worker_ready(log_path: Path, offset: int = 0) -> bool:
+    # dist/commands/worker.js logs "Prediction Worker <id> created" once it listens.
+    with contextlib.suppress(OSError), log_path.open("rb") as handle:
+        handle.seek(offset)
+        text = handle.read().decode("utf-8", "replace")
+        return any("Prediction Worker" in line and "created" in line for line in text.splitlines())
+    return False
+
+
+def ensure_redis() -> str:
+    """Return the ``redis-server`` executable; install Debian's package where it is missing."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise HarnessError("queue mode needs redis-server (Debian: apt-get install redis-server)")
+    _log("installing redis-server with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    for args in (["update", "-q"], ["install", "-y", "-q", "redis-server"]):
+        try:
+            subprocess.run(
+                [*prefix, apt, *args],
+                check=True,
+                env=env,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            raise HarnessError(f"apt-get {' '.join(args)} failed: {exc}") from exc
+    found = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(found).is_file():
+        raise HarnessError("redis-server is still missing after apt-get install")
+    return found
+
+
+_known_permissions: dict[str, frozenset[str]] = {}
 _known_lock = threading.Lock()
 
 
-def known_permissions() -> frozenset[str]:
+def known_permissions(version: str | None = None) -> frozenset[str]:
     """
     Return the permission names the installed server defines (empty if they cannot be read).
 
     They are read from ``dist/enterprise/rbac/Permissions.js`` by Node itself, so that an API
     key is never created with a name the server does not know.
     """
-    global _known_permissions  # noqa: PLW0603 (computed once per process)
+    version = install.line(version).version
     with _known_lock:
-        if _known_permissions is not None:
-            return _known_permissions
+        if version in _known_permissions:
+            return _known_permissions[version]
         names: frozenset[str] = frozenset()
-        module = install.flowise_package_dir() / "dist" / "enterprise" / "rbac" / "Permissions.js"
+        package = install.flowise_package_dir(version=version)
+        module = package / "dist" / "enterprise" / "rbac" / "Permissions.js"
         # API keys may not carry the `workspace` and `admin` categories (the server refuses).
         script = (
             "const { Permissions } = require(process.argv[1]);"
@@ -600,15 +816,15 @@ def known_permissions() -> frozenset[str]:
         if module.is_file():
             with contextlib.suppress(subprocess.SubprocessError, OSError, ValueError):
                 result = subprocess.run(
-                    [str(install.node_bin()), "-e", script, str(module)],
+                    [str(install.node_bin(version)), "-e", script, str(module)],
                     capture_output=True,
                     text=True,
                     timeout=30,
                     check=True,
-                    env=install.node_env(),
+                    env=install.node_env(version),
                 )
                 names = frozenset(
                     str(n) for n in json.loads(result.stdout.strip().splitlines()[-1])
                 )
-        _known_permissions = names
+        _known_permissions[version] = names
         return names

@@ -22,9 +22,11 @@ from aiohttp import web
 
 
 FRAME_PREFIX = b"message:\ndata:"
+OLD_FRAME_PREFIX = b"message\ndata:"
+"""Before 3.1.2 the ``error``, ``end`` and ``abort`` frames have no colon after ``message``."""
 FRAME_SUFFIX = b"\n\n"
 HEARTBEAT = b":heartbeat\n\n"
-_FRAME = re.compile(rb"message:\ndata:(?P<json>[^\n]*)\n\n|:(?P<comment>[^\n]*)\n\n")
+_FRAME = re.compile(rb"message:?\ndata:(?P<json>[^\n]*)\n\n|:(?P<comment>[^\n]*)\n\n")
 
 # Values Flowise generates per run; `normalized_frames` replaces them by this placeholder.
 VOLATILE_KEYS = frozenset({"chatId", "chatMessageId", "sessionId", "executionId"})
@@ -94,9 +96,10 @@ def frame_payload(frame: bytes) -> dict[str, Any] | None:
     """Return the decoded JSON of a data frame, or ``None`` for a comment (heartbeat)."""
     if frame.startswith(b":"):
         return None
-    if not (frame.startswith(FRAME_PREFIX) and frame.endswith(FRAME_SUFFIX)):
+    prefix = FRAME_PREFIX if frame.startswith(FRAME_PREFIX) else OLD_FRAME_PREFIX
+    if not (frame.startswith(prefix) and frame.endswith(FRAME_SUFFIX)):
         raise ValueError(f"not a Flowise data frame: {frame[:80]!r}")
-    decoded = json.loads(frame[len(FRAME_PREFIX) : -len(FRAME_SUFFIX)])
+    decoded = json.loads(frame[len(prefix) : -len(FRAME_SUFFIX)])
     if not isinstance(decoded, dict):
         raise TypeError(f"frame data is not a JSON object: {frame[:80]!r}")
     return decoded

@@ -8,13 +8,13 @@ from typing import Any, TypedDict, Unpack
 
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
 from .._config import Limits, Retries, Timeouts
-from .._convert import structure_prediction, unstructure
+from .._convert import structure_prediction
 from .._exceptions import EventDecodeError
 from .._stream import Body, EventStream
 from .._transport import RawResponse, unexpected_content
 from ..models._chat_messages import ChatMessage
 from ..models._prediction import Action, Prediction, RunStatus, recovered
-from ..models._request import HumanInput, Message, Upload
+from ..models._request import HumanInput, Message, PredictionRequest, Upload
 from . import _multipart, _resume
 from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files, override_form
@@ -37,62 +37,6 @@ class PredictionOptions(TypedDict, total=False):
 _PREDICTION = "/api/v1/prediction/{}"
 _ABORT = "/api/v1/chatmessage/abort/{}/{}"
 _MESSAGES = "/api/v1/chatmessage/{}"
-
-
-def build_body(
-    question: str | None,
-    *,
-    streaming: bool,
-    chat_id: str | None,
-    override_config: Mapping[str, Any] | None,
-    history: Sequence[Message | Mapping[str, Any]] | None,
-    uploads: Sequence[Upload | Mapping[str, Any]] | None,
-    form: Mapping[str, Any] | None,
-    human_input: HumanInput | Mapping[str, Any] | None,
-    action: Mapping[str, Any] | None,
-    lead_email: str | None,
-    extra_body: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """
-    Build the JSON body of a prediction request (wire names, ``None`` left out).
-
-    Raises:
-        ValueError: No question, and nothing that replaces it (form, human input, upload).
-    """
-    if question is None and not (form or human_input or uploads):
-        # The server would run the flow on the text "undefined".
-        raise ValueError(
-            "a question is required (unless form=, human_input= or uploads= replaces it)"
-        )
-    if question is not None and not isinstance(question, str):
-        raise TypeError(f"question must be a string, got {type(question).__name__}")
-    if chat_id is not None and not isinstance(chat_id, str):
-        raise TypeError("chat_id must be a string")
-    body: dict[str, Any] = {}
-    if question is not None:
-        body["question"] = question
-    body["streaming"] = streaming
-    if chat_id is not None:
-        body["chatId"] = chat_id
-    if override_config is not None:
-        body["overrideConfig"] = dict(override_config)
-    if history is not None:
-        body["history"] = [unstructure(m) if isinstance(m, Message) else dict(m) for m in history]
-    if uploads is not None:
-        body["uploads"] = [unstructure(u) if isinstance(u, Upload) else dict(u) for u in uploads]
-    if form is not None:
-        body["form"] = dict(form)
-    if human_input is not None:
-        body["humanInput"] = (
-            unstructure(human_input) if isinstance(human_input, HumanInput) else dict(human_input)
-        )
-    if action is not None:
-        body["action"] = dict(action)
-    if lead_email is not None:
-        body["leadEmail"] = lead_email
-    if extra_body:
-        body.update(extra_body)
-    return body
 
 
 class Predictions(Resource):
@@ -163,9 +107,8 @@ class Predictions(Resource):
                 an unknown chatflow, `InternalServerError` for a failing flow).
             APIConnectionError: The server could not be reached.
         """
-        body = build_body(
-            question,
-            streaming=False,
+        body = PredictionRequest(
+            question=question,
             chat_id=chat_id,
             override_config=override_config,
             history=history,
@@ -175,7 +118,7 @@ class Predictions(Resource):
             action=action,
             lead_email=lead_email,
             extra_body=extra_body,
-        )
+        ).body(streaming=False)
         options = _options(timeouts, retries, headers, extra_headers, extra_query)
         data = await self._request(
             "POST",
@@ -281,9 +224,8 @@ class Predictions(Resource):
                     print(text, end="", flush=True)
         """
         chat_id = chat_id if chat_id is not None else str(uuid.uuid4())
-        body = build_body(
-            question,
-            streaming=True,
+        body = PredictionRequest(
+            question=question,
             chat_id=chat_id,
             override_config=override_config,
             history=history,
@@ -293,7 +235,7 @@ class Predictions(Resource):
             action=action,
             lead_email=lead_email,
             extra_body=extra_body,
-        )
+        ).body(streaming=True)
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
         ctx = self._ctx
         options = self._options(_options(timeouts, retries, headers, extra_headers, extra_query))

@@ -329,18 +329,23 @@ class Prediction:
         return self.status is RunStatus.COMPLETE
 
 
+def status_of(prediction: Prediction) -> RunStatus:
+    """The status of a run that did not fail: ``WAITING_FOR_INPUT`` when it ended on an action,
+    ``NO_ANSWER`` with neither text nor structured output, else ``COMPLETE``."""
+    if prediction.action is not None:
+        return RunStatus.WAITING_FOR_INPUT
+    if not prediction.text and prediction.json is None:
+        return RunStatus.NO_ANSWER
+    return RunStatus.COMPLETE
+
+
 def answered(prediction: Prediction) -> Prediction:
     """
     *prediction*, a whole JSON answer, with what the client derives: ``WAITING_FOR_INPUT``
     when it carries an action, ``NO_ANSWER`` when it has neither text nor structured output,
     else ``COMPLETE``; and the usage its node states report.
     """
-    if prediction.action is not None:
-        status = RunStatus.WAITING_FOR_INPUT
-    elif not prediction.text and prediction.json is None:
-        status = RunStatus.NO_ANSWER
-    else:
-        status = RunStatus.COMPLETE
+    status = status_of(prediction)
     usage = usage_of_nodes(prediction.agent_flow_executed_data)
     if status is prediction.status and usage is None:
         return prediction

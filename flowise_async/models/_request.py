@@ -1,16 +1,17 @@
-"""Values sent in prediction requests: history messages, uploads, human input."""
+"""Values sent in prediction requests: the request, history messages, uploads, human input."""
 
 from __future__ import annotations
 
 import base64
 import mimetypes
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import attrs
 
 
-__all__ = ["HumanInput", "Message", "Upload"]
+__all__ = ["HumanInput", "Message", "PredictionRequest", "Upload"]
 
 UploadType = Literal["file", "file:rag", "file:full", "audio", "url"]
 
@@ -118,3 +119,120 @@ def _guess(name: str, type: str = "file") -> str:
         # .webm/.mp4/.ogg are audio here: the server's speech-to-text checks audio/<subtype>.
         guessed = "audio/" + guessed.removeprefix("video/")
     return guessed
+
+
+@attrs.frozen(kw_only=True)
+class PredictionRequest:
+    """
+    The body options of one prediction: what ``predictions.create`` and ``stream`` send, and
+    one item of a batch.
+
+    Attributes:
+        question: The user message.
+        chat_id: The conversation id; a fresh UUID per item of a batch when omitted.
+        override_config: Runtime overrides of node inputs (``overrideConfig``).
+        history: Messages to prepend to the memory.
+        uploads: Files and URLs.
+        form: Form values for an agent flow whose start node takes a form.
+        human_input: Resume an agent flow stopped for human input.
+        action: The answer to a previous ``action`` event.
+        lead_email: Stored with the user message.
+        extra_body: Further body fields, sent as they are.
+        streaming: Stream this item (``True``), or wait for the whole answer (``False``);
+            ``None`` follows the batch's *stream* argument.
+    """
+
+    question: str | None = None
+    chat_id: str | None = None
+    override_config: Mapping[str, Any] | None = None
+    history: Sequence[Message | Mapping[str, Any]] | None = None
+    uploads: Sequence[Upload | Mapping[str, Any]] | None = None
+    form: Mapping[str, Any] | None = None
+    human_input: HumanInput | Mapping[str, Any] | None = None
+    action: Mapping[str, Any] | None = None
+    lead_email: str | None = None
+    extra_body: Mapping[str, Any] | None = None
+    streaming: bool | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PredictionRequest:
+        """
+        Build a request from a mapping with the same keys as the attributes (``chatId``,
+        ``overrideConfig`` and the other wire names are accepted too).
+
+        Raises:
+            TypeError: An unknown key.
+        """
+        fields = {}
+        for key, value in data.items():
+            name = _ALIASES.get(key, key)
+            if name not in _FIELD_NAMES:
+                raise TypeError(f"unknown prediction request key {key!r}")
+            fields[name] = value
+        return cls(**fields)
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of ``predictions.create`` / ``stream`` (``None`` left out)."""
+        return {
+            name: getattr(self, name)
+            for name in _FIELD_NAMES
+            if name != "streaming" and getattr(self, name) is not None
+        }
+
+    def body(self, *, streaming: bool) -> dict[str, Any]:
+        """
+        The JSON body of the request: wire names, ``None`` left out, *extra_body* merged last.
+
+        Raises:
+            ValueError: No question, and nothing that replaces it (form, human input, upload).
+            TypeError: The question or the chat id is not a string.
+        """
+        question = self.question
+        if question is None and not (self.form or self.human_input or self.uploads):
+            # The server would run the flow on the text "undefined".
+            raise ValueError(
+                "a question is required (unless form=, human_input= or uploads= replaces it)"
+            )
+        if question is not None and not isinstance(question, str):
+            raise TypeError(f"question must be a string, got {type(question).__name__}")
+        if self.chat_id is not None and not isinstance(self.chat_id, str):
+            raise TypeError("chat_id must be a string")
+        body: dict[str, Any] = {} if question is None else {"question": question}
+        body["streaming"] = streaming
+        for name, wire in _BODY_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                body[wire] = _wire_value(value)
+        if self.extra_body:
+            body.update(self.extra_body)
+        return body
+
+
+_FIELD_NAMES = tuple(a.name for a in attrs.fields(PredictionRequest))
+_ALIASES = {
+    "chatId": "chat_id",
+    "overrideConfig": "override_config",
+    "humanInput": "human_input",
+    "leadEmail": "lead_email",
+    "extraBody": "extra_body",
+}
+_WIRE_NAMES = {name: wire for wire, name in _ALIASES.items()}
+#: The fields sent under their wire name (the question, *streaming* and *extra_body* apart).
+_BODY_FIELDS = tuple(
+    (name, _WIRE_NAMES.get(name, name))
+    for name in _FIELD_NAMES
+    if name not in {"question", "streaming", "extra_body"}
+)
+
+
+def _wire_value(value: Any) -> Any:
+    """A body value in its wire form: request classes by their wire names, mappings as dicts."""
+    if isinstance(value, Message | Upload | HumanInput):
+        from .._convert import unstructure  # noqa: PLC0415 - the converter imports the models
+
+        return unstructure(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_wire_value(item) for item in value]
+    return value

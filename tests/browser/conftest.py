@@ -17,6 +17,7 @@ import pytest
 from tests.browser import setup
 from tests.integration.conftest import (  # noqa: F401 - fixtures and hooks used here
     chatflows,
+    flowise_line,
     pytest_collection_finish,
     pytest_runtest_makereport,
     real_flowise,

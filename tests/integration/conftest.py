@@ -1,15 +1,24 @@
 """
 Fixtures for the tests against a real Flowise server.
 
-One server (and one fake model) runs for the whole session: `real_flowise` installs Flowise if the
-cache has no install yet, starts both on 127.0.0.1 and stops them at the end, also when tests
-fail. `chatflows` creates one chatflow per template through the library itself. Every test is
-async, function-scoped, and opens its own `AsyncFlowise`.
+Every integration test runs against one or more server *lines*: a module lists them in
+``LINES`` (default: 3.1.4 only; ``ALL_LINES`` is 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode),
+and `pytest_generate_tests` parametrizes the session-scoped ``flowise_line`` with them (test ids
+``[2.2.8]``, ``[3.0.13]``, ``[3.1.4]``, ``[3.1.4-queue]``); ``FLOWISE_ASYNC_LINES=2.2.8,3.0.13``
+runs every selected test against the lines listed there instead. Pytest orders the tests by line, so
+each line's server starts once, when its first test needs it, and stops before the next line's
+starts: one server (and one fake model) at a time.
+
+`real_flowise` installs the line if the cache has no install yet, starts it on 127.0.0.1 and
+stops it, also when tests fail. `chatflows` creates one chatflow per template the line can run
+through the library itself. Every test is async, function-scoped, and opens its own
+`AsyncFlowise`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
@@ -18,6 +27,12 @@ import pytest
 from flowise_async import AsyncFlowise, Timeouts
 from harness import install
 from harness.server import FLOW_NAMES, FlowiseServer, RealFlowise
+
+
+QUEUE = "3.1.4-queue"
+"""Line id of 3.1.4 in queue mode: Redis, the main server and two workers."""
+ALL_LINES = ("2.2.8", "3.0.13", "3.1.4", QUEUE)
+DEFAULT_LINES = ("3.1.4",)
 
 
 # Generous enough for a loaded 2-core machine, short enough that a hang fails fast.
@@ -33,22 +48,69 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ``nox -s tests`` installs it beforehand; this covers a bare ``pytest`` on a new machine,
     outside the per-test timeout (the install takes minutes the first time).
     """
-    selected = any(item.get_closest_marker("integration") for item in session.items)
-    if selected and not install.is_installed():
-        install.ensure_installed()
+    versions = set()
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if item.get_closest_marker("integration") and callspec is not None:
+            line = callspec.params.get("flowise_line")
+            if isinstance(line, str):
+                versions.add(line_version(line))
+    for version in sorted(versions):
+        if not install.is_installed(version=version):
+            install.ensure_installed(version=version)
+
+
+def line_version(line: str) -> str:
+    """The Flowise release of a line id (``"3.1.4-queue"`` -> ``"3.1.4"``)."""
+    return line.removesuffix("-queue")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``lines`` marker."""
+    config.addinivalue_line(
+        "markers", "lines(*ids): run the test against these lines instead of the module's LINES"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """
+    Run each test that needs a server against the lines its module lists in ``LINES`` (or its
+    ``@pytest.mark.lines(...)``).
+    """
+    if "flowise_line" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("lines")
+        lines = marker.args if marker else getattr(metafunc.module, "LINES", DEFAULT_LINES)
+        only = os.environ.get("FLOWISE_ASYNC_LINES")  # e.g. "2.2.8,3.1.4-queue": these only
+        if only:
+            lines = tuple(line.strip() for line in only.split(",") if line.strip())
+        metafunc.parametrize("flowise_line", lines, indirect=True, scope="session", ids=str)
 
 
 @pytest.fixture(scope="session")
-def real_flowise() -> Iterator[RealFlowise]:
-    """A running, bootstrapped Flowise with the fake model behind it."""
-    with FlowiseServer() as real:
+def flowise_line(request: pytest.FixtureRequest) -> str:
+    """The line under test: ``"2.2.8"``, ``"3.0.13"``, ``"3.1.4"`` or ``"3.1.4-queue"``."""
+    return str(getattr(request, "param", DEFAULT_LINES[0]))
+
+
+@pytest.fixture(scope="session")
+def real_flowise(flowise_line: str) -> Iterator[RealFlowise]:
+    """A running, bootstrapped Flowise of the line with the fake model behind it."""
+    queue = flowise_line.endswith("-queue")
+    with FlowiseServer(version=line_version(flowise_line), queue=queue, workers=2) as real:
         yield real
+
+
+def flows_of(real: RealFlowise) -> tuple[str, ...]:
+    """The templates the line can run: agent flows v2 exist from 3.0.0."""
+    if int(real.version.split(".", 1)[0]) < 3:
+        return tuple(name for name in FLOW_NAMES if name != "agentflow")
+    return FLOW_NAMES
 
 
 async def _create_flows(real: RealFlowise) -> dict[str, str]:
     async with AsyncFlowise(real.base_url, api_key=real.api_key, timeouts=TIMEOUTS) as client:
         ids = {}
-        for name in FLOW_NAMES:
+        for name in flows_of(real):
             flow = await client.chatflows.create(
                 name=f"it-{name}",
                 type=FLOW_TYPES.get(name, "CHATFLOW"),

@@ -17,6 +17,8 @@ from harness.server import RealFlowise
 
 pytestmark = pytest.mark.integration
 
+LINES = ("2.2.8", "3.0.13", "3.1.4")  # the API is the same in queue mode
+
 TEXT = (
     "Paris is the capital of France.\n\nBerlin is the capital of Germany.\n\n"
     "Madrid is the capital of Spain."

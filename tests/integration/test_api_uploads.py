@@ -15,6 +15,8 @@ from harness.server import RealFlowise
 
 pytestmark = pytest.mark.integration
 
+LINES = ("2.2.8", "3.0.13", "3.1.4")  # the API is the same in queue mode
+
 RIVERS = "The Seine flows through Paris.\n\nThe Spree flows through Berlin."
 # Files reach a loader only if the flow's API configuration lets callers override its input.
 API_CONFIG = {

@@ -9,6 +9,8 @@ from flowise_async import AsyncFlowise
 
 pytestmark = pytest.mark.integration
 
+LINES = ("2.2.8", "3.0.13", "3.1.4")  # the API is the same in queue mode
+
 
 async def test_upsert_then_retrieve_then_history(
     client: AsyncFlowise, chatflows: dict[str, str]

@@ -15,9 +15,12 @@ import pytest
 from flowise_async import AsyncFlowise
 from flowise_async.events import TokenEvent
 from harness.server import RealFlowise
+from tests.integration.conftest import QUEUE
 
 
 pytestmark = pytest.mark.integration
+
+LINES = ("3.1.4", QUEUE)
 
 Seen = list[tuple[str, str, int]]
 MakeClient = Callable[..., AsyncFlowise]

@@ -10,15 +10,19 @@ import pytest
 from flowise_async import AsyncFlowise
 from flowise_async.events import EndEvent, MetadataEvent, TokenEvent
 from harness.fake_llm import echo_reply
+from harness.server import RealFlowise
+from tests.integration.conftest import QUEUE
 
 
 pytestmark = pytest.mark.integration
+
+LINES = ("3.1.4", QUEUE)  # in queue mode: over two workers
 
 STREAMS = 50
 
 
 async def test_fifty_concurrent_streams_each_get_their_own_complete_answer(
-    make_client: Callable[..., AsyncFlowise], chatflows: dict[str, str]
+    make_client: Callable[..., AsyncFlowise], chatflows: dict[str, str], real_flowise: RealFlowise
 ) -> None:
     """50 concurrent streams on one client: each gets its own answer; the pool is released."""
     flow_id = chatflows["conversation"]
@@ -55,3 +59,7 @@ async def test_fifty_concurrent_streams_each_get_their_own_complete_answer(
     assert most_acquired > 1  # the streams really overlapped
     assert stats["acquired"] == 0
     assert stats["idle"] <= STREAMS
+    if real_flowise.queue:  # both workers ran some of them
+        jobs = real_flowise.jobs_per_worker()
+        assert len(jobs) == 2
+        assert all(count > 0 for count in jobs), jobs

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from flowise_async import APITimeoutError, AsyncFlowise, NotFoundError
 from flowise_async.compat import Flowise, IFileUpload, IMessage, PredictionData
+from flowise_async.events import UsageMetadataEvent
 from flowise_async.testing import FakeFlowise
 
 
@@ -153,3 +156,59 @@ def test_prediction_data_keeps_the_sdk_attribute_names() -> None:
     data = PredictionData("f", "q")
     assert (data.chatflowId, data.question, data.streaming, data.chatId) == ("f", "q", False, None)
     assert data.overrideConfig is None
+
+
+async def test_streaming_check_goes_through_the_public_method(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The streaming check is `chatflows.is_streaming`: what it says decides the request."""
+    asked: list[str] = []
+    async with FakeFlowise() as server:
+        server.answer("flow-1", "whole")
+        async with AsyncFlowise(server.url) as lent:
+
+            async def never_streams(_self: object, chatflow_id: str) -> bool:
+                asked.append(chatflow_id)
+                return False
+
+            monkeypatch.setattr(type(lent.chatflows), "is_streaming", never_streams)
+            client = Flowise(client=lent)
+            results = [
+                r
+                async for r in client.create_prediction(
+                    PredictionData("flow-1", "q", streaming=True, chatId="c1")
+                )
+            ]
+    assert asked == ["flow-1"]
+    assert results[0]["text"] == "whole"
+    assert [r.path for r in server.requests] == ["/api/v1/prediction/flow-1"]
+    assert server.requests[0].json == {"question": "q", "streaming": False, "chatId": "c1"}
+
+
+def test_compat_imports_neither_testing_nor_aiohttp_web() -> None:
+    """Production code never loads the test helpers or the aiohttp server."""
+    code = (
+        "import sys, flowise_async.compat; "
+        "bad = [m for m in sys.modules if m == 'flowise_async.testing' or m.startswith('aiohttp.web')]; "
+        "sys.exit(repr(bad) if bad else 0)"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def test_event_chunks_are_written_as_the_server_writes_json() -> None:
+    """Numbers in streamed chunks are written as JavaScript writes them (1.0 is 1)."""
+    async with FakeFlowise() as server:
+        server.answer(
+            "flow-1", "a", events=[UsageMetadataEvent(input_tokens=1, extra={"cost": 2.0})]
+        )
+        async with Flowise(server.url) as client:
+            chunks = [
+                c
+                async for c in client.create_prediction(
+                    PredictionData("flow-1", "q", streaming=True)
+                )
+            ]
+    assert '{"event":"usageMetadata","data":{"input_tokens":1,"cost":2}}' in chunks

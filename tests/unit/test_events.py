@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowise_async import EventDecodeError, events
-from flowise_async._convert import EVENT_NAMES, decode_event, decode_message, encode_event
+from flowise_async._convert import decode_event, decode_message, encode_event
 from flowise_async._stream import EventDecoder
-from flowise_async.models import Action, Artifact, Document, ExecutedNode, UsedTool
+from flowise_async.models import (
+    Action,
+    AgentReasoning,
+    Artifact,
+    Document,
+    ExecutedNode,
+    FileAnnotation,
+    UsedTool,
+)
 
 
 def frame(name: str, data: Any, **extra: Any) -> str:
@@ -121,6 +132,25 @@ SAMPLES: list[tuple[str, Any, Any]] = [
         [{"type": "png", "data": "b64"}],
         events.ArtifactsEvent(artifacts=[Artifact(type="png", data="b64")]),
     ),
+    (
+        "fileAnnotations",
+        [{"filePath": "files/a.txt", "fileName": "a.txt"}],
+        events.FileAnnotationsEvent(
+            annotations=[FileAnnotation(file_path="files/a.txt", file_name="a.txt")]
+        ),
+    ),
+    (
+        "agentReasoning",
+        [{"agentName": "writer", "messages": ["done"], "next": "FINISH"}],
+        events.AgentReasoningEvent(
+            steps=[AgentReasoning(agent_name="writer", messages=["done"], next="FINISH")]
+        ),
+    ),
+    (
+        "metadata",
+        {"chatId": "c", "chatMessageId": "m", "question": "q"},
+        events.MetadataEvent(chat_id="c", chat_message_id="m", question="q"),
+    ),
 ]
 
 
@@ -130,10 +160,43 @@ def test_every_event_decodes(name: str, data: Any, expected: Any) -> None:
     assert decode_event(frame(name, data)) == expected
 
 
-def test_every_known_name_has_a_sample_or_parser() -> None:
-    """The event table covers every class in the Event union except UnknownEvent."""
+def test_registry_holds_every_event_class() -> None:
+    """event_types() maps each class's wire name to it, for every Event but UnknownEvent."""
     union_members = set(events.Event.__args__)  # type: ignore[attr-defined]
-    assert union_members - set(EVENT_NAMES) == {events.UnknownEvent}
+    assert union_members - set(events.event_types().values()) == {events.UnknownEvent}
+    for name, cls in events.event_types().items():
+        assert cls.wire_name == name
+
+
+def test_every_registered_name_decodes_to_its_class() -> None:
+    """The decoder reads every registered name (a sample per name) into that name's class."""
+    sampled = {name for name, _, _ in SAMPLES}
+    assert sampled >= set(events.event_types())
+    for name, data, expected in SAMPLES:
+        if name in events.event_types():
+            assert type(decode_event(frame(name, data))) is events.event_types()[name]
+            assert type(expected) is events.event_types()[name]
+
+
+def test_event_name_is_public_and_covers_unknown() -> None:
+    """event_name gives the wire name of any event, an UnknownEvent's own name included."""
+    assert events.event_name(events.ToolEvent(name="calculator")) == "tool"
+    assert events.event_name(events.UnknownEvent(name="newThing", data=1)) == "newThing"
+    assert events.event_name(events.TTSAbortEvent()) == "tts_abort"
+
+
+def test_wire_name_is_not_a_field() -> None:
+    """The wire name is a class variable: no event has it as a field, and fields stay free."""
+    for cls in events.event_types().values():
+        assert "wire_name" not in {f.name for f in attrs.fields(cls)}
+    assert events.ToolEvent(name="x").name == "x"
+
+
+def test_registry_rejects_a_duplicate_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two classes with one wire name are an error when the registry is built."""
+    monkeypatch.setattr(events.NextAgentEvent, "wire_name", "tool")
+    with pytest.raises(TypeError, match="share the name 'tool'"):
+        events._registry()
 
 
 def test_metadata_fields_and_extra() -> None:
@@ -275,3 +338,26 @@ def test_token_fast_path_rejects_invalid_json(data: str) -> None:
     """Frames that look like tokens but are not valid JSON still raise EventDecodeError."""
     with pytest.raises(EventDecodeError):
         decode_message(data)
+
+
+def _docs_event_rows() -> dict[str, tuple[str, str]]:
+    """The rows of the events table of the streaming guide: name -> (class, attributes)."""
+    text = (Path(__file__).parents[2] / "docs" / "streaming.md").read_text(encoding="utf-8")
+    rows = re.findall(
+        r"^\| (.+?) \| (?:\{py:class\})?`~flowise_async\.events\.(\w+)` \| (.*?) ?\|$", text, re.M
+    )
+    return {name.strip("`"): (cls, attributes) for name, cls, attributes in rows}
+
+
+def test_docs_events_table_is_the_registry() -> None:
+    """The guide's table lists every registered name with its class and its attributes."""
+    rows = _docs_event_rows()
+    expected = {
+        name: (
+            cls.__name__,
+            ", ".join(f"`{f.name}`" for f in attrs.fields(cls) if f.name != "extra"),
+        )
+        for name, cls in events.event_types().items()
+    }
+    expected["any other"] = ("UnknownEvent", "`name`, `data`")
+    assert rows == expected

@@ -143,11 +143,61 @@ def test_unterminated_event_discarded_at_eof() -> None:
 
 
 def test_flush_makes_decoder_reusable() -> None:
-    """After flush the decoder starts a new stream, keeping the last event id."""
+    """After flush the decoder starts a new stream, keeping the committed last event id."""
     decoder = SSEDecoder()
-    decoder.feed(b"id: 7\ndata: partial")
+    decoder.feed(b"id: 7\ndata: done\n\nid: 8\ndata: partial")
     assert decoder.flush() == []
     assert decoder.feed(b"data: new\n\n") == [ServerSentEvent(data="new", id="7")]
+
+
+# --- last_event_id is the committed value (WHATWG: set from the buffer at dispatch) ---------
+
+
+def test_id_field_sets_only_the_buffer() -> None:
+    """An `id:` line alone does not change last_event_id: its block is not dispatched yet."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 1\ndata: a\n") == []
+    assert decoder.last_event_id is None
+
+
+def test_id_committed_when_block_dispatched() -> None:
+    """The blank line that dispatches the block commits its id, and the event carries it."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 1\ndata: a\n\n") == [ServerSentEvent(data="a", id="1")]
+    assert decoder.last_event_id == "1"
+
+
+def test_id_committed_by_block_without_data() -> None:
+    """A block with an id and no data dispatches no event but still commits the id."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 5\n\n") == []
+    assert decoder.last_event_id == "5"
+    assert decoder.feed(b"data: x\n\n") == [ServerSentEvent(data="x", id="5")]
+
+
+def test_id_of_unterminated_block_never_committed() -> None:
+    """An id in a block the stream never ends (end of stream) is not committed."""
+    decoder = SSEDecoder()
+    decoder.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n")
+    assert decoder.flush() == []
+    assert decoder.last_event_id == "1"
+
+
+def test_reconnect_continues_from_committed_id() -> None:
+    """The next stream starts from the committed id, not from the dropped buffer."""
+    decoder = SSEDecoder()
+    decoder.feed(b"id: 1\n\nid: 2\n")
+    decoder.flush()
+    assert decoder.last_event_id == "1"
+    assert decoder.feed(b"data: x\n\n") == [ServerSentEvent(data="x", id="1")]
+
+
+def test_fast_path_commits_id_of_earlier_lines() -> None:
+    """An id on its own line before a fast-path data block belongs to that block."""
+    decoder = SSEDecoder()
+    decoder.feed(b"id: 9\n")
+    assert decoder.feed(b"data: x\n\n") == [ServerSentEvent(data="x", id="9")]
+    assert decoder.last_event_id == "9"
 
 
 def test_event_over_cap_raises() -> None:
@@ -232,3 +282,136 @@ def test_any_chunking_gives_same_events(
     chunks.append(raw[start:])
     whole = decode(raw)
     assert decode(*chunks) == whole
+
+
+def test_cap_errors_say_what_to_check() -> None:
+    """The line error names the cap, the field-name allowance and the likely causes."""
+    decoder = SSEDecoder(max_event_size=10)
+    with pytest.raises(SSEProtocolError) as line:
+        decoder.feed(b"x" * 27)
+    assert str(line.value) == (
+        "line longer than max_event_size (10 bytes, plus 16 for the field name) without a line "
+        "break: the server sent no line end, or the cap is too small for its events"
+    )
+    with pytest.raises(SSEProtocolError) as event:
+        SSEDecoder(max_event_size=10).feed(b"data: 12345678901\n\n")
+    assert str(event.value) == "event larger than max_event_size (10 bytes)"
+
+
+def test_repr_shows_cap_and_committed_id() -> None:
+    """The repr names the class, the cap and the committed id."""
+    decoder = SSEDecoder(max_event_size=5)
+    decoder.feed(b"id: 7\n\n")
+    assert repr(decoder) == "<SSEDecoder max_event_size=5 last_event_id='7'>"
+
+
+def test_invalid_utf8_replaced_in_multiline_data() -> None:
+    """Invalid bytes in an event of several data lines become U+FFFD too."""
+    assert [e.data for e in decode(b"data: a\xff\ndata: b\n\n")] == ["a\ufffd\nb"]
+
+
+def test_line_cap_boundary() -> None:
+    """A complete line of exactly max_event_size + 16 bytes passes; one byte more fails."""
+    assert decode(b":" + b"c" * 25 + b"\ndata: x\n\n", max_event_size=10) == [
+        ServerSentEvent(data="x")
+    ]
+    with pytest.raises(SSEProtocolError, match="line longer"):
+        decode(b":" + b"c" * 26 + b"\ndata: x\n\n", max_event_size=10)
+
+
+def test_event_size_restarts_at_each_event() -> None:
+    """Each event counts its own data: two events at the cap in one chunk both pass."""
+    stream = b"event: a\ndata: 1234567890\n\nevent: b\ndata: 1234567890\n\n"
+    events = decode(stream, max_event_size=10)
+    assert [(e.event, e.data) for e in events] == [("a", "1234567890"), ("b", "1234567890")]
+
+
+def test_fields_from_an_earlier_chunk_keep_the_fast_path_away() -> None:
+    """An event type or retry received before a data block's chunk belongs to that event."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: token\n") == []
+    assert decoder.feed(b"data: y\n\n") == [ServerSentEvent(data="y", event="token")]
+    assert decoder.feed(b"retry: 5\n") == []
+    assert decoder.feed(b"data: z\n\n") == [ServerSentEvent(data="z", retry=5)]
+
+
+def test_cap_errors_on_the_line_path_name_the_cap() -> None:
+    """Errors found on complete lines (not the fast path) give the same messages."""
+    with pytest.raises(SSEProtocolError) as line:
+        decode(b":" + b"c" * 26 + b"\n", max_event_size=10)
+    assert str(line.value).startswith("line longer than max_event_size (10 bytes, plus 16")
+    with pytest.raises(SSEProtocolError) as event:
+        decode(b"event: a\ndata: 12345678901\n\n", max_event_size=10)
+    assert str(event.value) == "event larger than max_event_size (10 bytes)"
+
+
+def test_data_field_without_colon_counts_toward_the_cap() -> None:
+    """`data` alone adds an empty line (one byte of LF) to the event's size."""
+    assert [e.data for e in decode(b"data: 123456789\ndata\n\n", max_event_size=10)] == [
+        "123456789\n"
+    ]
+    with pytest.raises(SSEProtocolError, match="event larger"):
+        decode(b"data: 1234567890\ndata\n\n", max_event_size=10)
+
+
+def test_size_restarts_after_flush() -> None:
+    """After flush, the next stream's first event counts its own data only."""
+    decoder = SSEDecoder(max_event_size=10)
+    decoder.feed(b"data: a\n")
+    decoder.flush()
+    assert decoder.feed(b"event: x\ndata: 1234567890\n\n") == [
+        ServerSentEvent(data="1234567890", event="x")
+    ]
+
+
+def test_invalid_utf8_in_event_type_and_id_replaced() -> None:
+    """Invalid bytes in the event type and the id become U+FFFD."""
+    assert decode(b"event: a\xff\nid: b\xfe\ndata: x\n\n") == [
+        ServerSentEvent(data="x", event="a\ufffd", id="b\ufffd")
+    ]
+
+
+def test_unterminated_line_cap_boundary() -> None:
+    """An unterminated line may reach max_event_size + 16 bytes over several chunks, no more."""
+    decoder = SSEDecoder(max_event_size=10)
+    assert decoder.feed(b"x" * 13) == []
+    assert decoder.feed(b"x" * 13) == []
+    with pytest.raises(SSEProtocolError, match=r"line longer than max_event_size \(10 bytes"):
+        decoder.feed(b"x")
+    assert SSEDecoder(max_event_size=10).feed(b"a\n" + b"x" * 26) == []
+    with pytest.raises(SSEProtocolError, match=r"\(10 bytes"):
+        SSEDecoder(max_event_size=10).feed(b"a\n" + b"x" * 27)
+
+
+def test_fast_path_tells_a_long_line_from_a_large_event() -> None:
+    """A one-line event over the cap is a line error only when the line passes the line cap."""
+    with pytest.raises(SSEProtocolError, match=r"^line longer than max_event_size \(10 bytes"):
+        SSEDecoder(max_event_size=10).feed(b"data:" + b"x" * 22 + b"\n\n")
+    with pytest.raises(SSEProtocolError, match=r"^event larger than max_event_size \(10 bytes"):
+        SSEDecoder(max_event_size=10).feed(b"data:" + b"x" * 21 + b"\n\n")
+    with pytest.raises(SSEProtocolError, match=r"^event larger"):
+        SSEDecoder(max_event_size=10).feed(b"message:\ndata:" + b"x" * 21 + b"\n\n")
+
+
+def test_cap_must_be_a_positive_integer_message() -> None:
+    """The cap's error says what is expected."""
+    with pytest.raises(ValueError) as info:
+        SSEDecoder(max_event_size=-1)
+    assert str(info.value) == "max_event_size must be a positive integer"
+
+
+def test_bytes_like_chunks_and_pending_size_after_a_joined_line() -> None:
+    """bytearray and memoryview chunks decode; a line joined from pieces resets the count."""
+    decoder = SSEDecoder(max_event_size=10)
+    assert decoder.feed(bytearray(b"data: x\n\n")) == [ServerSentEvent(data="x")]  # type: ignore[arg-type]
+    assert decoder.feed(memoryview(b"data: y\n\n")) == [ServerSentEvent(data="y")]  # type: ignore[arg-type]
+    assert decoder.feed(b":abc") == []
+    assert decoder.feed(b"d\n") == []
+    assert decoder.feed(b"x" * 26) == []
+
+
+def test_data_without_colon_over_the_cap_names_the_cap() -> None:
+    """The size error of a `data` line without a colon gives the same message."""
+    with pytest.raises(SSEProtocolError) as info:
+        decode(b"data: 1234567890\ndata\n\n", max_event_size=10)
+    assert str(info.value) == "event larger than max_event_size (10 bytes)"
