@@ -1,6 +1,6 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``,
+``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``, ``nox -s otel_cost``,
 ``nox -s server -- --version 3.1.4 [--queue]``.
 
 Every session runs on the Python that runs nox, which must be 3.11 or newer: an older one
@@ -163,6 +163,13 @@ def bench(session: nox.Session) -> None:
     """Benchmark the stream client against its peers (figures only): ``nox -s bench -- --help``."""
     session.install(".", "-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def otel_cost(session: nox.Session) -> None:
+    """The cost of the OpenTelemetry instrumentation (figures only): ``-- --help``."""
+    session.install(".[otel]", "opentelemetry-sdk")
+    session.run("python", "-m", "benchmarks.otel_cost", *session.posargs)
 
 
 @nox.session
