@@ -55,7 +55,6 @@ def stream_with_files(
         {"question": question, "chatId": chat_id, "leadEmail": lead_email, "streaming": "true"},
     )
     path = f"/api/v1/prediction/{path_id(chatflow_id, 'chatflow_id')}"
-    ctx = predictions._ctx
     call = predictions._options(options)  # the call's options over the client view's
 
     async def opener() -> Body:
@@ -65,21 +64,11 @@ def stream_with_files(
         )
         return await _checked(raw)
 
-    if abort_on_exit is None:
-        abort_on_exit = ctx.abort_on_exit
-    hook = None
-    if abort_on_exit:
-
-        def hook() -> None:
-            ctx.schedule_abort(chatflow_id, chat_id)
-
-    return EventStream(
+    return predictions._event_stream(
         opener,
-        chat_id=chat_id,
-        chatflow_id=chatflow_id,
+        chatflow_id,
+        chat_id,
         raise_on_error=raise_on_error,
-        abort_hook=hook,
-        max_event_size=ctx.max_event_size,
-        event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
-        recover=lambda prediction: predictions.recover(chatflow_id, prediction),
+        abort_on_exit=abort_on_exit,
+        timeouts=timeouts,
     )

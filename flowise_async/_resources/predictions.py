@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
@@ -237,7 +237,6 @@ class Predictions(Resource):
             extra_body=extra_body,
         ).body(streaming=True)
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
-        ctx = self._ctx
         options = self._options(_options(timeouts, retries, headers, extra_headers, extra_query))
 
         async def opener() -> Body:
@@ -246,6 +245,27 @@ class Predictions(Resource):
             )
             return await _checked(raw)
 
+        return self._event_stream(
+            opener,
+            chatflow_id,
+            chat_id,
+            raise_on_error=raise_on_error,
+            abort_on_exit=abort_on_exit,
+            timeouts=timeouts,
+        )
+
+    def _event_stream(
+        self,
+        opener: Callable[[], Awaitable[Body]],
+        chatflow_id: str,
+        chat_id: str,
+        *,
+        raise_on_error: bool,
+        abort_on_exit: bool | None,
+        timeouts: Timeouts | None,
+    ) -> EventStream:
+        """The stream of one prediction whose request *opener* sends (not sent yet)."""
+        ctx = self._ctx
         if abort_on_exit is None:
             abort_on_exit = ctx.abort_on_exit
         hook = None
