@@ -552,3 +552,71 @@ async def test_second_request_on_a_busy_conversation_is_409_and_leaving_aborts(
     assert fake.aborts == [(FLOW, "busy-1")]
     assert third.status_code == 200
     assert third.json()["choices"][0]["message"]["content"] == "done"
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def serve_args(*argv: str) -> Any:
+    from flowise_async.cli import build_parser
+
+    return build_parser().parse_args(["serve-openai", *argv])
+
+
+async def test_serve_openai_builds_the_gateway_from_its_options(
+    fake: FakeFlowise, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--model aliases and $FLOWISE_GATEWAY_KEYS configure the app the command serves."""
+    from flowise_async._gateway_cli import build_app
+
+    monkeypatch.setenv("FLOWISE_GATEWAY_KEYS", f"alice:{GATEWAY_KEY}, bob:{BOB_KEY}")
+    fake.answer(FLOW, "from the command")
+    app = build_app(
+        serve_args("--base-url", fake.url, "--api-key", FLOWISE_KEY, "--model", f"bot={FLOW}")
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            client = openai_client(http, BOB_KEY)
+            assert [m.id for m in (await client.models.list()).data] == ["bot"]
+            answer = await client.chat.completions.create(model="bot", messages=[user("q")])
+            with pytest.raises(openai.AuthenticationError):
+                await openai_client(http, FLOWISE_KEY).models.list()
+    assert answer.choices[0].message.content == "from the command"
+    assert fake.predictions[0].authorized
+
+
+@pytest.mark.parametrize(
+    ("argv", "keys", "message"),
+    [
+        ((), "", "no gateway keys"),
+        ((), "alice-without-name", "gateway key 1 is not NAME:KEY"),
+        (("--model", "no-equals-sign"), "a:b", "--model expects ALIAS=CHATFLOW_ID"),
+        (("--rate", "-1"), "a:b", "--rate must be positive"),
+    ],
+)
+def test_serve_openai_usage_errors(
+    argv: tuple[str, ...],
+    keys: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Wrong options exit with 2 and a message that never shows a key."""
+    from flowise_async.cli import main
+
+    monkeypatch.setenv("FLOWISE_GATEWAY_KEYS", keys)
+    assert main(["serve-openai", "--port", "1", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "alice-without-name" not in err
+
+
+def test_serve_openai_keys_file_and_no_auth(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowise_async._gateway_cli import read_keys
+
+    monkeypatch.delenv("FLOWISE_GATEWAY_KEYS", raising=False)
+    keys = tmp_path / "keys"
+    keys.write_text("# team keys\nalice:k1\n\nbob: k2  # laptop\n", encoding="utf-8")
+    assert read_keys(serve_args("--keys-file", str(keys))) == {"k1": "alice", "k2": "bob"}
+    assert read_keys(serve_args("--no-auth")) is None
