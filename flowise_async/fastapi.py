@@ -171,7 +171,8 @@ def flowise_lifespan(
     factory: Callable[[], AsyncFlowise] | None = None, *, attribute: str = "flowise"
 ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """
-    A lifespan that owns one `AsyncFlowise` for the app's life, stored on ``app.state``.
+    A lifespan that owns one `~flowise_async.AsyncFlowise` for the app's life, stored on
+    ``app.state``.
 
     Args:
         factory: Builds the client at start-up; defaults to ``AsyncFlowise()`` (configured

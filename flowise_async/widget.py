@@ -17,10 +17,10 @@ Routes (under ``/api/v1``; *public id* is the key of the *flows* mapping, never 
 - ``POST prediction/{public id}``, streamed (Flowise's ``message`` frames) and not;
 - ``GET chatflows-streaming/{public id}`` and ``GET public-chatbotConfig/{public id}`` (without
   ``flowData``, which holds the flow's internals; upload buttons hidden unless allowed);
-- ``POST feedback/{public id}``, ``PUT feedback/{id}`` and ``POST leads/{public id}`` only for a
-  flow with ``feedback=True`` / ``leads=True``;
+- ``POST feedback/{public id}`` and ``POST leads/{public id}`` only for a flow with
+  ``feedback=True`` / ``leads=True``;
 - ``PUT chatmessage/abort/{public id}/{chat id}`` (the widget's stop button);
-- every other route answers 404.
+- every other route answers 404 (uploads and ``get-upload-file`` are not offered yet).
 
 Each request is checked by the per-flow ``Origin`` allow-list and an `~flowise_async.serving.Access`
 (authorization hook, chatflow allow-list, rate limit). What a browser may send is limited:
@@ -203,6 +203,12 @@ def widget_router(
         except ValueError:
             raise RequestRejectedError("The request body is not JSON.", status=400) from None
 
+    def answer(data: Any, public_id: str, flow: WidgetFlow, request: Request) -> JSONResponse:
+        # The chatflow id stays on the server: Flowise's answers name it (e.g. feedback's
+        # ``chatflowid``); the browser sees the public id instead.
+        text = json.dumps(data, ensure_ascii=False).replace(flow.chatflow_id, public_id)
+        return JSONResponse(json.loads(text), headers=cors(request, flow))
+
     def failed(exc: BaseException) -> JSONResponse:
         return _error_response(describe_error(exc, error_message))
 
@@ -214,7 +220,7 @@ def widget_router(
             body = _filtered_body(flow, raw)
             flowise = get_flowise(request)
             if raw.get("streaming") is True:
-                return _stream(flowise, flow, body, request)
+                return _stream(flowise, public_id, flow, body, request)
             prediction = await flowise.predictions.create(
                 flow.chatflow_id,
                 body.pop("question", None),
@@ -226,11 +232,17 @@ def widget_router(
             )
         except (FlowiseError, TimeoutError) as exc:
             return failed(exc)
-        return JSONResponse(unstructure(prediction), headers=cors(request, flow))
+        return answer(unstructure(prediction), public_id, flow, request)
 
     def _stream(
-        flowise: AsyncFlowise, flow: WidgetFlow, body: dict[str, Any], request: Request
+        flowise: AsyncFlowise,
+        public_id: str,
+        flow: WidgetFlow,
+        body: dict[str, Any],
+        request: Request,
     ) -> Response:
+        hidden = flow.chatflow_id.encode()
+        shown = public_id.encode()
         stream = flowise.predictions.stream(
             flow.chatflow_id,
             body.pop("question", None),
@@ -257,7 +269,7 @@ def widget_router(
                             "error", describe_error(failure, error_message).message
                         )
                     else:
-                        yield sse_frame(event)
+                        yield sse_frame(event).replace(hidden, shown)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a safe frame
                 error = describe_error(exc, error_message)
                 yield _flowise_frame("error", error.message)
@@ -287,9 +299,9 @@ def widget_router(
         config = chatflow.chatbot_config if isinstance(chatflow.chatbot_config, dict) else {}
         if not flow.uploads and isinstance(uploads, dict):
             uploads = {**uploads, **dict.fromkeys(_UPLOAD_FLAGS, False)}
-        answer = {**config, "uploads": uploads}
-        answer.pop("flowData", None)
-        return JSONResponse(answer, headers=cors(request, flow))
+        config = {**config, "uploads": uploads}
+        config.pop("flowData", None)
+        return answer(config, public_id, flow, request)
 
     @router.post("/feedback/{public_id}")
     async def feedback(public_id: str, request: Request) -> Response:
@@ -307,7 +319,7 @@ def widget_router(
             )
         except (FlowiseError, TimeoutError) as exc:
             return failed(exc)
-        return JSONResponse(unstructure(created), headers=cors(request, flow))
+        return answer(unstructure(created), public_id, flow, request)
 
     @router.post("/leads/{public_id}")
     async def leads(public_id: str, request: Request) -> Response:
@@ -325,7 +337,7 @@ def widget_router(
             )
         except (FlowiseError, TimeoutError) as exc:
             return failed(exc)
-        return JSONResponse(unstructure(lead), headers=cors(request, flow))
+        return answer(unstructure(lead), public_id, flow, request)
 
     @router.put("/chatmessage/abort/{public_id}/{chat_id}")
     async def abort(public_id: str, chat_id: str, request: Request) -> Response:

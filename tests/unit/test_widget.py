@@ -89,7 +89,7 @@ async def test_streamed_prediction_speaks_flowise_format_and_keeps_the_key(
     seen = response.text + json.dumps(dict(response.headers))
     assert KEY not in seen
     assert fake.url.split("//")[1] not in seen
-    assert "real-id-123" not in json.dumps(dict(response.headers))
+    assert "real-id-123" not in seen
     upstream = fake.predictions[0]
     assert upstream.chatflow_id == "real-id-123"
     assert upstream.authorized
@@ -253,3 +253,42 @@ async def test_access_hooks_apply(proxy: Proxy, fake: FakeFlowise) -> None:
     assert second.status_code == 429
     assert int(second.headers["retry-after"]) >= 1
     assert asked == ["/api/v1/prediction/s"] * 2
+
+
+async def test_browser_leaving_closes_upstream_and_aborts(fake: FakeFlowise) -> None:
+    """On a real server: the client leaves mid-stream; the proxy closes upstream and aborts."""
+    uvicorn = pytest.importorskip("uvicorn", reason="needs uvicorn (the fastapi extra)")
+    import asyncio
+
+    fake.answer("real", *[f"t{i} " for i in range(100)], delay=0.05)
+    app = FastAPI(lifespan=flowise_lifespan(lambda: AsyncFlowise(fake.url, api_key=KEY)))
+    app.include_router(widget_router({"s": "real"}))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(250):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(timeout=10) as http:
+            async with http.stream(
+                "POST",
+                f"http://127.0.0.1:{port}/api/v1/prediction/s",
+                json={"question": "q", "chatId": "chat-9", "streaming": True},
+            ) as response:
+                async for chunk in response.aiter_text():
+                    if '"event":"token"' in chunk:
+                        break  # leaving the block drops the connection mid-stream
+        for _ in range(100):
+            if fake.aborts:
+                break
+            await asyncio.sleep(0.05)
+        assert fake.aborts == [("real", "chat-9")]
+        client: AsyncFlowise = app.state.flowise
+        await client.wait_for_aborts()
+        assert client.pool_stats()["acquired"] == 0
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
