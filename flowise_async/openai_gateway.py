@@ -424,7 +424,8 @@ _STATUS_KINDS = {
 
 def openai_error(error: SafeError, exc: BaseException | None = None) -> dict[str, Any]:
     """
-    The OpenAI-shaped error body of a `SafeError`: ``{"error": {message, type, param, code}}``.
+    The OpenAI-shaped error body of a `~flowise_async.serving.SafeError`:
+    ``{"error": {message, type, param, code}}``.
 
     Client errors keep their status's type (``invalid_request_error``, ``rate_limit_error``
     ...); server-side failures are ``server_error`` with the safe error type as ``code``
@@ -1032,7 +1033,7 @@ def openai_app(
     **options: Any,
 ) -> FastAPI:
     """
-    A FastAPI app serving the gateway, owning one `AsyncFlowise` for its life.
+    A FastAPI app serving the gateway, owning one `~flowise_async.AsyncFlowise` for its life.
 
     Args:
         flowise: Builds the client at start-up; defaults to ``AsyncFlowise()`` (configured
