@@ -620,3 +620,72 @@ def test_serve_openai_keys_file_and_no_auth(tmp_path: Any, monkeypatch: pytest.M
     keys.write_text("# team keys\nalice:k1\n\nbob: k2  # laptop\n", encoding="utf-8")
     assert read_keys(serve_args("--keys-file", str(keys))) == {"k1": "alice", "k2": "bob"}
     assert read_keys(serve_args("--no-auth")) is None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_client_leaving_before_the_answer_starts_aborts_the_run(
+    fake: FakeFlowise, stream: bool
+) -> None:
+    """Waiting for a whole answer, or for a stream's first token: leaving closes and aborts."""
+    fake.answer(FLOW, "never", stall_after=0, times=1)
+    fake.answer(FLOW, "later")
+    app = openai_app(
+        lambda: AsyncFlowise(fake.url, api_key=FLOWISE_KEY, retries=NO_RETRIES),
+        models={"bot": FLOW},
+        keys={GATEWAY_KEY: "alice"},
+    )
+    request = json.dumps(body(user("q"), stream=stream)).encode()
+    incoming = [{"type": "http.request", "body": request, "more_body": False}]
+    gone = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop(0)
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {GATEWAY_KEY}".encode()),
+            (b"x-conversation-id", b"leaving"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("gateway", 80),
+    }
+    async with app.router.lifespan_context(app):
+        call = asyncio.create_task(app(scope, receive, send))
+        for _ in range(500):
+            if fake.predictions:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert not call.done()  # still waiting for the flow
+        gone.set()
+        async with asyncio.timeout(5):
+            await call
+            while not fake.aborts:
+                await asyncio.sleep(0.01)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            again = await http.post(
+                "/v1/chat/completions",
+                json=body(user("q")),
+                headers={"Authorization": f"Bearer {GATEWAY_KEY}", "X-Conversation-Id": "leaving"},
+            )
+    assert fake.aborts == [(FLOW, "leaving")]
+    assert again.status_code == 200  # the conversation is free again
+    assert not [m for m in sent if m.get("type") == "http.response.start" and m["status"] == 200]
