@@ -6,7 +6,9 @@ the official ``openai`` package and LangChain's ``ChatOpenAI``.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -390,3 +392,66 @@ async def test_discovery_offers_the_chatflows_and_agent_flows(
             )
     assert {chatflows["conversation"], chatflows["agentflow"]} <= ids
     assert answer.choices[0].message.content == echo_reply("found")
+
+
+async def test_the_serve_openai_command(
+    real_flowise: RealFlowise, chatflows: dict[str, str], tmp_path: Any
+) -> None:
+    """``flowise-async serve-openai`` serves the gateway with uvicorn; SIGTERM stops it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "FLOWISE_BASE_URL": real_flowise.base_url,
+        "FLOWISE_API_KEY": real_flowise.api_key,
+        "FLOWISE_GATEWAY_KEYS": f"cli-user:{KEY}",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "flowise_async",
+            "serve-openai",
+            "--port",
+            str(port),
+            "--model",
+            f"echo={chatflows['conversation']}",
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                if process.returncode is not None or time.monotonic() > deadline:
+                    pytest.fail(f"serve-openai did not start: {log.read_text()}")
+                await asyncio.sleep(0.2)
+            else:
+                writer.close()
+                await writer.wait_closed()
+                break
+        async with openai.AsyncOpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=60
+        ) as gw:
+            assert [model.id for model in (await gw.models.list()).data] == ["echo"]
+            answer = await gw.chat.completions.create(
+                model="echo", messages=[{"role": "user", "content": "from the command"}]
+            )
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(15):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+    assert answer.choices[0].message.content == echo_reply("from the command")
+    output = log.read_text()
+    assert "Finished server process" in output  # a graceful stop (uvicorn re-raises SIGTERM)
+    assert real_flowise.api_key not in output
