@@ -660,7 +660,9 @@ def openai_router(
         models_ttl: Seconds the list of the server's flows is kept before it is read again.
         error_message: The application's error messages (see
             `flowise_async.serving.describe_error`).
-        first_event_timeout: Seconds the flow's first event may take before a ``504``.
+        first_event_timeout: Seconds the flow's first event may take before a ``504`` (for a
+            flow that cannot stream, the first event is its whole answer). None: no limit
+            but the client's own timeouts.
         heartbeat: Seconds of quiet before a keep-alive comment in a streamed answer.
         max_body: The largest request body accepted, in bytes (``413`` above).
 

@@ -158,7 +158,7 @@ async def test_streamed_chunks_arrive_while_the_flow_streams(
 ) -> None:
     """Text equals the answer, one chunk per model token, the first before the model is done."""
     marker = f"stream-{uuid.uuid4().hex[:8]}"
-    question = f"{marker} [[words=8]] [[delay=150]]"
+    question = f"{marker} [[words=10]] [[delay=300]]"
     stream = await openai_client().chat.completions.create(
         model="echo", messages=[{"role": "user", "content": question}], stream=True
     )
