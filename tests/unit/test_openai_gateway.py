@@ -689,3 +689,14 @@ async def test_a_client_leaving_before_the_answer_starts_aborts_the_run(
     assert fake.aborts == [(FLOW, "leaving")]
     assert again.status_code == 200  # the conversation is free again
     assert not [m for m in sent if m.get("type") == "http.response.start" and m["status"] == 200]
+
+
+def test_the_docs_mapping_table_names_every_ignored_field() -> None:
+    """Each field the gateway accepts without sending it is in the documentation's table."""
+    from pathlib import Path
+
+    from flowise_async.openai_gateway import IGNORED_FIELDS
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "openai-gateway.md"
+    text = page.read_text(encoding="utf-8")
+    assert sorted(f for f in IGNORED_FIELDS if f"`{f}`" not in text) == []
