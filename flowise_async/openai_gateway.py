@@ -629,6 +629,7 @@ def openai_router(
     keys: Mapping[str, str | GatewayUser] | None = None,
     access: Access | None = None,
     conversation_headers: Sequence[str] = ("X-Conversation-Id",),
+    user_conversations: bool = False,
     prefix: str = "/v1",
     flow_types: Collection[str] = FLOW_TYPES,
     models_ttl: float = 30.0,
@@ -655,6 +656,9 @@ def openai_router(
             (keyed by the gateway user's name unless the hook names someone else).
         conversation_headers: Request headers naming the conversation, checked in order
             before ``metadata.conversation_id`` (e.g. add ``"X-OpenWebUI-Chat-Id"``).
+        user_conversations: Keep each gateway user's conversations apart: the Flowise chat
+            id becomes ``"<user name>:<conversation id>"``, so that a user cannot continue
+            another user's conversation by its id. Off: the conversation id is the chat id.
         prefix: Where the routes live.
         flow_types: The flow types offered when *models* is ``None``.
         models_ttl: Seconds the list of the server's flows is kept before it is read again.
@@ -784,8 +788,12 @@ def openai_router(
             flow = await resolve(request, chat.model)
             await checks.check(request, flow.chatflow_id)
             lock = None
-            if chat.conversation_id is not None:
-                lock = (flow.chatflow_id, chat.conversation_id)
+            chat_id = chat.conversation_id
+            user: GatewayUser | None = request.state.gateway_user
+            if chat_id is not None and user_conversations and user is not None:
+                chat_id = f"{user.name}:{chat_id}"
+            if chat_id is not None:
+                lock = (flow.chatflow_id, chat_id)
                 if lock in busy:
                     raise RequestRejectedError(
                         "This conversation is still answering another request; send the next "
@@ -799,7 +807,7 @@ def openai_router(
             stream = get_flowise(request).predictions.stream(
                 flow.chatflow_id,
                 chat.question,
-                chat_id=chat.conversation_id,
+                chat_id=chat_id,
                 history=chat.history or None,
                 abort_on_exit=True,
             )

@@ -333,6 +333,23 @@ async def test_named_conversation_is_the_chat_id(gateway: Gateway, fake: FakeFlo
     assert "history" not in sent.json
 
 
+async def test_user_conversations_keep_users_apart(gateway: Gateway, fake: FakeFlowise) -> None:
+    """With user_conversations, one conversation id names a different chat per user."""
+    fake.answer(FLOW, "ok")
+    fake.answer(OTHER_FLOW, "ok")
+    async with gateway(
+        user_conversations=True, keys={GATEWAY_KEY: "alice", BOB_KEY: "bob"}
+    ) as http:
+        for key in (GATEWAY_KEY, BOB_KEY):
+            response = await http.post(
+                "/v1/chat/completions",
+                json=body(user("q")),
+                headers={"Authorization": f"Bearer {key}", "X-Conversation-Id": "c-1"},
+            )
+            assert response.status_code == 200
+    assert [p.json["chatId"] for p in fake.predictions] == ["alice:c-1", "bob:c-1"]
+
+
 async def test_models_list_and_per_user_models(gateway: Gateway, fake: FakeFlowise) -> None:
     """The configured aliases are the models; a user limited to some sees only those."""
     async with gateway() as http:
