@@ -717,3 +717,16 @@ def test_the_docs_mapping_table_names_every_ignored_field() -> None:
     page = Path(__file__).resolve().parents[2] / "docs" / "openai-gateway.md"
     text = page.read_text(encoding="utf-8")
     assert sorted(f for f in IGNORED_FIELDS if f"`{f}`" not in text) == []
+
+
+async def test_a_quiet_flow_gets_keep_alive_comments(gateway: Gateway, fake: FakeFlowise) -> None:
+    """While the flow is quiet mid-answer, comments keep proxies open; clients skip them."""
+    fake.answer(FLOW, "slow", " answer", delay=0.3)
+    async with gateway(heartbeat=0.05) as http:
+        response = await http.post("/v1/chat/completions", json=body(user("q"), stream=True))
+        stream = await openai_client(http).chat.completions.create(
+            model="bot", messages=[user("q")], stream=True
+        )
+        texts = [chunk.choices[0].delta.content async for chunk in stream]
+    assert ": keep-alive" in response.text.splitlines()
+    assert "".join(t or "" for t in texts) == "slow answer"
