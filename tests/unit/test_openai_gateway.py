@@ -730,3 +730,20 @@ async def test_a_quiet_flow_gets_keep_alive_comments(gateway: Gateway, fake: Fak
         texts = [chunk.choices[0].delta.content async for chunk in stream]
     assert ": keep-alive" in response.text.splitlines()
     assert "".join(t or "" for t in texts) == "slow answer"
+
+
+async def test_no_first_event_in_time_is_a_504(gateway: Gateway, fake: FakeFlowise) -> None:
+    """A flow that says nothing within first_event_timeout: 504, and the run is aborted."""
+    fake.answer(FLOW, "never", stall_after=0)
+    async with gateway(first_event_timeout=0.3) as http:
+        response = await http.post(
+            "/v1/chat/completions",
+            json=body(user("q"), stream=True),
+            headers={"X-Conversation-Id": "silent"},
+        )
+        async with asyncio.timeout(5):
+            while not fake.aborts:
+                await asyncio.sleep(0.01)
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "timeout"
+    assert fake.aborts == [(FLOW, "silent")]
