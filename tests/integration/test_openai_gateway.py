@@ -360,11 +360,20 @@ async def test_cancelling_a_stream_aborts_the_run(
 
 async def test_langchain_chat_openai_streams_through_the_gateway(gateway: _Gateway) -> None:
     langchain_openai = pytest.importorskip("langchain_openai", reason="needs langchain-openai")
+    http = openai.DefaultAsyncHttpxClient()  # ours, so that it is closed after the test
     model = langchain_openai.ChatOpenAI(
-        model="echo", base_url=gateway.url, api_key=KEY, max_retries=0, timeout=60
+        model="echo",
+        base_url=gateway.url,
+        api_key=KEY,
+        max_retries=0,
+        timeout=60,
+        http_async_client=http,
     )
     question = "hello from langchain [[words=3]]"
-    chunks = [chunk async for chunk in model.astream(question)]
+    try:
+        chunks = [chunk async for chunk in model.astream(question)]
+    finally:
+        await http.aclose()
     texts = [chunk.content for chunk in chunks if chunk.content]
     assert "".join(texts) == echo_reply(question)
     assert len(texts) == len(tokens_of(echo_reply(question)))
