@@ -148,7 +148,10 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     ),
     "fastapi": (
         "https://fastapi.tiangolo.com/",
-        [("fastapi.routing.APIRouter", "py:class", "reference/apirouter/")],
+        [
+            ("fastapi.routing.APIRouter", "py:class", "reference/apirouter/"),
+            ("fastapi.applications.FastAPI", "py:class", "reference/fastapi/"),
+        ],
     ),
 }
 

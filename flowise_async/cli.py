@@ -2,7 +2,8 @@
 The ``flowise-async`` command line (also ``python -m flowise_async``).
 
 Commands: ``predict`` (stream an answer to the terminal), ``batch`` (a JSONL file of questions
-to a JSONL file of answers, resumable), ``chatflows list`` and ``ping``. The server and key come
+to a JSONL file of answers, resumable), ``chatflows list``, ``ping`` and ``serve-openai`` (an
+OpenAI-compatible gateway). The server and key come
 from ``--base-url`` / ``--api-key`` or ``FLOWISE_BASE_URL`` / ``FLOWISE_API_KEY``.
 
 Exit codes: 0 success, 1 a failure (some batch items failed, the server failed a run),
@@ -38,6 +39,7 @@ from ._exceptions import (
     PermissionDeniedError,
     UnexpectedContentError,
 )
+from ._gateway_cli import add_serve_openai
 from ._interactive import answer_waiting_run
 from .events import TokenEvent
 from .models._request import Upload
@@ -296,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ping", parents=[common], help="check that the server answers, and its version"
     )
     ping.set_defaults(handler=cmd_ping)
+    add_serve_openai(commands, common)
     return parser
 
 
