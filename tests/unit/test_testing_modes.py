@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -274,13 +275,22 @@ def test_standalone_rejects_a_bad_answer_flag(capsys: pytest.CaptureFixture[str]
     assert "--answer expects CHATFLOW=TEXT" in capsys.readouterr().err
 
 
-async def test_standalone_port_in_use_is_a_clear_error() -> None:
+def test_standalone_port_in_use_is_a_clear_error() -> None:
     """A port already taken gives exit code 2 and says so."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWISE_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc, _ = await _start_standalone("--port", str(port))
-        code, err = await _stop(proc)
-    assert code == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in err
+        # A plain child process: it exits by itself, so no asyncio child watcher is involved.
+        done = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+            [sys.executable, "-m", "flowise_async.testing", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
