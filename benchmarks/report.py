@@ -157,6 +157,106 @@ class _Targets:
         return _table(header, self.rows, "lrrrll")
 
 
+def _micro_median(micro: dict[str, Any] | None, name: str, decoder: str) -> float | None:
+    if not micro or not isinstance(micro.get(name), dict):
+        return None
+    found = micro[name]["decoders"].get(decoder, {})
+    median: float | None = found.get("median") if found.get("ok") else None
+    return median
+
+
+def limit_targets(
+    rows: dict[str, list[Row]],
+    micro: dict[str, Any] | None,
+    latency: dict[str, Any] | None,
+    memory: dict[str, Any] | None,
+) -> _Targets:
+    """The targets against the limits: the tuned hand-written loop, json.loads, raw aiohttp."""
+    t = _Targets()
+    fa = _find(rows, "tokens-coalesced", BASELINE)
+    tuned = _find(rows, "tokens-coalesced", "hand-tuned")
+    naive = _find(rows, "tokens-coalesced", "hand-rolled")
+    t.add(
+        "tokens-coalesced: events/s ÷ hand-tuned loop",
+        "≥ 1.5x",
+        "{:.2f}x",
+        lambda v: v >= 1.5,
+        wall=tuned.wall / fa.wall if fa and tuned else None,
+        cpu=tuned.cpu / fa.cpu if fa and tuned and fa.cpu else None,
+        reference=f"÷ hand-rolled {naive.cpu / fa.cpu:.2f}x CPU" if fa and naive else "",
+    )
+    fa_t = _micro_median(micro, "tokens-coalesced", "flowise_async events")
+    tuned_t = _micro_median(micro, "tokens-coalesced", "hand-tuned bytearray+rfind")
+    naive_t = _micro_median(micro, "tokens-coalesced", "hand-rolled split+json.loads")
+    t.add(
+        "micro, tokens-coalesced: events/s ÷ hand-tuned loop",
+        "≥ 1.5x",
+        "{:.2f}x",
+        lambda v: v >= 1.5,
+        wall=tuned_t / fa_t if fa_t and tuned_t else None,
+        reference=f"÷ hand-rolled {naive_t / fa_t:.2f}x" if fa_t and naive_t else "",
+    )
+    for name in ("doc-1mib", "doc-16mib"):
+        fa_t = _micro_median(micro, name, "flowise_async events")
+        json_t = _micro_median(micro, name, "json.loads only (lower bound)")
+        sse_t = _micro_median(micro, name, "flowise_async SSE only")
+        e2e = _find(rows, name, BASELINE)
+        ref = f"SSE only {json_t / sse_t:.2f}x" if json_t and sse_t else ""
+        if e2e and json_t:
+            ref += f"; end to end {json_t / e2e.wall:.2f}x wall, {json_t / e2e.cpu:.2f}x CPU"
+        t.add(
+            f"micro, {name}: MB/s ÷ json.loads alone",
+            "≥ 0.7x",
+            "{:.2f}x",
+            lambda v: v >= 0.7,
+            wall=json_t / fa_t if fa_t and json_t else None,
+            reference=ref,
+        )
+    conc = _find(rows, "concurrent-per-write", BASELINE)
+    raw = _find(rows, "concurrent-per-write", "raw-aiohttp")
+    hand = _find(rows, "concurrent-per-write", "hand-tuned")
+    t.add(
+        "concurrent-per-write: CPU per event ÷ raw aiohttp",
+        "≤ 1.5x",
+        "{:.2f}x",
+        lambda v: v <= 1.5,
+        cpu=conc.cpu_us_per_event / raw.cpu_us_per_event if conc and raw else None,
+        reference=(
+            f"{conc.cpu_us_per_event:.2f} vs {raw.cpu_us_per_event:.2f} µs"
+            + (f"; hand-tuned {hand.cpu_us_per_event / raw.cpu_us_per_event:.2f}x" if hand else "")
+            if conc and raw
+            else ""
+        ),
+    )
+    if latency and latency.get(BASELINE, {}).get("ok") and latency.get("hand-tuned", {}).get("ok"):
+        fa_us = latency[BASELINE]["median_us"]
+        floor = latency["hand-tuned"]["median_us"]
+        t.add(
+            "added latency per event, median ÷ hand-tuned floor",
+            "≤ 1.07x",
+            "{:.3f}x",
+            lambda v: v <= 1.07,
+            wall=fa_us / floor,
+            reference=f"{fa_us:.0f} vs {floor:.0f} µs",
+        )
+    if memory and memory.get("keep_text=True", {}).get("ok"):
+        kept = memory["keep_text=True"]
+        dropped = memory.get("keep_text=False", {})
+        t.add(
+            "memory held by a stream at the end of a 1 MiB answer ÷ answer size",
+            "≤ 2x",
+            "{:.2f}x",
+            lambda v: v <= 2,
+            wall=kept["ratio"],
+            reference=(
+                f"{kept['held'] / 2**20:.2f} MiB; keep_text=False {dropped['held'] / 1024:.0f} KiB"
+                if dropped.get("ok")
+                else ""
+            ),
+        )
+    return t
+
+
 def targets(
     rows: dict[str, list[Row]], micro: dict[str, Any] | None, latency: dict[str, Any] | None
 ) -> str:
@@ -308,6 +408,7 @@ def render(
     results: dict[str, dict[str, list[dict[str, Any]]]],
     micro: dict[str, Any] | None,
     latency: dict[str, Any] | None,
+    memory: dict[str, Any] | None = None,
 ) -> str:
     parts = [
         f"- date: {info['date']}",
@@ -336,7 +437,16 @@ def render(
             workload_table(spec, rows[name]),
             "",
         ]
-    parts += ["### Targets", "", targets(rows, micro, latency), ""]
+    parts += [
+        "### Targets against the limits",
+        "",
+        limit_targets(rows, micro, latency, memory).render(),
+        "",
+        "### Targets against the peers",
+        "",
+        targets(rows, micro, latency),
+        "",
+    ]
     if micro:
         parts += [
             "### Decoder micro-benchmark (in memory, no sockets)",
@@ -383,7 +493,11 @@ $ nox -s bench -- --output docs/performance.md   # regenerate this page
   - `flowise_async`: `client.predictions.stream(...)`, typed events;
   - `raw-aiohttp`: aiohttp reading the body without decoding (the I/O ceiling; checked by
     byte count, and its events/s is the body's event count over its time);
-  - `hand-rolled`: aiohttp, `buf.split(b"\\n\\n")`, `json.loads` of each `data:` line;
+  - `hand-tuned`: the loop a careful engineer writes by hand: aiohttp, a `bytearray`
+    buffer, the frame separator searched (`rfind`) only in the bytes that arrived since the
+    last read, `json.loads` of each `data:` line (the baseline of the targets);
+  - `hand-rolled`: the naive loop: aiohttp, `buf.split(b"\\n\\n")` of the whole growing
+    buffer, `json.loads` of each `data:` line;
   - `aiohttp-sse-client`: `EventSource` on a shared session, `json.loads` of each event;
   - `httpx-sse`: httpx + `aconnect_sse`, `json.loads` of each event;
   - `flowise-sdk`: the official `flowise` package (synchronous `requests`; run in a worker

@@ -33,6 +33,7 @@ __all__ = ["Body", "EventDecoder", "EventStream"]
 _TokenEvent = ev.TokenEvent
 _EndEvent = ev.EndEvent
 _ErrorEvent = ev.ErrorEvent
+_COMPACT_AT = PredictionAccumulator.COMPACT_AT
 
 
 class Body(Protocol):
@@ -161,6 +162,7 @@ class EventStream:
         raise_on_error: bool = True,
         abort_hook: Callable[[], None] | None = None,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        keep_text: bool = True,
     ) -> None:
         self._opener = opener
         self.chat_id = chat_id
@@ -176,7 +178,7 @@ class EventStream:
         self._saw_end = False
         self._json_prediction: Prediction | None = None
         # What final() assembles; the hot path appends token texts directly.
-        self._parts = PredictionAccumulator()
+        self._parts = PredictionAccumulator(keep_text=keep_text)
         self._texts = self._parts.texts
 
     def __repr__(self) -> str:
@@ -310,6 +312,8 @@ class EventStream:
                             )
                         self._finish()
                         raise StopAsyncIteration
+                if len(self._texts) >= _COMPACT_AT:
+                    self._parts.compact()  # bounds the memory of a long answer
                 try:
                     pending.extend(decode_items(sses))
                 except (EventDecodeError, RecursionError):
@@ -389,7 +393,12 @@ class EventStream:
 
     @property
     def text(self) -> str:
-        """The answer text received so far."""
+        """
+        The answer text received so far.
+
+        Raises:
+            ClientStateError: The stream was opened with ``keep_text=False``.
+        """
         return self._parts.text
 
     @property
@@ -406,7 +415,13 @@ class EventStream:
         """
         Consume the rest of the stream and return the assembled result, the same value that
         ``predictions.create`` returns for the run (text, ids, documents, tools, ...).
+
+        Raises:
+            ClientStateError: The stream was opened with ``keep_text=False``: it did not keep
+                the answer text, so it cannot assemble the result.
         """
+        if not self._parts.keep_text:
+            raise self._parts.not_kept()
         if self._state is _State.NEW:
             await self._open()
         async for _ in self:

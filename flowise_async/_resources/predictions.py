@@ -116,6 +116,7 @@ class Predictions(Resource):
         raise_on_error: bool = True,
         abort_on_exit: bool | None = None,
         timeouts: Timeouts | None = None,
+        keep_text: bool = True,
     ) -> EventStream:
         """
         Run a chatflow and stream its events.
@@ -135,6 +136,9 @@ class Predictions(Resource):
                 the run (``PUT /api/v1/chatmessage/abort/...``). Defaults to the client's
                 setting. Flowise honours aborts in agent flows only.
             timeouts: Overrides the client's timeouts for this stream.
+            keep_text: Keep the answer text for `EventStream.text` and `EventStream.final`
+                (the default; it costs about the answer's size). With False the token texts
+                are only yielded, and ``text`` and ``final()`` raise `ClientStateError`.
 
         Returns:
             An unopened `EventStream`.
@@ -182,6 +186,7 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_hook=hook,
             max_event_size=ctx.max_event_size,
+            keep_text=keep_text,
         )
 
     def batch(
