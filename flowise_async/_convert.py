@@ -315,7 +315,33 @@ def _list_of(cls: type[Any]) -> Callable[[Any], list[Any]]:
     return parse
 
 
-_documents = _list_of(Document)
+_documents_generic = _list_of(Document)
+
+
+def _documents(value: Any) -> list[Any]:
+    """
+    `_list_of(Document)` with a fast path for the usual document, an object of exactly a
+    string ``pageContent`` and an object ``metadata`` (thousands of them in a large
+    ``sourceDocuments`` event): built directly, as the generic hook would build it. Any other
+    shape, in any item, takes the generic path, which gives the typed error.
+    """
+    if type(value) is not list:
+        return _documents_generic(value)
+    out: list[Any] = []
+    append = out.append
+    for item in value:
+        if (
+            type(item) is dict
+            and len(item) == 2
+            and type(page := item.get("pageContent")) is str
+            and type(metadata := item.get("metadata")) is dict
+        ):
+            append(Document(page_content=page, metadata=metadata, extra={}))
+        else:
+            return _documents_generic(value)
+    return out
+
+
 _tools = _list_of(UsedTool)
 
 
