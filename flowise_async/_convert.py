@@ -509,11 +509,30 @@ def decode_message(data: str) -> ev.Event:
 
 
 def decode_items(items: list[Any]) -> list[ev.Event]:
-    """Decode the raw output of an `SSEDecoder` in raw mode (str = a default-type event)."""
-    return [
-        decode_message(item) if type(item) is str else decode_event(item.data, item.event)
-        for item in items
-    ]
+    """
+    Decode the raw output of an `SSEDecoder` in raw mode (str = a default-type event).
+
+    The token fast path of `decode_message` is inlined here: one function call less per event.
+    """
+    out: list[ev.Event] = []
+    append = out.append
+    for item in items:
+        if type(item) is not str:
+            append(decode_event(item.data, item.event))
+            continue
+        if item.startswith(_TOKEN_PREFIX):
+            try:
+                text, end = _scanstring(item, _TOKEN_PREFIX_LEN, True)
+            except ValueError:
+                pass
+            else:
+                if end == len(item) - 1 and item[end] == "}":
+                    token = _new_token(_TokenEvent)
+                    _set_attr(token, "text", text)
+                    append(token)
+                    continue
+        append(decode_event(item))
+    return out
 
 
 def encode_event(event: ev.Event) -> tuple[str, Any]:
