@@ -184,8 +184,8 @@ class HandRolled(_AiohttpClient):
                 buf += chunk
                 *frames, buf = buf.split(b"\n\n")
                 for frame in frames:
-                    for line in frame.split("\n"):
-                        if line.startswith("data:"):
+                    for line in frame.split(b"\n"):
+                        if line.startswith(b"data:"):
                             if not events:
                                 first()
                             append(loads(line[5:]))
