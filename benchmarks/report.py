@@ -538,11 +538,11 @@ $ nox -s bench -- --output docs/performance.md   # regenerate this page
   body; the targets against the peers are the older, easier ones.
 """
 
-#: What stops the targets that are not met (written from a profile of the run shown).
+#: What stops the targets that are not met (written from profiles taken after the run shown).
 LIMITS = """## What limits the targets not met
 
-Profiles with `cProfile` (`nox -s bench -- --profile DIR`, or `python -m benchmarks.worker
-... --profile FILE`); `tottime` in seconds, profiler overhead included.
+Profiles with `cProfile`, taken after the run shown (`python -m benchmarks.worker ...
+--profile FILE`); `tottime` and `cumtime` in seconds, profiler overhead included.
 
 **1,000 concurrent streams, one frame per write: CPU per event ÷ raw aiohttp (goal ≤ 1.5x).**
 Every frame is one HTTP chunk, and aiohttp's own work per chunk (parsing the chunk, feeding
