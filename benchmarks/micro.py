@@ -18,12 +18,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks import workloads
-from benchmarks.clients import _typed_to_wire
+from benchmarks.clients import _typed_to_wire, tuned_frames
 from benchmarks.worker import diff
 
 
 #: Inputs: a workload and how its bytes are fed (the server's writes).
-INPUTS = ("tokens-coalesced", "tokens-per-write", "tokens-1k", "doc-16mib", "splits-crlf")
+INPUTS = (
+    "tokens-coalesced",
+    "tokens-per-write",
+    "tokens-1k",
+    "doc-1mib",
+    "doc-16mib",
+    "splits-crlf",
+)
 
 Decode = Callable[[Sequence[bytes]], list[Any]]
 
@@ -40,6 +47,23 @@ def hand_rolled(chunks: Sequence[bytes]) -> list[Any]:
         for frame in frames:
             for line in frame.split(b"\n"):
                 if line.startswith(b"data:"):
+                    append(loads(line[5:]))
+    return events
+
+
+def hand_tuned(chunks: Sequence[bytes]) -> list[Any]:
+    """The tuned loop: ``bytearray`` buffer, separator searched in the new bytes only."""
+    events: list[Any] = []
+    append = events.append
+    loads = json.loads
+    buf = bytearray()
+    start = 0
+    for chunk in chunks:
+        buf += chunk
+        frames, start = tuned_frames(buf, start)
+        for frame in frames:
+            for line in frame.split("\n"):
+                if line.startswith("data:"):
                     append(loads(line[5:]))
     return events
 
@@ -102,6 +126,7 @@ def _check(name: str, out: list[Any], spec: workloads.Workload) -> str | None:
 DECODERS: dict[str, Decode] = {
     "flowise_async events": flowise_events,
     "flowise_async SSE only": flowise_sse,
+    "hand-tuned bytearray+rfind": hand_tuned,
     "hand-rolled split+json.loads": hand_rolled,
     "json.loads only (lower bound)": json_only,
 }

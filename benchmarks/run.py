@@ -40,6 +40,7 @@ class Settings:
     latency_frames: int
     micro: bool = True
     latency: bool = True
+    memory: bool = True
     profile: Path | None = None
     output: Path | None = None
     json_path: Path | None = None
@@ -74,6 +75,7 @@ def parse(argv: Sequence[str]) -> Settings:
     )
     parser.add_argument("--no-micro", action="store_true", help="skip the decoder micro-benchmark")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency probe")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory of a long answer")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -105,6 +107,7 @@ def parse(argv: Sequence[str]) -> Settings:
         latency_frames=500 if quick else 2000,
         micro=not args.no_micro,
         latency=not args.no_latency,
+        memory=not args.no_memory,
         profile=args.profile,
         output=args.output,
         json_path=args.json_path,
@@ -287,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = Server(preload)
     micro_results: dict[str, Any] | None = None
     latency_results: dict[str, Any] | None = None
+    memory_results: dict[str, Any] | None = None
     profile_text = ""
     try:
         _log(f"server on 127.0.0.1:{server.port}; {settings.repeat} repetition(s)")
@@ -308,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 ],
                 120,
             )
+        if settings.memory:
+            _log("memory of a long answer...")
+            memory_results = _python_json(["benchmarks.memory"], 120)
         if settings.profile:
             _log("profiling flowise_async...")
             profile_text = _profile(settings, server.port)
@@ -322,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results=results,
         micro=micro_results,
         latency=latency_results,
+        memory=memory_results,
     )
     print(text)
     if profile_text:
@@ -329,5 +337,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if settings.output:
         settings.output.write_text(report.page(text, info), encoding="utf-8")
     if settings.json_path:
-        raw = {"info": info, "results": results, "micro": micro_results, "latency": latency_results}
+        raw = {
+            "info": info,
+            "results": results,
+            "micro": micro_results,
+            "latency": latency_results,
+            "memory": memory_results,
+        }
         settings.json_path.write_text(json.dumps(raw, indent=1), encoding="utf-8")

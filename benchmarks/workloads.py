@@ -268,6 +268,18 @@ def _concurrent() -> Workload:
     )
 
 
+def _concurrent_per_write() -> Workload:
+    expected = _chat(_tokens(random.Random(6), 197))
+    return Workload(
+        "concurrent-per-write",
+        "1,000 concurrent streams of 200 frames, one write per frame",
+        tuple(_frames(expected)),
+        expected,
+        streams=1_000,
+        hold_after_first=True,
+    )
+
+
 def _warmup() -> Workload:
     rng = random.Random(7)
     expected = _chat(_tokens(rng, 50), docs=_documents(rng, 4 * KIB))
@@ -282,6 +294,7 @@ BUILDERS: dict[str, Callable[[], Workload]] = {
     "doc-16mib": _big_doc("doc-16mib", 16 * MIB, "16 MiB"),
     "splits-crlf": _random_splits,
     "concurrent": _concurrent,
+    "concurrent-per-write": _concurrent_per_write,
 }
 
 #: Workloads in report order.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import events as ev
+from ._exceptions import ClientStateError
 from .models._prediction import Action, Prediction
 
 
@@ -25,22 +26,36 @@ class PredictionAccumulator:
     through `add`. A later event of a kind that the server sends whole (documents, tools,
     reasoning, node states, metadata) replaces an earlier one; artifacts and file annotations
     add up.
+
+    A long answer arrives as many small strings, each costing dozens of bytes beyond its
+    text; `compact` (called by the stream once `texts` holds `COMPACT_AT` of them) joins them
+    into one UTF-8 block, so the answer costs about its own size. With *keep_text* false the
+    texts are dropped instead, and `text` raises `ClientStateError`.
     """
 
     __slots__ = (
         "_action",
         "_agent_reasoning",
         "_artifacts",
+        "_blocks",
         "_documents",
         "_executed",
         "_file_annotations",
         "_metadata",
         "_tools",
+        "keep_text",
         "texts",
     )
 
-    def __init__(self) -> None:
+    #: `texts` longer than this is worth compacting.
+    COMPACT_AT = 512
+
+    def __init__(self, *, keep_text: bool = True) -> None:
+        self.keep_text = keep_text
         self.texts: list[str] = []
+        # The compacted texts, UTF-8 ("surrogatepass": a JSON string may hold a lone
+        # surrogate, and it must come back as it went in).
+        self._blocks: list[bytes] = []
         self._metadata: ev.MetadataEvent | None = None
         self._documents: list[Any] = []
         self._tools: list[Any] = []
@@ -50,10 +65,36 @@ class PredictionAccumulator:
         self._executed: list[Any] = []
         self._action: Any = None
 
+    def compact(self) -> None:
+        """Join the texts received so far into one block (or drop them, without keep_text)."""
+        texts = self.texts
+        if self.keep_text:
+            self._blocks.append("".join(texts).encode("utf-8", "surrogatepass"))
+        texts.clear()
+
+    @staticmethod
+    def not_kept() -> ClientStateError:
+        """The error that says the text was not kept (``keep_text=False``)."""
+        return ClientStateError(
+            "this stream was opened with keep_text=False, so the answer text was not kept: "
+            "read it from the TokenEvent texts as they arrive, or open the stream with "
+            "keep_text=True"
+        )
+
     @property
     def text(self) -> str:
-        """The answer text so far."""
-        return "".join(self.texts)
+        """
+        The answer text so far.
+
+        Raises:
+            ClientStateError: The stream was opened with ``keep_text=False``.
+        """
+        if not self.keep_text:
+            raise self.not_kept()
+        tail = "".join(self.texts)
+        if not self._blocks:
+            return tail
+        return b"".join(self._blocks).decode("utf-8", "surrogatepass") + tail
 
     @property
     def action(self) -> Action | None:

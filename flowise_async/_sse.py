@@ -186,10 +186,19 @@ class _Parser:
                     raise _line_too_long(self.max_event_size)
                 return out
             if pending:
-                pending.append(data)
-                data = b"".join(pending)
+                # The pending pieces hold no LF, so the line they start ends at this chunk's
+                # first LF: complete that line alone, so that a long line (a large document)
+                # is never searched again for a blank line (a two-byte search, much slower
+                # than the one-byte search that found this LF).
+                cut = data.find(b"\n")
+                pending.append(data[:cut])
+                line = b"".join(pending)
                 self._pending = []
                 self._pending_size = 0
+                data = data[cut + 1 :]
+                self._process_lines([line], out)
+                if not data:
+                    return out
             # Blocks end with a blank line. Each complete block is one event; the last element is
             # the rest (complete lines of an unfinished block, then an unterminated line).
             blocks = data.split(b"\n\n")

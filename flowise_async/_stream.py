@@ -35,6 +35,7 @@ __all__ = ["Body", "EventDecoder", "EventStream"]
 _TokenEvent = ev.TokenEvent
 _EndEvent = ev.EndEvent
 _ErrorEvent = ev.ErrorEvent
+_COMPACT_AT = PredictionAccumulator.COMPACT_AT
 
 
 class Body(Protocol):
@@ -170,6 +171,7 @@ class EventStream:
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         event_timeout: float | None = None,
         recover: Callable[[Prediction], Awaitable[Prediction]] | None = None,
+        keep_text: bool = True,
     ) -> None:
         self._opener = opener
         self.chat_id = chat_id
@@ -189,7 +191,7 @@ class EventStream:
         self._quiet = False  # the last chunk brought no event (only comments)
         self._json_prediction: Prediction | None = None
         # What final() assembles; the hot path appends token texts directly.
-        self._parts = PredictionAccumulator()
+        self._parts = PredictionAccumulator(keep_text=keep_text)
         self._texts = self._parts.texts
         self._outcome = RunOutcome()  # status, error and usage of final()
         self._recover = recover  # reads a NO_ANSWER run's stored answer
@@ -331,6 +333,8 @@ class EventStream:
                             )
                         self._finish()
                         raise StopAsyncIteration
+                if len(self._texts) >= _COMPACT_AT:
+                    self._parts.compact()  # bounds the memory of a long answer
                 try:
                     pending.extend(decode_items(sses))
                 except (EventDecodeError, RecursionError):
@@ -431,7 +435,12 @@ class EventStream:
 
     @property
     def text(self) -> str:
-        """The answer text received so far."""
+        """
+        The answer text received so far.
+
+        Raises:
+            ClientStateError: The stream was opened with ``keep_text=False``.
+        """
         return self._parts.text
 
     @property
@@ -458,7 +467,13 @@ class EventStream:
                 (``NO_ANSWER``: ``metadata`` and ``end`` only, a known failure of queue-mode
                 deployments), read the answer the server stored from the chat's messages
                 (one more request); the status stays ``NO_ANSWER`` if none was stored.
+
+        Raises:
+            ClientStateError: The stream was opened with ``keep_text=False``: it did not keep
+                the answer text, so it cannot assemble the result.
         """
+        if not self._parts.keep_text:
+            raise self._parts.not_kept()
         if self._state is _State.NEW:
             await self._open()
         async for _ in self:

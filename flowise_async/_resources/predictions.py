@@ -190,6 +190,7 @@ class Predictions(Resource):
         headers: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        keep_text: bool = True,
     ) -> EventStream:
         """
         Run a chatflow and stream its events.
@@ -213,6 +214,9 @@ class Predictions(Resource):
                 and only when the request certainly never reached the server).
             headers: Headers added to this request; *extra_headers* is the same.
             extra_query: Query parameters added to the URL.
+            keep_text: Keep the answer text for `EventStream.text` and `EventStream.final`
+                (the default; it costs about the answer's size). With False the token texts
+                are only yielded, and ``text`` and ``final()`` raise `ClientStateError`.
 
         Returns:
             An unopened `EventStream`.
@@ -252,6 +256,7 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_on_exit=abort_on_exit,
             timeouts=timeouts,
+            keep_text=keep_text,
         )
 
     def _event_stream(
@@ -263,6 +268,7 @@ class Predictions(Resource):
         raise_on_error: bool,
         abort_on_exit: bool | None,
         timeouts: Timeouts | None,
+        keep_text: bool = True,
     ) -> EventStream:
         """The stream of one prediction whose request *opener* sends (not sent yet)."""
         ctx = self._ctx
@@ -283,6 +289,7 @@ class Predictions(Resource):
             max_event_size=ctx.max_event_size,
             event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
             recover=lambda prediction: self.recover(chatflow_id, prediction),
+            keep_text=keep_text,
         )
 
     def batch(
