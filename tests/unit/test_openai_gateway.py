@@ -352,6 +352,8 @@ async def test_user_conversations_keep_users_apart(gateway: Gateway, fake: FakeF
 
 async def test_models_list_and_per_user_models(gateway: Gateway, fake: FakeFlowise) -> None:
     """The configured aliases are the models; a user limited to some sees only those."""
+    fake.answer(FLOW, "ok")  # the fake lists the chatflows it has a reply for
+    fake.answer(OTHER_FLOW, "ok")
     async with gateway() as http:
         alice = openai_client(http)
         bob = openai_client(http, BOB_KEY)
