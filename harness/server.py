@@ -26,6 +26,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -433,6 +434,8 @@ class FlowiseServer:
         base_url = self._start_flowise(root)
         self.startup_seconds = time.monotonic() - started
         _log(f"Flowise {self.version} is up at {base_url} after {self.startup_seconds:.1f} s")
+        if self.queue:
+            self._use_wal()
         for index in range(self.worker_count):
             self._start_worker(root, index)
         self.real = self._bootstrap(base_url, llm_base_url)
@@ -579,6 +582,23 @@ class FlowiseServer:
             time.sleep(0.5)
 
     # -- queue mode -----------------------------------------------------------------------
+
+    def _use_wal(self) -> None:
+        """
+        Put the shared SQLite database in WAL mode before the workers open it.
+
+        In queue mode the main server and the workers are separate processes on one database
+        file. In SQLite's default rollback mode a reader in one process makes a write in another
+        fail at once with ``SQLITE_BUSY`` (Flowise sets no busy timeout), which a burst of
+        concurrent runs hits; in WAL mode readers and a writer work at the same time. The mode
+        is stored in the file, so every process that opens it uses it.
+        """
+        assert self.data_dir is not None
+        database = self.data_dir / "database.sqlite"
+        with contextlib.closing(sqlite3.connect(database, timeout=10)) as conn:
+            mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        if mode.lower() != "wal":
+            raise HarnessError(f"could not put {database} in WAL mode (it stays {mode!r})")
 
     def _start_redis(self) -> None:
         assert self.data_dir is not None
