@@ -412,6 +412,7 @@ async def test_attachments_upload_is_mapped_and_keeps_the_key(files: FileServer)
             files=[
                 ("files", ("notes.txt", b"hello real-id-123", "text/plain")),
                 ("files", ("blob.bin", BINARY, "application/octet-stream")),
+                ("files", ("café.md", b"# menu", "text/markdown")),
             ],
             data={"chatId": "chat-1", "base64": "true", "extra": "dropped"},
             headers={"Origin": PAGE},
@@ -427,9 +428,10 @@ async def test_attachments_upload_is_mapped_and_keeps_the_key(files: FileServer)
     assert [(f["name"], f["mimeType"], f["data"]) for f in upload["files"]] == [
         ("notes.txt", "text/plain", b"hello real-id-123"),
         ("blob.bin", "application/octet-stream", BINARY),
+        ("café.md", "text/markdown", b"# menu"),
     ]
     answer = response.json()
-    assert [a["name"] for a in answer] == ["notes.txt", "blob.bin"]
+    assert [a["name"] for a in answer] == ["notes.txt", "blob.bin", "café.md"]
     assert answer[1]["size"] == len(BINARY)
     seen = response.text + json.dumps(dict(response.headers))
     assert KEY not in seen
