@@ -19,8 +19,12 @@ Routes (under ``/api/v1``; *public id* is the key of the *flows* mapping, never 
   ``flowData``, which holds the flow's internals; upload buttons hidden unless allowed);
 - ``POST feedback/{public id}`` and ``POST leads/{public id}`` only for a flow with
   ``feedback=True`` / ``leads=True``;
+- ``POST attachments/{public id}/{chat id}`` (the widget's file upload, multipart, at most
+  *max_upload* bytes) and ``GET get-upload-file?chatflowId={public id}&chatId=&fileName=``
+  (a file of the conversation, streamed back) only for a flow with ``uploads=True`` (403
+  otherwise);
 - ``PUT chatmessage/abort/{public id}/{chat id}`` (the widget's stop button);
-- every other route answers 404 (uploads and ``get-upload-file`` are not offered yet).
+- every other route answers 404.
 
 Each request is checked by the per-flow ``Origin`` allow-list and an `~flowise_async.serving.Access`
 (authorization hook, chatflow allow-list, rate limit). What a browser may send is limited:
@@ -31,8 +35,10 @@ is aborted on the server.
 
 from __future__ import annotations
 
+import email.policy
 import json
 from collections.abc import AsyncIterator, Collection, Mapping
+from email.parser import BytesParser
 from typing import Any
 
 import attrs
@@ -56,7 +62,7 @@ from .serving import (
 
 try:
     from fastapi import APIRouter, Request
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import JSONResponse, Response, StreamingResponse
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         'flowise_async.widget needs FastAPI: pip install "flowise-async[fastapi]"'
@@ -66,10 +72,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = ["WidgetFlow", "widget_router"]
 
 MAX_BODY = 1024 * 1024
+MAX_UPLOAD = 10 * 1024 * 1024
 _HEARTBEAT = b":heartbeat\n\n"
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _UPLOAD_FLAGS = ("isImageUploadAllowed", "isRAGFileUploadAllowed", "isSpeechToTextEnabled")
 _PASSED_FIELDS = ("question", "chatId", "leadEmail", "action", "humanInput", "form")
+# Headers of Flowise's file answer passed to the browser (nothing that names the server).
+_FILE_HEADERS = ("content-type", "content-disposition", "content-length")
 
 
 @attrs.frozen
@@ -84,7 +93,8 @@ class WidgetFlow:
             without ``Origin`` (not a cross-site browser request) passes.
         override_config: ``overrideConfig`` keys a browser may set (``True``: any). By default
             none: a public page must not reconfigure the flow.
-        uploads: Allow files and the upload buttons.
+        uploads: Allow files: the upload buttons, ``uploads`` in a prediction, the
+            ``attachments`` and ``get-upload-file`` routes.
         history: Allow a browser-supplied ``history`` (off: Flowise's memory keeps the
             conversation, and a page cannot invent past turns).
         feedback: Offer the thumbs up/down routes.
@@ -137,6 +147,31 @@ def _filtered_body(flow: WidgetFlow, body: Any) -> dict[str, Any]:
     return out
 
 
+def _form_files(content_type: str, body: bytes) -> tuple[list[tuple[str, bytes, str]], bool]:
+    # The widget's upload form: ``files`` parts (repeated) and an optional ``base64`` field;
+    # other fields are dropped. The body is already bounded, so parsing it whole is safe.
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise RequestRejectedError("The upload must be multipart/form-data.", status=400)
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise RequestRejectedError("The upload is not a valid form.", status=400)
+    files: list[tuple[str, bytes, str]] = []
+    base64 = False
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        if name == "files" and filename:
+            files.append((filename, data, part.get_content_type()))
+        elif name == "base64":
+            base64 = data.strip() == b"true"
+    if not files:
+        raise RequestRejectedError("No file was sent.", status=400)
+    return files, base64
+
+
 def widget_router(
     flows: Mapping[str, WidgetFlow | str],
     *,
@@ -146,6 +181,7 @@ def widget_router(
     first_event_timeout: float | None = 30.0,
     heartbeat: float | None = 15.0,
     max_body: int = MAX_BODY,
+    max_upload: int = MAX_UPLOAD,
 ) -> APIRouter:
     """
     Build the router that the ``flowise-embed`` widget talks to.
@@ -163,6 +199,8 @@ def widget_router(
         first_event_timeout: Seconds the first streamed event may take before an error frame.
         heartbeat: Seconds of quiet before a keep-alive comment in a stream.
         max_body: The largest request body accepted, in bytes (413 above).
+        max_upload: The largest file upload (the whole multipart body) accepted, in bytes
+            (413 above, refused before anything reaches Flowise).
 
     Returns:
         The router; add it with ``app.include_router(...)``.
@@ -190,16 +228,23 @@ def widget_router(
         await checks.check(request, flow.chatflow_id)
         return flow
 
-    async def read_json(request: Request) -> Any:
+    async def read_body(request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise RequestRejectedError("The request is too large.", status=413)
         size = 0
         chunks = []
         async for chunk in request.stream():
             size += len(chunk)
-            if size > max_body:
+            if size > limit:
                 raise RequestRejectedError("The request is too large.", status=413)
             chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def read_json(request: Request) -> Any:
+        body = await read_body(request, max_body)
         try:
-            return json.loads(b"".join(chunks) or b"null")
+            return json.loads(body or b"null")
         except ValueError:
             raise RequestRejectedError("The request body is not JSON.", status=400) from None
 
@@ -347,6 +392,55 @@ def widget_router(
         except (FlowiseError, TimeoutError) as exc:
             return failed(exc)
         return JSONResponse({"status": 200, "message": "Chat message aborted"})
+
+    def uploading(flow: WidgetFlow) -> None:
+        if not flow.uploads:
+            raise RequestRejectedError("Uploads are not allowed here.")
+
+    @router.post("/attachments/{public_id}/{chat_id}")
+    async def attachments(public_id: str, chat_id: str, request: Request) -> Response:
+        try:
+            flow = await admit(request, public_id)
+            uploading(flow)
+            body = await read_body(request, max_upload)
+            files, base64 = _form_files(request.headers.get("content-type", ""), body)
+            created = await get_flowise(request).attachments.create(
+                flow.chatflow_id, chat_id, files, base64=base64
+            )
+        except (FlowiseError, TimeoutError) as exc:
+            return failed(exc)
+        return answer(unstructure(created), public_id, flow, request)
+
+    @router.get("/get-upload-file")
+    async def get_upload_file(request: Request) -> Response:
+        query = request.query_params
+        try:
+            flow = await admit(request, query.get("chatflowId", ""))
+            uploading(flow)
+            chat_id, file_name = query.get("chatId"), query.get("fileName")
+            if not chat_id or not file_name:
+                raise RequestRejectedError("chatId and fileName are required.", status=400)
+            params = {"chatflowId": flow.chatflow_id, "chatId": chat_id, "fileName": file_name}
+            if query.get("download") == "true":
+                params["download"] = "true"
+            transport = get_flowise(request)._live_transport()
+            upstream = await transport.send("GET", "/api/v1/get-upload-file", params=params)
+        except (FlowiseError, TimeoutError) as exc:
+            return failed(exc)
+        headers = {
+            name: value
+            for name, value in upstream.meta.headers.items()
+            if name.lower() in _FILE_HEADERS
+        }
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await upstream.read():
+                    yield chunk
+            finally:
+                upstream.close(reuse=True)
+
+        return StreamingResponse(chunks(), headers={**headers, **cors(request, flow)})
 
     @router.options("/{path:path}")
     async def preflight(path: str, request: Request) -> Response:

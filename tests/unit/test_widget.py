@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -292,3 +292,245 @@ async def test_browser_leaving_closes_upstream_and_aborts(fake: FakeFlowise) -> 
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+class FileServer:
+    """A fake Flowise for the file routes: records uploads, serves stored files."""
+
+    def __init__(self) -> None:
+        self.uploads: list[dict[str, Any]] = []
+        self.reads: list[dict[str, str]] = []
+        self.files: dict[tuple[str, str, str], tuple[bytes, str]] = {}
+        self.url = ""
+        self._runner: Any = None
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        async def attach(request: web.Request) -> web.StreamResponse:
+            form = await request.post()
+            parts: list[dict[str, Any]] = [
+                {"name": f.filename, "mimeType": f.content_type, "data": f.file.read()}
+                for f in form.getall("files", [])
+                if isinstance(f, web.FileField)
+            ]
+            self.uploads.append(
+                {
+                    "chatflow": request.match_info["chatflow_id"],
+                    "chat": request.match_info["chat_id"],
+                    "auth": request.headers.get("Authorization"),
+                    "base64": form.get("base64"),
+                    "fields": sorted(set(form.keys())),
+                    "files": parts,
+                }
+            )
+            return web.json_response(
+                [
+                    {
+                        "name": p["name"],
+                        "mimeType": p["mimeType"],
+                        "size": len(p["data"]),
+                        "content": p["data"].decode("latin-1"),
+                    }
+                    for p in parts
+                ]
+            )
+
+        async def read(request: web.Request) -> web.StreamResponse:
+            query = dict(request.query)
+            self.reads.append({**query, "auth": request.headers.get("Authorization", "")})
+            key = (query["chatflowId"], query["chatId"], query["fileName"])
+            if key not in self.files:
+                return web.json_response(
+                    {"statusCode": 404, "message": f"File {key} not found at {self.url}"},
+                    status=404,
+                )
+            data, mime = self.files[key]
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": mime,
+                    "Content-Disposition": f'inline; filename="{key[2]}"',
+                    "X-Powered-By": "Express",
+                    "X-Server-Url": self.url,
+                }
+            )
+            await response.prepare(request)
+            for start in range(0, len(data), 1000):
+                await response.write(data[start : start + 1000])
+            await response.write_eof()
+            return response
+
+        app = web.Application()
+        app.router.add_post("/api/v1/attachments/{chatflow_id}/{chat_id}", attach)
+        app.router.add_get("/api/v1/get-upload-file", read)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+@pytest.fixture
+async def files() -> AsyncIterator[FileServer]:
+    server = FileServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@asynccontextmanager
+async def file_proxy(
+    server: FileServer, flows: Mapping[str, WidgetFlow | str], **options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI(
+        lifespan=flowise_lifespan(
+            lambda: AsyncFlowise(server.url, api_key=KEY, timeouts=Timeouts(connect=2))
+        )
+    )
+    app.include_router(widget_router(flows, **options))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as http:
+            yield http
+
+
+BINARY = bytes(range(256)) * 8 + b"\r\n--not-a-boundary\r\n\n\r"
+
+
+async def test_attachments_upload_is_mapped_and_keeps_the_key(files: FileServer) -> None:
+    """The widget's upload reaches Flowise for the real chatflow, with the key, files intact."""
+    flows = {"support": WidgetFlow("real-id-123", origins={PAGE}, uploads=True)}
+    async with file_proxy(files, flows) as http:
+        response = await http.post(
+            "/api/v1/attachments/support/chat-1",
+            files=[
+                ("files", ("notes.txt", b"hello real-id-123", "text/plain")),
+                ("files", ("blob.bin", BINARY, "application/octet-stream")),
+                ("files", ("café.md", b"# menu", "text/markdown")),
+            ],
+            data={"chatId": "chat-1", "base64": "true", "extra": "dropped"},
+            headers={"Origin": PAGE},
+        )
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == PAGE
+    [upload] = files.uploads
+    assert upload["chatflow"] == "real-id-123"
+    assert upload["chat"] == "chat-1"
+    assert upload["auth"] == f"Bearer {KEY}"
+    assert upload["base64"] == "true"
+    assert upload["fields"] == ["base64", "files"]  # chatId and other fields dropped
+    assert [(f["name"], f["mimeType"], f["data"]) for f in upload["files"]] == [
+        ("notes.txt", "text/plain", b"hello real-id-123"),
+        ("blob.bin", "application/octet-stream", BINARY),
+        ("café.md", "text/markdown", b"# menu"),
+    ]
+    answer = response.json()
+    assert [a["name"] for a in answer] == ["notes.txt", "blob.bin", "café.md"]
+    assert answer[1]["size"] == len(BINARY)
+    seen = response.text + json.dumps(dict(response.headers))
+    assert KEY not in seen
+    assert files.url.split("//")[1] not in seen
+    assert "real-id-123" not in seen  # the chatflow id is shown as the public id
+    assert answer[0]["content"] == "hello support"
+
+
+async def test_file_routes_refused_unless_uploads_are_enabled(files: FileServer) -> None:
+    """uploads off: 403 before Flowise is asked; unknown id 404; another origin 403."""
+    flows = {"locked": WidgetFlow("real"), "open": WidgetFlow("real", origins={PAGE}, uploads=True)}
+    async with file_proxy(files, flows) as http:
+        upload = [("files", ("a.txt", b"x", "text/plain"))]
+        locked = await http.post("/api/v1/attachments/locked/c", files=upload)
+        assert locked.status_code == 403
+        assert locked.json()["type"] == "rejected"
+        read = await http.get(
+            "/api/v1/get-upload-file",
+            params={"chatflowId": "locked", "chatId": "c", "fileName": "a.txt"},
+        )
+        assert read.status_code == 403
+        for path in ("/api/v1/attachments/real/c", "/api/v1/attachments/nope/c"):
+            assert (await http.post(path, files=upload)).status_code == 404
+        unknown = await http.get(
+            "/api/v1/get-upload-file",
+            params={"chatflowId": "real", "chatId": "c", "fileName": "a.txt"},
+        )
+        assert unknown.status_code == 404
+        evil = await http.post(
+            "/api/v1/attachments/open/c", files=upload, headers={"Origin": "https://evil.example"}
+        )
+        assert evil.status_code == 403
+        no_file = await http.post("/api/v1/attachments/open/c", data={"chatId": "c"})
+        assert no_file.status_code == 400
+        not_form = await http.post("/api/v1/attachments/open/c", json={"files": []})
+        assert not_form.status_code == 400
+        missing = await http.get("/api/v1/get-upload-file", params={"chatflowId": "open"})
+        assert missing.status_code == 400
+    assert files.uploads == []
+    assert files.reads == []
+
+
+async def test_upload_size_is_bounded(files: FileServer) -> None:
+    """A body over max_upload is refused with 413, declared or streamed; nothing is sent."""
+    flows = {"s": WidgetFlow("real", uploads=True)}
+    async with file_proxy(files, flows, max_upload=10_000) as http:
+        big = await http.post(
+            "/api/v1/attachments/s/c", files=[("files", ("a.txt", b"x" * 20_000, "text/plain"))]
+        )
+        assert big.status_code == 413
+
+        async def chunked() -> AsyncIterator[bytes]:
+            for _ in range(30):
+                yield b"y" * 1000
+
+        streamed = await http.post(
+            "/api/v1/attachments/s/c",
+            content=chunked(),
+            headers={"Content-Type": "multipart/form-data; boundary=abc"},
+        )
+        assert streamed.status_code == 413
+        small = await http.post(
+            "/api/v1/attachments/s/c", files=[("files", ("a.txt", b"x" * 5_000, "text/plain"))]
+        )
+        assert small.status_code == 200
+    assert len(files.uploads) == 1
+
+
+async def test_get_upload_file_streams_back_without_internals(files: FileServer) -> None:
+    """The public id is mapped; the file comes back whole; no key, address or chatflow id."""
+    data = BINARY * 20
+    files.files[("real-id-123", "chat-1", "pic.png")] = (data, "image/png")
+    async with file_proxy(files, {"support": WidgetFlow("real-id-123", uploads=True)}) as http:
+        response = await http.get(
+            "/api/v1/get-upload-file",
+            params={"chatflowId": "support", "chatId": "chat-1", "fileName": "pic.png"},
+        )
+        gone = await http.get(
+            "/api/v1/get-upload-file",
+            params={"chatflowId": "support", "chatId": "chat-1", "fileName": "other.png"},
+        )
+    assert response.status_code == 200
+    assert response.content == data
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-disposition"] == 'inline; filename="pic.png"'
+    assert "x-server-url" not in response.headers
+    assert "x-powered-by" not in response.headers
+    assert files.reads[0] == {
+        "chatflowId": "real-id-123",
+        "chatId": "chat-1",
+        "fileName": "pic.png",
+        "auth": f"Bearer {KEY}",
+    }
+    assert gone.status_code == 404
+    host = files.url.split("//")[1]
+    for seen in (
+        response.text[:0] + json.dumps(dict(response.headers)),
+        gone.text + json.dumps(dict(gone.headers)),
+    ):
+        assert KEY not in seen
+        assert host not in seen
+        assert "real-id-123" not in seen
