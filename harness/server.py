@@ -580,12 +580,12 @@ class FlowiseServer:
 
     # -- queue mode -----------------------------------------------------------------------
 
-    def _start_redis(self, port: int | None = None) -> None:
+    def _start_redis(self) -> None:
         assert self.data_dir is not None
         binary = ensure_redis()
-        self.redis_port = free_port() if port is None else port
+        self.redis_port = free_port()
         log_path = self.data_dir / "redis.log"
-        with log_path.open("ab") as out:
+        with log_path.open("wb") as out:
             self._redis = _Process(
                 "Redis",
                 [
@@ -662,22 +662,6 @@ class FlowiseServer:
         if self._redis is not None:
             self._redis._signal(signal.SIGKILL)
             self._redis.proc.wait(timeout=10)
-
-    def restart_redis(self) -> None:
-        """
-        Start Redis again on its port (after `stop_redis`), answering PING when this returns.
-
-        The main server and the workers reconnect on their own (ioredis retries); an empty
-        Redis is what they find (nothing is saved to disk).
-        """
-        if self._redis is None or self.redis_port is None:
-            raise HarnessError("Redis was not started (queue mode only)")
-        self._redis.stop()
-        self._start_redis(port=self.redis_port)
-
-    def redis_running(self) -> bool:
-        """Whether the Redis process runs."""
-        return self._redis is not None and self._redis.alive()
 
     @property
     def worker_pids(self) -> list[int]:
