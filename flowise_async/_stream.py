@@ -11,6 +11,7 @@ import asyncio
 import enum
 import json
 import warnings
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -113,6 +114,13 @@ class _State(enum.Enum):
     OPEN = "open"
     FINISHED = "finished"  # read to the end
     CLOSED = "closed"  # closed before the end (or failed)
+
+
+def _check_event(ref: weakref.ref[EventStream], limit: float) -> None:
+    """Run the event watchdog of the stream *ref* points to, if it still exists."""
+    stream = ref()
+    if stream is not None:
+        stream._check_event(limit)
 
 
 class EventStream:
@@ -369,7 +377,9 @@ class EventStream:
         elif now >= self._event_at + limit:
             raise self._event_timeout_error(body)
         if self._event_watch is None:
-            self._event_watch = loop.call_at(self._event_at + limit, self._check_event, limit)
+            self._event_watch = loop.call_at(
+                self._event_at + limit, _check_event, weakref.ref(self), limit
+            )
         self._reader = asyncio.current_task()
         try:
             return await body.read()
@@ -384,7 +394,10 @@ class EventStream:
             self._reader = None
 
     def _check_event(self, limit: float) -> None:
-        """The event watchdog: cancel a read that waited past the bound, else re-arm."""
+        """
+        The event watchdog: cancel a read that waited past the bound, else re-arm. The timer
+        holds the stream weakly (`_check_event`), so an abandoned stream is still collected.
+        """
         self._event_watch = None
         if self._state is not _State.OPEN:
             return
@@ -399,9 +412,10 @@ class EventStream:
                 self._event_fired = True
                 task.cancel()
         else:
-            self._event_watch = loop.call_at(due, self._check_event, limit)
+            self._event_watch = loop.call_at(due, _check_event, weakref.ref(self), limit)
 
     def _stop_event_watch(self) -> None:
+        """Cancel the event watchdog (the stream ended or closed)."""
         watch, self._event_watch = self._event_watch, None
         if watch is not None:
             watch.cancel()
