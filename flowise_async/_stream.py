@@ -11,6 +11,7 @@ import asyncio
 import enum
 import json
 import warnings
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -116,6 +117,13 @@ class _State(enum.Enum):
     CLOSED = "closed"  # closed before the end (or failed)
 
 
+def _check_event(ref: weakref.ref[EventStream], limit: float) -> None:
+    """Run the event watchdog of the stream *ref* points to, if it still exists."""
+    stream = ref()
+    if stream is not None:
+        stream._check_event(limit)
+
+
 class EventStream:
     """
     A streamed prediction: an async context manager and an async iterator of typed events.
@@ -143,7 +151,9 @@ class EventStream:
         "_body",
         "_decoder",
         "_event_at",
+        "_event_fired",
         "_event_timeout",
+        "_event_watch",
         "_json_prediction",
         "_max_event_size",
         "_opener",
@@ -152,6 +162,7 @@ class EventStream:
         "_pending",
         "_quiet",
         "_raise_on_error",
+        "_reader",
         "_recover",
         "_saw_end",
         "_state",
@@ -187,8 +198,13 @@ class EventStream:
         self._saw_end = False
         # The bound on the silence between events (Timeouts.event): comments do not count.
         self._event_timeout = event_timeout
-        self._event_at = 0.0  # loop time of the last chunk that brought events
+        self._event_at = 0.0  # loop time from which the current silence counts
         self._quiet = False  # the last chunk brought no event (only comments)
+        # A timer, re-armed lazily, that cancels a read waiting past the event bound: total
+        # silence is bounded too, not only a run of comments.
+        self._event_watch: asyncio.TimerHandle | None = None
+        self._event_fired = False
+        self._reader: asyncio.Task[Any] | None = None  # the task reading, while it waits
         self._json_prediction: Prediction | None = None
         # What final() assembles; the hot path appends token texts directly.
         self._parts = PredictionAccumulator(keep_text=keep_text)
@@ -265,6 +281,7 @@ class EventStream:
             self._state = _State.CLOSED
             return
         self._state = _State.FINISHED if self._saw_end else _State.CLOSED
+        self._stop_event_watch()
         body.close(reuse=True)  # released only if read to its end, else discarded
         if self._state is _State.CLOSED:
             self._fire_abort_hook()
@@ -312,15 +329,15 @@ class EventStream:
             raise StopAsyncIteration
         try:
             while True:
-                chunk = await (self._read_quiet(body) if self._quiet else body.read())
+                chunk = await (
+                    body.read() if self._event_timeout is None else self._read_bounded(body)
+                )
                 if chunk:
                     sses = decoder.feed(chunk)
                     if not sses:
-                        self._quiet = self._event_timeout is not None
+                        self._quiet = True
                         continue
-                    if self._event_timeout is not None:
-                        self._quiet = False
-                        self._event_at = asyncio.get_running_loop().time()
+                    self._quiet = False
                 else:
                     sses = decoder.flush()
                     if not sses:
@@ -349,24 +366,70 @@ class EventStream:
             raise
         return self._next_pending(pending)
 
-    async def _read_quiet(self, body: Body) -> bytes:
-        """Read after chunks without events: bounded by what is left of `Timeouts.event`."""
+    async def _read_bounded(self, body: Body) -> bytes:
+        """
+        Read the next chunk within `Timeouts.event`: the silence counts from the first read
+        after a chunk with events (a consumer busy with them is not the server's silence),
+        and chunks of comments only do not reset it.
+        """
         limit = self._event_timeout
-        assert limit is not None  # noqa: S101 - only quiet with a bound
-        remaining = self._event_at + limit - asyncio.get_running_loop().time()
-        if remaining > 0:
-            deadline = asyncio.timeout(remaining)
-            try:
-                async with deadline:
-                    return await body.read()
-            except TimeoutError:
-                if not deadline.expired():
-                    raise  # the idle timeout of the body: not ours
-        raise APITimeoutError(
-            f"no event from the server for {limit} s while streaming the run of chatflow "
-            f"{self.chatflow_id} (chat {self.chat_id}): the connection is alive (keep-alive "
-            "comments arrive) but the run sends nothing, it may be stuck (e.g. a queue worker "
-            "that died). Raise Timeouts(event=...) if a tool runs longer than that",
+        assert limit is not None  # noqa: S101 - only called with a bound
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._quiet:
+            self._event_at = now
+        elif now >= self._event_at + limit:
+            raise self._event_timeout_error(body)
+        if self._event_watch is None:
+            self._event_watch = loop.call_at(
+                self._event_at + limit, _check_event, weakref.ref(self), limit
+            )
+        self._reader = asyncio.current_task()
+        try:
+            return await body.read()
+        except asyncio.CancelledError:
+            if self._event_fired:
+                self._event_fired = False
+                task = self._reader
+                if task is not None and task.uncancel() == 0:
+                    raise self._event_timeout_error(body) from None
+            raise
+        finally:
+            self._reader = None
+
+    def _check_event(self, limit: float) -> None:
+        """
+        The event watchdog: cancel a read that waited past the bound, else re-arm. The timer
+        holds the stream weakly (`_check_event`), so an abandoned stream is still collected.
+        """
+        self._event_watch = None
+        if self._state is not _State.OPEN:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due = self._event_at + limit
+        task = self._reader
+        if task is None:  # not reading (the consumer has the events): the next read re-arms
+            return
+        if now >= due:
+            if not task.done():
+                self._event_fired = True
+                task.cancel()
+        else:
+            self._event_watch = loop.call_at(due, _check_event, weakref.ref(self), limit)
+
+    def _stop_event_watch(self) -> None:
+        """Cancel the event watchdog (the stream ended or closed)."""
+        watch, self._event_watch = self._event_watch, None
+        if watch is not None:
+            watch.cancel()
+
+    def _event_timeout_error(self, body: Body) -> APITimeoutError:
+        return APITimeoutError(
+            f"no event from the server for {self._event_timeout} s while streaming the run of "
+            f"chatflow {self.chatflow_id} (chat {self.chat_id}): the run sends nothing (keep-alive "
+            "comments do not count), it may be stuck (e.g. a queue worker that died). Raise "
+            "Timeouts(event=...) if a tool runs longer than that",
             phase="event",
             method=body.method,
             url=body.url,
@@ -402,6 +465,7 @@ class EventStream:
 
     def _finish(self) -> None:
         self._state = _State.FINISHED
+        self._stop_event_watch()
         if self._body is not None:
             self._body.close(reuse=True)
 

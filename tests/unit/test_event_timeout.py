@@ -83,3 +83,49 @@ async def test_total_silence_after_a_heartbeat_is_still_the_idle_timeout() -> No
                 async with flowise.predictions.stream("f", "q") as stream:
                     await stream.final()
     assert info.value.phase == "idle"
+
+
+async def test_total_silence_after_an_event_hits_the_event_timeout_without_idle() -> None:
+    """An event, then nothing at all (no comment either) and no idle timeout: the event bound."""
+
+    async def silent(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers=SSE_HEADERS)
+        await resp.prepare(request)
+        await resp.write(frame("token", "a"))
+        await asyncio.sleep(10)
+        return resp  # pragma: no cover - the client left
+
+    async with serve([("POST", "/api/v1/prediction/{flow}", silent)]) as base:
+        async with AsyncFlowise(base, timeouts=Timeouts(event=0.3, idle=None)) as flowise:
+            texts: list[str] = []
+            with pytest.raises(APITimeoutError) as info:
+                async with flowise.predictions.stream("f", "q") as stream:
+                    async for event in stream:
+                        texts.append(getattr(event, "text", ""))
+            assert flowise.pool_stats()["acquired"] == 0
+    assert texts == ["a"]
+    assert info.value.phase == "event"
+
+
+async def test_a_slow_consumer_is_not_counted_as_server_silence() -> None:
+    """The consumer busy longer than the bound between two events: no event timeout."""
+
+    async def two(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers=SSE_HEADERS)
+        await resp.prepare(request)
+        await resp.write(frame("token", "a"))
+        await asyncio.sleep(0.5)
+        await resp.write(frame("token", "b") + frame("metadata", META) + frame("end", "[DONE]"))
+        return resp
+
+    async with serve([("POST", "/api/v1/prediction/{flow}", two)]) as base:
+        async with AsyncFlowise(base, timeouts=Timeouts(event=0.3, idle=None)) as flowise:
+            texts: list[str] = []
+            async with flowise.predictions.stream("f", "q") as stream:
+                async for event in stream:
+                    text = getattr(event, "text", None)
+                    if text:
+                        texts.append(text)
+                        if text == "a":
+                            await asyncio.sleep(0.8)  # busy past the bound and past "b"
+    assert texts == ["a", "b"]
