@@ -309,11 +309,12 @@ class FileServer:
 
         async def attach(request: web.Request) -> web.StreamResponse:
             form = await request.post()
-            parts: list[dict[str, Any]] = [
-                {"name": f.filename, "mimeType": f.content_type, "data": f.file.read()}
-                for f in form.getall("files", [])
-                if isinstance(f, web.FileField)
-            ]
+            parts: list[dict[str, Any]] = []
+            for f in form.getall("files", []):
+                if isinstance(f, web.FileField):
+                    with f.file:  # older aiohttp leaves these temporary files open
+                        data = f.file.read()
+                    parts.append({"name": f.filename, "mimeType": f.content_type, "data": data})
             self.uploads.append(
                 {
                     "chatflow": request.match_info["chatflow_id"],
