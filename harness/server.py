@@ -46,6 +46,7 @@ from harness import install
 HERE = Path(__file__).resolve().parent
 FLOWS_DIR = HERE / "flows"
 PRELOAD = HERE / "tiktoken_offline.cjs"
+QUEUE_PRELOAD = HERE / "sqlite_busy_timeout.cjs"  # queue mode: processes share one SQLite file
 
 FLOW_NAMES = (
     "conversation",
@@ -513,7 +514,10 @@ class FlowiseServer:
             not in {"NODE_OPTIONS", "NODE_ENV", "PORT", "HOST", "LOG_PATH", "LOG_LEVEL", "DEBUG"}
         }
         data = self.data_dir
-        node_options = " ".join((f"--require {PRELOAD}", *self.line.node_options))
+        preloads = (PRELOAD, QUEUE_PRELOAD) if self.queue else (PRELOAD,)
+        node_options = " ".join(
+            (*(f"--require {preload}" for preload in preloads), *self.line.node_options)
+        )
         env.update(
             {
                 "HOST": "127.0.0.1",
@@ -591,7 +595,8 @@ class FlowiseServer:
         file. In SQLite's default rollback mode a reader in one process makes a write in another
         fail at once with ``SQLITE_BUSY`` (Flowise sets no busy timeout), which a burst of
         concurrent runs hits; in WAL mode readers and a writer work at the same time. The mode
-        is stored in the file, so every process that opens it uses it.
+        is stored in the file, so every process that opens it uses it. Writers from different
+        processes still meet: ``QUEUE_PRELOAD`` makes them wait for each other.
         """
         assert self.data_dir is not None
         database = self.data_dir / "database.sqlite"
