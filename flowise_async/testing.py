@@ -49,6 +49,7 @@ from aiohttp import web
 from . import events as ev
 from ._client import AsyncFlowise
 from ._convert import unstructure
+from ._exceptions import ClientStateError
 from ._features import server_has
 from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_frame
 
@@ -465,9 +466,17 @@ class FakeFlowise:
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:54321``."""
+        """
+        The base URL, e.g. ``http://127.0.0.1:54321``.
+
+        Raises:
+            ClientStateError: The server was never started (after it stopped, the URL it
+                had stays readable, for messages and logs).
+        """
         if self._url is None:
-            raise RuntimeError("the fake server is not started; use 'async with FakeFlowise()'")
+            raise ClientStateError(
+                "the fake server is not started; use 'async with FakeFlowise()'"
+            )
         return self._url
 
     def client(self, **options: Any) -> AsyncFlowise:

@@ -58,6 +58,20 @@ def test_get_flowise_without_the_lifespan_is_a_client_state_error() -> None:
         get_flowise(request)
 
 
+async def test_the_url_of_a_fake_server_not_running_is_a_client_state_error() -> None:
+    """FakeFlowise.url before start: ClientStateError (still a RuntimeError)."""
+    from flowise_async.testing import FakeFlowise
+
+    fake = FakeFlowise()
+    with pytest.raises(ClientStateError, match="not started") as info:
+        _ = fake.url
+    assert isinstance(info.value, RuntimeError)
+    async with fake:
+        url = fake.url
+        assert url.startswith("http://127.0.0.1:")
+    assert fake.url == url  # still readable after the stop
+
+
 async def test_reentering_a_stream_is_a_client_state_error() -> None:
     """A stream runs once: entering it again, or iterating it after an early close, fails."""
     async with client() as flowise:
