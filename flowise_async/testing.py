@@ -474,9 +474,7 @@ class FakeFlowise:
                 had stays readable, for messages and logs).
         """
         if self._url is None:
-            raise ClientStateError(
-                "the fake server is not started; use 'async with FakeFlowise()'"
-            )
+            raise ClientStateError("the fake server is not started; use 'async with FakeFlowise()'")
         return self._url
 
     def client(self, **options: Any) -> AsyncFlowise:
