@@ -197,20 +197,29 @@ def limit_targets(
         reference=f"÷ hand-rolled {naive_t / fa_t:.2f}x" if fa_t and naive_t else "",
     )
     for name in ("doc-1mib", "doc-16mib"):
+        # The goal is end to end: the stream's MB/s over json.loads' MB/s on the same bytes.
+        # Even a client with no cost beyond the read and the parse stays under
+        # json / (read + json): that bound is shown, and the in-memory ratio beside it.
         fa_t = _micro_median(micro, name, "flowise_async events")
         json_t = _micro_median(micro, name, "json.loads only (lower bound)")
         sse_t = _micro_median(micro, name, "flowise_async SSE only")
         e2e = _find(rows, name, BASELINE)
-        ref = f"SSE only {json_t / sse_t:.2f}x" if json_t and sse_t else ""
-        if e2e and json_t:
-            ref += f"; end to end {json_t / e2e.wall:.2f}x wall, {json_t / e2e.cpu:.2f}x CPU"
+        raw_read = _find(rows, name, "raw-aiohttp")
+        refs = []
+        if json_t and fa_t:
+            refs.append(f"in memory {json_t / fa_t:.2f}x")
+        if json_t and sse_t:
+            refs.append(f"SSE only {json_t / sse_t:.2f}x")
+        if json_t and raw_read:
+            refs.append(f"bound: read + json.loads alone {json_t / (json_t + raw_read.wall):.2f}x")
         t.add(
-            f"micro, {name}: MB/s ÷ json.loads alone",
+            f"{name}, end to end: MB/s ÷ json.loads alone",
             "≥ 0.7x",
             "{:.2f}x",
             lambda v: v >= 0.7,
-            wall=json_t / fa_t if fa_t and json_t else None,
-            reference=ref,
+            wall=json_t / e2e.wall if e2e and json_t else None,
+            cpu=json_t / e2e.cpu if e2e and json_t and e2e.cpu else None,
+            reference="; ".join(refs),
         )
     conc = _find(rows, "concurrent-per-write", BASELINE)
     raw = _find(rows, "concurrent-per-write", "raw-aiohttp")
@@ -541,51 +550,44 @@ $ nox -s bench -- --output docs/performance.md   # regenerate this page
 #: What stops the targets that are not met (written from profiles taken after the run shown).
 LIMITS = """## What limits the targets not met
 
-Profiles with `cProfile`, taken after the run shown (`python -m benchmarks.worker ...
---profile FILE`); `tottime` and `cumtime` in seconds, profiler overhead included.
+Profiles with `cProfile` (`python -m benchmarks.worker ... --profile FILE`); `tottime` in
+milliseconds per stream, profiler overhead included.
+
+**One large `sourceDocuments` line, end to end ÷ `json.loads` alone (goal ≥ 0.7x).** The goal
+compares a whole stream (request, headers, reading the body, SSE framing, JSON, typed
+documents) with `json.loads` alone on the line's bytes, which already holds the UTF-8 decode
+and the parse. A client with no cost at all beyond reading the body (the raw aiohttp read of
+the same response) and `json.loads` stays under `json ÷ (read + json)`: the *bound* in the
+table, 0.73x for 1 MiB (the request and the read take 3 ms, the parse 7.5 ms), so 1 MiB
+leaves 4% for everything else, which no client that frames and structures the event meets.
+In memory the decoder is at 0.84-0.88x of `json.loads` alone. One 16 MiB stream, end to end:
+
+```text
+   ncalls  tottime  function
+        4     84    json/decoder.py(raw_decode)              the parse itself
+       15     56    bytes.decode                             UTF-8 (json.loads does it too)
+        1     14    flowise_async/_convert.py(_documents)    7,552 typed documents (24 cumulative)
+       67     14    socket.recv                              reading the body
+       71     12    bytes.join                               the line from its 64 KiB pieces
+        3     11    flowise_async/_sse.py(_process_lines)    the data value
+```
+
+The parse and the UTF-8 decode are what `json.loads` alone costs. A faster parser was
+measured and not taken: `orjson` parses these bytes in 86 ms against 130 ms for `json.loads`
+(which saves the separate decode), but it turns integers beyond 64 bits into floats without
+an error (`123456789012345678901234567890` becomes `1.2345678901234568e+29`), so it cannot
+stand in for the standard parser on a stream that must be read exactly. Structuring the
+documents on first access would save at most the 24 ms of `_documents`, and would move a
+malformed document's error out of the stream loop.
 
 **1,000 concurrent streams, one frame per write: CPU per event ÷ raw aiohttp (goal ≤ 1.5x).**
-Every frame is one HTTP chunk, and aiohttp's own work per chunk (parsing the chunk, feeding
-its buffer, resuming the transport) is the same for every client: raw aiohttp spends 4-5 µs
-per event doing only that. Decoding an event costs 2-3 µs more in any client that decodes
-it (the tuned hand-written loop is at the limit itself, 1.49x in the run above). The whole
-of flowise_async's own work, per 200,000 events:
-
-```text
-   ncalls  tottime  cumtime  function
-   200000    0.987    2.085  aiohttp/streams.py(_read_nowait_chunk)    also in raw aiohttp: 0.951
-   202003    0.657    1.820  aiohttp/client_proto.py(data_received)    also in raw aiohttp: 0.833
-     2003    0.929    1.469  flowise_async/_convert.py(decode_items)   JSON, typed events
-     2003    0.394    0.562  flowise_async/_sse.py(_process_blocks)    SSE framing, UTF-8
-   202003    0.280    4.889  flowise_async/_stream.py(__anext__)       one call per event
-   197000    0.133    0.133  _json.scanstring                          the token's JSON string
-```
-
-The stream reads about 100 chunks per `read()` (one decoder call, one task switch per 100
-events), so the remaining cost is per event: the JSON string scan, one event object and one
-`__anext__` call. Below 1.5x would need a client that does not decode every event.
-
-**One large `sourceDocuments` line, end to end ÷ `json.loads` alone (goal ≥ 0.7x).** In memory
-the decoder meets the goal (see the micro rows). End to end the stream must also receive the
-body through aiohttp and build one typed `Document` per document, which `json.loads` alone
-does not; a profile of one 16 MiB stream:
-
-```text
-   ncalls  tottime  cumtime  function
-        4    0.121    0.121  json/decoder.py(raw_decode)              the parse itself
-       15    0.087    0.087  bytes.decode                             UTF-8 (json.loads does it too)
-        1    0.024    0.037  flowise_async/_convert.py(_documents)    7,552 typed documents
-       67    0.017    0.017  socket.recv                              reading the body
-       72    0.012    0.012  bytes.join                               the line from its chunks
-        3    0.011    0.098  flowise_async/_sse.py(_process_lines)    the data value
-```
-
-The parse and the UTF-8 decode are what `json.loads` alone costs; receiving the body,
-joining its chunks and structuring the documents add a third to a half, which puts the
-end-to-end ratio at 0.6-0.65x for 16 MiB (0.5x for 1 MiB, where the request itself, its
-headers and the connection are a fixed cost of a few milliseconds). Structuring the documents
-on first access would save at most the last tenth, and would move a malformed document's
-error out of the stream loop.
+Met in the run above (1.11x) and in a run of that workload alone (1.25x); it was 1.57x in a
+run on a machine loaded by other work (load average 4-5), where raw aiohttp spent 4.98 µs per
+event instead of 6.99 µs. The ratio depends on how many HTTP chunks one read finds waiting:
+aiohttp's own work per chunk (parsing it, feeding its buffer, resuming the transport) is the
+same in every client, and flowise_async reads all waiting chunks in one `read()` (one decoder
+call and one task switch per read), so what it adds is per event: the JSON string scan of the
+token, one event object and one `__anext__` call, 0.7-2.5 µs.
 """
 
 
