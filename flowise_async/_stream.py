@@ -284,6 +284,9 @@ class EventStream:
         self._stop_event_watch()
         body.close(reuse=True)  # released only if read to its end, else discarded
         if self._state is _State.CLOSED:
+            # Events decoded ahead of the consumer are not handed out after the close:
+            # the next __anext__ says the stream was closed before its end.
+            self._pending.clear()
             self._fire_abort_hook()
 
     def _fire_abort_hook(self) -> None:

@@ -88,6 +88,26 @@ async def test_reentering_a_stream_is_a_client_state_error() -> None:
             await anext(early)
 
 
+async def test_events_read_ahead_are_not_handed_out_after_an_early_close() -> None:
+    """Closed before its end, a stream drops the events it had decoded ahead of the consumer."""
+    body = (
+        b"".join(b'message:\ndata:{"event":"token","data":"t%d"}\n\n' % i for i in range(50))
+        + b'message:\ndata:{"event":"end","data":"[DONE]"}\n\n'
+    )
+    transport = MockTransport(
+        lambda request: MockResponse(200, content=body, content_type="text/event-stream")
+    )
+    async with AsyncFlowise(BASE, transport=transport) as flowise:
+        stream = flowise.predictions.stream("f", "q")
+        async with stream:
+            first = await anext(stream)  # one read brought all 51 events
+        assert getattr(first, "text", None) == "t0"
+        with pytest.raises(ClientStateError, match="closed before its end"):
+            await anext(stream)
+        with pytest.raises(ClientStateError, match="closed before its end"):
+            await stream.final()
+
+
 async def test_using_a_closed_client_is_a_client_state_error() -> None:
     """After aclose: calls, streams, views and a new 'async with' all raise ClientStateError."""
     flowise = client()
