@@ -8,7 +8,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, Unpack
 
 import aiohttp
 
@@ -17,7 +17,7 @@ from ._config import Limits, Retries, Timeouts
 from ._exceptions import ClientStateError, UnexpectedContentError
 from ._logs import logger, setup_logging
 from ._raw import RawResponses
-from ._resources._base import path_id
+from ._resources._base import RequestOptions, call_options, path_id
 from ._resources.api_keys import ApiKeys
 from ._resources.assistants import Assistants
 from ._resources.attachments import Attachments
@@ -43,6 +43,9 @@ __all__ = ["AsyncFlowise"]
 DEFAULT_BASE_URL = "http://localhost:3000"
 _ABORT_TIMEOUT = 5.0
 _ABORT_PATH = "/api/v1/chatmessage/abort/{}/{}"
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class _State(enum.Enum):
@@ -210,6 +213,73 @@ class AsyncFlowise:
             print((await chat.ask("What is my name?")).text)
         """
         return ChatSession(self, chatflow_id, chat_id)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        expect: Literal["json", "text", "any"] = "json",
+        **options: Unpack[RequestOptions],
+    ) -> Any:
+        """
+        Call a route of the Flowise API that this client has no method for.
+
+        The request goes through the client as every API method does: the base URL, the API
+        key, the pool, the timeouts, the retry policy (as for the API groups' methods:
+        idempotent methods are retried, others only with
+        ``Retries(retry_non_idempotent=True)``), the error types and the key's redaction.
+        Prefer the API groups where they cover the route: they check arguments and return
+        typed results.
+
+        Args:
+            method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE`` (any case).
+            path: The route below the base URL, starting with ``/``, e.g.
+                ``"/api/v1/nodes"``. Absolute URLs are refused, so that the key never goes
+                to another host.
+            params: Query parameters.
+            json: A JSON body.
+            expect: ``"json"`` (default): the body decoded as JSON; ``"text"``: the body as
+                text; ``"any"``: JSON when the server says it is JSON, else text. An empty
+                body is ``None``.
+            **options: Per-call options (`RequestOptions`).
+
+        Returns:
+            The decoded body.
+
+        Raises:
+            ValueError: An unknown method, or a path that is not a route below the base URL.
+            APIStatusError: The server answered 4xx or 5xx (a subclass per status).
+            UnexpectedContentError: ``expect="json"`` and the body is not JSON, e.g. the HTML
+                page Flowise answers on unknown routes.
+            APIConnectionError: The server could not be reached.
+
+        Example::
+
+            nodes = await flowise.request("GET", "/api/v1/nodes")
+            raw = await flowise.with_raw_response.request("GET", "/api/v1/nodes")
+        """
+        verb = method.upper() if isinstance(method, str) else method
+        if verb not in _METHODS:
+            raise ValueError(f"method must be one of {', '.join(_METHODS)}, got {method!r}")
+        if (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or path.startswith("//")
+            or any(c in path for c in "\r\n\\#")
+        ):
+            raise ValueError(
+                f"path must be a route below the base URL starting with '/', got {path!r}"
+            )
+        if expect not in ("json", "text", "any"):
+            raise ValueError(f"expect must be 'json', 'text' or 'any', got {expect!r}")
+        call = call_options(options)
+        merged = call.merge(self._options) if call is not None else self._options
+        return await self._live_transport().request(
+            verb, path, params=params, json_body=json, expect=expect, options=merged
+        )
 
     async def ping(self) -> str:
         """

@@ -108,7 +108,7 @@ class RawResponses:
         target = getattr(self._client, name)
         if isinstance(target, Resource):
             return _RawGroup(target)
-        if name in ("ping", "version"):
+        if name in ("ping", "version", "request"):
             return _raw_call(target)
         raise AttributeError(f"with_raw_response has no {name!r}: use an API group")
 

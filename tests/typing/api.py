@@ -76,6 +76,10 @@ async def main() -> None:
     ) as flowise:
         try:
             prediction: Prediction = await flowise.predictions.create("id", "Hi")
+            nodes: object = await flowise.request(
+                "GET", "/api/v1/nodes", params={"a": 1}, extra_headers={"X": "y"}
+            )
+            print(nodes)
             print(prediction.text, prediction.chat_id)
             print(await stream_answer(flowise, "id"))
         except ServerEventError as exc:
