@@ -254,8 +254,15 @@ def widget_router(
         text = json.dumps(data, ensure_ascii=False).replace(flow.chatflow_id, public_id)
         return JSONResponse(json.loads(text), headers=cors(request, flow))
 
-    def failed(exc: BaseException) -> JSONResponse:
-        return _error_response(describe_error(exc, error_message))
+    def failed(exc: BaseException, request: Request, public_id: str) -> JSONResponse:
+        # A page the flow admits can read the error (else the widget shows a generic failure);
+        # unknown ids and refused origins get no CORS header.
+        response = _error_response(describe_error(exc, error_message))
+        flow = table.get(public_id)
+        origin = request.headers.get("origin")
+        if flow is not None and (flow.origins is None or origin in flow.origins):
+            response.headers.update(cors(request, flow))
+        return response
 
     @router.post("/prediction/{public_id}")
     async def prediction(public_id: str, request: Request) -> Response:
@@ -276,7 +283,7 @@ def widget_router(
                 extra_body=body,
             )
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc)
+            return failed(exc, request, public_id)
         return answer(unstructure(prediction), public_id, flow, request)
 
     def _stream(
@@ -329,7 +336,7 @@ def widget_router(
             flow = await admit(request, public_id)
             streaming = await get_flowise(request).chatflows.is_streaming(flow.chatflow_id)
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc)
+            return failed(exc, request, public_id)
         return JSONResponse({"isStreaming": streaming}, headers=cors(request, flow))
 
     @router.get("/public-chatbotConfig/{public_id}")
@@ -340,7 +347,7 @@ def widget_router(
             chatflow = await flowise.chatflows.get(flow.chatflow_id)
             uploads = unstructure(await flowise.chatflows.uploads_config(flow.chatflow_id))
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc)
+            return failed(exc, request, public_id)
         config = chatflow.chatbot_config if isinstance(chatflow.chatbot_config, dict) else {}
         if not flow.uploads and isinstance(uploads, dict):
             uploads = {**uploads, **dict.fromkeys(_UPLOAD_FLAGS, False)}
@@ -363,7 +370,7 @@ def widget_router(
                 chatflow_id=flow.chatflow_id,
             )
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc)
+            return failed(exc, request, public_id)
         return answer(unstructure(created), public_id, flow, request)
 
     @router.post("/leads/{public_id}")
@@ -381,7 +388,7 @@ def widget_router(
                 chat_id=body.get("chatId"),
             )
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc)
+            return failed(exc, request, public_id)
         return answer(unstructure(lead), public_id, flow, request)
 
     @router.put("/chatmessage/abort/{public_id}/{chat_id}")
@@ -390,8 +397,10 @@ def widget_router(
             flow = await admit(request, public_id)
             await get_flowise(request).predictions.abort(flow.chatflow_id, chat_id)
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc)
-        return JSONResponse({"status": 200, "message": "Chat message aborted"})
+            return failed(exc, request, public_id)
+        return JSONResponse(
+            {"status": 200, "message": "Chat message aborted"}, headers=cors(request, flow)
+        )
 
     def uploading(flow: WidgetFlow) -> None:
         if not flow.uploads:
@@ -408,7 +417,7 @@ def widget_router(
                 flow.chatflow_id, chat_id, files, base64=base64
             )
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc)
+            return failed(exc, request, public_id)
         return answer(unstructure(created), public_id, flow, request)
 
     @router.get("/get-upload-file")
@@ -426,7 +435,7 @@ def widget_router(
             transport = get_flowise(request)._live_transport()
             upstream = await transport.send("GET", "/api/v1/get-upload-file", params=params)
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc)
+            return failed(exc, request, query.get("chatflowId", ""))
         headers = {
             name: value
             for name, value in upstream.meta.headers.items()

@@ -255,6 +255,44 @@ async def test_access_hooks_apply(proxy: Proxy, fake: FakeFlowise) -> None:
     assert asked == ["/api/v1/prediction/s"] * 2
 
 
+async def test_errors_and_the_abort_answer_carry_cors_for_an_admitted_page(
+    proxy: Proxy, fake: FakeFlowise
+) -> None:
+    """A page the flow admits can read a 429, a 413 or the abort answer; others get no CORS."""
+    fake.answer("real", "ok")
+    access = Access(rate_limit=TokenBucket(rate=0.01, burst=2))
+    flows: dict[str, WidgetFlow | str] = {
+        "s": WidgetFlow("real", origins={PAGE}),
+        "open": "real",
+    }
+    async with proxy(flows, access=access, max_body=64) as http:
+        mine = {"Origin": PAGE}
+        first = await http.post("/api/v1/prediction/s", json={"question": "q"}, headers=mine)
+        too_big = await http.post(
+            "/api/v1/prediction/open", json={"question": "q" * 100}, headers=mine
+        )
+        limited = await http.post("/api/v1/prediction/s", json={"question": "q"}, headers=mine)
+        refused = await http.post(
+            "/api/v1/prediction/s",
+            json={"question": "q"},
+            headers={"Origin": "https://evil.example"},
+        )
+        unknown = await http.post("/api/v1/prediction/nope", json={"question": "q"}, headers=mine)
+    async with proxy(flows) as http:
+        aborted = await http.put("/api/v1/chatmessage/abort/open/c1", headers=mine)
+    assert first.status_code == 200
+    assert limited.status_code == 429
+    assert limited.headers["access-control-allow-origin"] == PAGE
+    assert too_big.status_code == 413
+    assert too_big.headers["access-control-allow-origin"] == PAGE
+    assert refused.status_code in (403, 429)
+    assert "access-control-allow-origin" not in refused.headers
+    assert unknown.status_code == 404
+    assert "access-control-allow-origin" not in unknown.headers
+    assert aborted.status_code == 200
+    assert aborted.headers["access-control-allow-origin"] == PAGE
+
+
 async def test_browser_leaving_closes_upstream_and_aborts(fake: FakeFlowise) -> None:
     """On a real server: the client leaves mid-stream; the proxy closes upstream and aborts."""
     uvicorn = pytest.importorskip("uvicorn", reason="needs uvicorn (the fastapi extra)")
