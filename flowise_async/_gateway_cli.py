@@ -67,6 +67,11 @@ def add_serve_openai(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="a request header naming the conversation; repeatable (default: X-Conversation-Id)",
     )
+    serve.add_argument(
+        "--no-reasoning",
+        action="store_true",
+        help="do not pass the model's reasoning on as reasoning_content",
+    )
     serve.set_defaults(handler=cmd_serve_openai)
 
 
@@ -126,6 +131,7 @@ def build_app(args: argparse.Namespace) -> Any:
         keys=keys,
         access=access,
         conversation_headers=tuple(args.conversation_header) or ("X-Conversation-Id",),
+        reasoning=not args.no_reasoning,
     )
 
 

@@ -486,19 +486,29 @@ class _Usage:
 class _Answer:
     """What a completion collects from the flow's events."""
 
-    __slots__ = ("nodes", "texts", "usage")
+    __slots__ = ("nodes", "reasoning", "texts", "usage", "with_reasoning")
 
-    def __init__(self) -> None:
+    def __init__(self, *, with_reasoning: bool = True) -> None:
         self.texts: list[str] = []
+        self.reasoning: list[str] = []
+        self.with_reasoning = with_reasoning
         self.usage = _Usage()
         self.nodes: list[ExecutedNode] | None = None
 
-    def take(self, event: ev.Event) -> str | None:
-        """Note *event*; return its answer text, if it carries some."""
+    def take(self, event: ev.Event) -> dict[str, str] | None:
+        """
+        Note *event*; return the delta it adds to the answer, if any: ``{"content": ...}``
+        for answer text, ``{"reasoning_content": ...}`` for the model's reasoning (Flowise's
+        ``thinking`` events; the field that DeepSeek's API, vLLM and Open WebUI use).
+        """
         if isinstance(event, ev.TokenEvent):
             if event.text:
                 self.texts.append(event.text)
-                return event.text
+                return {"content": event.text}
+        elif isinstance(event, ev.ThinkingEvent):
+            if event.text and self.with_reasoning:
+                self.reasoning.append(event.text)
+                return {"reasoning_content": event.text}
         elif isinstance(event, ev.UsageMetadataEvent):
             self.usage.add(event.input_tokens, event.output_tokens, event.total_tokens)
         elif isinstance(event, ev.AgentFlowExecutedDataEvent):
@@ -637,6 +647,7 @@ def openai_router(
     first_event_timeout: float | None = 60.0,
     heartbeat: float | None = 15.0,
     max_body: int = MAX_BODY,
+    reasoning: bool = True,
 ) -> APIRouter:
     """
     Build the router of the OpenAI-compatible gateway.
@@ -669,6 +680,9 @@ def openai_router(
             but the client's own timeouts.
         heartbeat: Seconds of quiet before a keep-alive comment in a streamed answer.
         max_body: The largest request body accepted, in bytes (``413`` above).
+        reasoning: Pass the model's reasoning (Flowise's ``thinking`` events) on as
+            ``reasoning_content``: in the deltas of a streamed answer and in the message of a
+            whole one. False: only the answer text goes out.
 
     Returns:
         The router; add it with ``app.include_router(...)``.
@@ -818,6 +832,7 @@ def openai_router(
                 first_event_timeout=first_event_timeout,
                 heartbeat=heartbeat if chat.stream else None,
                 release=(lambda: busy.discard(lock)) if lock is not None else None,
+                reasoning=reasoning,
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a safe answer
             if lock is not None:
@@ -849,13 +864,14 @@ class _Run:
         first_event_timeout: float | None,
         heartbeat: float | None,
         release: Callable[[], None] | None,
+        reasoning: bool = True,
     ) -> None:
         self.chat = chat
         self.flow = flow
         self.events = guarded_events(
             stream, first_event_timeout=first_event_timeout, heartbeat=heartbeat
         )
-        self.answer_parts = _Answer()
+        self.answer_parts = _Answer(with_reasoning=reasoning)
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self._release = release
@@ -930,6 +946,13 @@ class _Run:
                 await self.close()
 
     def _completion(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(self.answer_parts.texts),
+            "refusal": None,
+        }
+        if self.answer_parts.reasoning:
+            message["reasoning_content"] = "".join(self.answer_parts.reasoning)
         out: dict[str, Any] = {
             "id": self.id,
             "object": "chat.completion",
@@ -938,11 +961,7 @@ class _Run:
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": "".join(self.answer_parts.texts),
-                        "refusal": None,
-                    },
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": "stop",
                 }
@@ -975,16 +994,16 @@ class _Run:
         yield self._chunk({"role": "assistant", "content": ""})
         try:
             if first is not None:
-                text = self.answer_parts.take(first)
-                if text:
-                    yield self._chunk({"content": text})
+                delta = self.answer_parts.take(first)
+                if delta:
+                    yield self._chunk(delta)
                 async for event in self.events:
                     if event is None:
                         yield _HEARTBEAT
                         continue
-                    text = self.answer_parts.take(event)
-                    if text:
-                        yield self._chunk({"content": text})
+                    delta = self.answer_parts.take(event)
+                    if delta:
+                        yield self._chunk(delta)
         except Exception as exc:  # noqa: BLE001 - the stream ends with a safe error
             error = describe_error(exc, error_message)
             # No [DONE]: OpenAI clients raise on the error object.

@@ -274,6 +274,42 @@ async def test_streamed_chunks_end_with_done(gateway: Gateway, fake: FakeFlowise
     assert all("usage" not in c for c in chunks)
 
 
+async def test_reasoning_goes_out_as_reasoning_content(gateway: Gateway, fake: FakeFlowise) -> None:
+    """thinking events: reasoning_content deltas and message field; reasoning=False drops them."""
+    thinking = [
+        ev.ThinkingEvent(text="Let me "),
+        ev.ThinkingEvent(text="think."),
+        ev.ThinkingEvent(text="", duration=1.5),  # closes the block: no text, no delta
+    ]
+    fake.answer(FLOW, "Hi", events=thinking)
+    async with gateway() as http:
+        streamed = await http.post("/v1/chat/completions", json=body(user("q"), stream=True))
+        whole = await http.post("/v1/chat/completions", json=body(user("q")))
+        parsed = await openai_client(http).chat.completions.create(
+            model="bot", messages=[{"role": "user", "content": "q"}]
+        )
+    deltas = [json.loads(item)["choices"][0]["delta"] for item in sse_data(streamed.text)[:-1]]
+    assert deltas == [
+        {"role": "assistant", "content": ""},
+        {"content": "Hi"},
+        {"reasoning_content": "Let me "},
+        {"reasoning_content": "think."},
+        {},
+    ]
+    message = whole.json()["choices"][0]["message"]
+    assert message["content"] == "Hi"
+    assert message["reasoning_content"] == "Let me think."
+    assert parsed.choices[0].message.content == "Hi"
+    assert getattr(parsed.choices[0].message, "reasoning_content", None) == "Let me think."
+
+    async with gateway(reasoning=False) as http:
+        streamed = await http.post("/v1/chat/completions", json=body(user("q"), stream=True))
+        whole = await http.post("/v1/chat/completions", json=body(user("q")))
+    deltas = [json.loads(item)["choices"][0]["delta"] for item in sse_data(streamed.text)[:-1]]
+    assert deltas == [{"role": "assistant", "content": ""}, {"content": "Hi"}, {}]
+    assert "reasoning_content" not in whole.json()["choices"][0]["message"]
+
+
 async def test_usage_from_usage_metadata(gateway: Gateway, fake: FakeFlowise) -> None:
     """usageMetadata events are summed into OpenAI usage, streamed (include_usage) and not."""
     usage_events = [
@@ -603,6 +639,24 @@ async def test_serve_openai_builds_the_gateway_from_its_options(
                 await openai_client(http, FLOWISE_KEY).models.list()
     assert answer.choices[0].message.content == "from the command"
     assert fake.predictions[0].authorized
+
+
+@pytest.mark.parametrize(("flag", "reasoning"), [((), "why"), (("--no-reasoning",), None)])
+async def test_serve_openai_passes_reasoning_unless_told_not_to(
+    fake: FakeFlowise, monkeypatch: pytest.MonkeyPatch, flag: tuple[str, ...], reasoning: Any
+) -> None:
+    from flowise_async._gateway_cli import build_app
+
+    monkeypatch.setenv("FLOWISE_GATEWAY_KEYS", f"alice:{GATEWAY_KEY}")
+    fake.answer(FLOW, "ok", events=[ev.ThinkingEvent(text="why")])
+    app = build_app(serve_args("--base-url", fake.url, "--model", f"bot={FLOW}", *flag))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            answer = await openai_client(http).chat.completions.create(
+                model="bot", messages=[user("q")]
+            )
+    assert getattr(answer.choices[0].message, "reasoning_content", None) == reasoning
 
 
 @pytest.mark.parametrize(
