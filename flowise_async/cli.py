@@ -6,7 +6,8 @@ to a JSONL file of answers, resumable), ``chatflows list``, ``ping`` and ``serve
 OpenAI-compatible gateway). The server and key come
 from ``--base-url`` / ``--api-key`` or ``FLOWISE_BASE_URL`` / ``FLOWISE_API_KEY``.
 
-Exit codes: 0 success, 1 a failure (some batch items failed, the server failed a run),
+Exit codes: 0 success, 1 a failure (some batch items failed, the server failed a run or
+ended it without an answer),
 2 wrong usage or input file, 3 server unreachable or timed out, 4 API key refused,
 5 unknown chatflow (or other object), 130 interrupted.
 """
@@ -42,6 +43,7 @@ from ._exceptions import (
 from ._gateway_cli import add_serve_openai
 from ._interactive import answer_waiting_run
 from .events import TokenEvent
+from .models._prediction import Prediction, RunStatus
 from .models._request import Upload
 
 
@@ -228,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--chat-id", help="continue this conversation")
     predict.add_argument(
+        "--usage",
+        action="store_true",
+        help="print the run's token usage to stderr, when the server reports it",
+    )
+    predict.add_argument(
         "--override",
         action="append",
         default=[],
@@ -395,7 +402,7 @@ async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
                     prediction.pending_action,
                     stream=False,
                 )
-            return EXIT_OK
+            return _run_outcome(prediction, args)
         async with client.predictions.stream(args.chatflow_id, args.question, **options) as stream:
             async for event in stream:
                 if args.json:
@@ -407,12 +414,38 @@ async def cmd_predict(args: argparse.Namespace, state: dict[str, Any]) -> int:
                     out.write(event.text)
                     out.flush()
                     state["partial_line"] = not event.text.endswith("\n")
+            prediction = await stream.final()  # read to its end: assembles what it kept
         if not args.json:
             out.write("\n")
             state["partial_line"] = False
             await answer_waiting_run(
                 client, args.chatflow_id, stream.chat_id, stream.pending_action
             )
+    return _run_outcome(prediction, args)
+
+
+def _run_outcome(prediction: Prediction, args: argparse.Namespace) -> int:
+    """
+    The exit code of a finished run, with ``--usage`` printed: a run that ended with no answer
+    (``metadata`` and ``end`` only: a known failure of queue-mode servers) is a failure, not
+    an empty success.
+    """
+    if args.usage:
+        usage = prediction.usage
+        if usage is None:
+            print("usage: the server reported none for this run", file=sys.stderr)
+        else:
+            print(
+                f"usage: {usage.input_tokens} input, {usage.output_tokens} output, "
+                f"{usage.total_tokens} total tokens",
+                file=sys.stderr,
+            )
+    if prediction.status is RunStatus.NO_ANSWER:
+        _error(
+            f"the run ended without an answer (chat {prediction.chat_id}): the server sent no "
+            "text and no action. On a queue-mode server a worker may have failed; see its log"
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -196,6 +196,43 @@ async def test_error_after_partial_output_starts_a_new_line() -> None:
     assert out.count("\n") == 2
 
 
+@pytest.mark.parametrize("mode", [(), ("--no-stream",)])
+async def test_a_run_without_an_answer_is_a_failure(mode: tuple[str, ...]) -> None:
+    """metadata + end only (a failed queue worker): exit 1 with a message, not an empty 0."""
+    async with ScriptedFlowise() as server:
+        server.answer("silent")
+        code, out, err = await run_cli(
+            "predict", "silent", "hi", *mode, fake=None, FLOWISE_BASE_URL=server.url
+        )
+    assert code == cli.EXIT_FAILED
+    assert out == "\n"
+    assert "the run ended without an answer" in err
+    assert "Traceback" not in err
+
+
+async def test_usage_is_printed_on_request() -> None:
+    """--usage prints the summed usageMetadata to stderr; the answer stays alone on stdout."""
+    from flowise_async import events as ev
+
+    usage = [
+        ev.UsageMetadataEvent(input_tokens=2, output_tokens=3, total_tokens=5),
+        ev.UsageMetadataEvent(input_tokens=1, output_tokens=1, total_tokens=2),
+    ]
+    async with ScriptedFlowise() as server:
+        server.answer("flow", "Hi", events=usage)
+        server.answer("plain", "Hi")
+        code, out, err = await run_cli(
+            "predict", "flow", "q", "--usage", fake=None, FLOWISE_BASE_URL=server.url
+        )
+        plain = await run_cli(
+            "predict", "plain", "q", "--usage", fake=None, FLOWISE_BASE_URL=server.url
+        )
+    assert (code, out) == (0, "Hi\n")
+    assert "usage: 3 input, 4 output, 7 total tokens" in err
+    assert plain[0] == 0
+    assert "usage: the server reported none" in plain[2]
+
+
 async def test_timeout_hints_name_the_timeout_option() -> None:
     """A headers or idle timeout says to raise --timeout, not a Python argument."""
     async with ScriptedFlowise(max_stall=10) as server:
