@@ -49,6 +49,7 @@ from ._convert import unstructure
 from ._exceptions import FlowiseError, ServerEventError
 from ._wire import sse_frame
 from .fastapi import get_flowise
+from .models._request import PredictionRequest
 from .serving import (
     Access,
     DisconnectAwareResponse,
@@ -269,19 +270,11 @@ def widget_router(
         try:
             flow = await admit(request, public_id)
             raw = await read_json(request)
-            body = _filtered_body(flow, raw)
+            asked = PredictionRequest.from_dict(_filtered_body(flow, raw))  # wire names
             flowise = get_flowise(request)
             if raw.get("streaming") is True:
-                return _stream(flowise, public_id, flow, body, request)
-            prediction = await flowise.predictions.create(
-                flow.chatflow_id,
-                body.pop("question", None),
-                chat_id=body.pop("chatId", None),
-                override_config=body.pop("overrideConfig", None),
-                history=body.pop("history", None),
-                uploads=body.pop("uploads", None),
-                extra_body=body,
-            )
+                return _stream(flowise, public_id, flow, asked, request)
+            prediction = await flowise.predictions.create(flow.chatflow_id, **asked.options())
         except (FlowiseError, TimeoutError) as exc:
             return failed(exc, request, public_id)
         return answer(unstructure(prediction), public_id, flow, request)
@@ -290,21 +283,13 @@ def widget_router(
         flowise: AsyncFlowise,
         public_id: str,
         flow: WidgetFlow,
-        body: dict[str, Any],
+        asked: PredictionRequest,
         request: Request,
     ) -> Response:
         hidden = flow.chatflow_id.encode()
         shown = public_id.encode()
         stream = flowise.predictions.stream(
-            flow.chatflow_id,
-            body.pop("question", None),
-            chat_id=body.pop("chatId", None),
-            override_config=body.pop("overrideConfig", None),
-            history=body.pop("history", None),
-            uploads=body.pop("uploads", None),
-            extra_body=body,
-            raise_on_error=False,
-            abort_on_exit=True,
+            flow.chatflow_id, **asked.options(), raise_on_error=False, abort_on_exit=True
         )
 
         async def frames() -> AsyncIterator[bytes]:

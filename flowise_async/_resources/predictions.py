@@ -15,7 +15,7 @@ from .._transport import RawResponse, unexpected_content
 from ..models._chat_messages import ChatMessage
 from ..models._prediction import Action, Prediction, RunStatus, recovered
 from ..models._request import HumanInput, Message, PredictionRequest, Upload
-from . import _multipart, _resume
+from . import _resume
 from ._base import RequestOptions, Resource, path_id, structure
 from ._files import FileInput, form_files, override_form
 
@@ -416,14 +416,8 @@ class Predictions(Resource):
                 flow_id, "What does the report say?", files=[Path("report.txt")]
             )
         """
-        parts = form_files(files)
-        if not parts:
-            raise ValueError("files is empty: use create() for a prediction without files")
-        if question is not None and not isinstance(question, str):
-            raise TypeError(f"question must be a string, got {type(question).__name__}")
-        form = override_form(
-            override_config,
-            {"question": question, "chatId": chat_id, "leadEmail": lead_email},
+        parts, form = _files_form(
+            files, question, chat_id, lead_email, override_config, streaming=False
         )
         data = await self._request(
             "POST",
@@ -563,25 +557,36 @@ class Predictions(Resource):
                 async for text in stream.text_stream():
                     print(text, end="")
         """
-        return _multipart.stream_with_files(
-            self,
-            chatflow_id,
-            question,
-            files=files,
-            chat_id=chat_id,
-            override_config=override_config,
-            lead_email=lead_email,
-            raise_on_error=raise_on_error,
-            abort_on_exit=abort_on_exit,
-            timeouts=timeouts,
-            options=_options(
+        parts, form = _files_form(
+            files, question, chat_id, lead_email, override_config, streaming=True
+        )
+        chat_id = form["chatId"]  # a streamed run gets its id now, for its abort
+        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
+        call = self._options(
+            _options(
                 timeouts,
                 options.get("retries"),
                 options.get("headers"),
                 options.get("extra_headers"),
                 options.get("extra_query"),
                 options.get("extra_body"),
-            ),
+            )
+        )
+
+        async def opener() -> Body:
+            # Not re-sent on failure: a file object cannot be read twice.
+            raw = await self._transport.send(
+                "POST", path, form=form, files=parts, retry=False, stream=True, options=call
+            )
+            return await _checked(raw)
+
+        return self._event_stream(
+            opener,
+            chatflow_id,
+            chat_id,
+            raise_on_error=raise_on_error,
+            abort_on_exit=abort_on_exit,
+            timeouts=timeouts,
         )
 
     async def abort(
@@ -642,6 +647,39 @@ def _prediction(data: Any) -> Prediction:
             event=None,
             data=str(data)[:200],
         ) from None
+
+
+def _files_form(
+    files: Iterable[FileInput],
+    question: str | None,
+    chat_id: str | None,
+    lead_email: str | None,
+    override_config: Mapping[str, Any] | None,
+    *,
+    streaming: bool,
+) -> tuple[list[Any], dict[str, Any]]:
+    """
+    The file parts and the text fields of a multipart prediction. Flowise reads the form as
+    the request body (``streaming`` as the text ``"true"``) and copies every field into
+    ``overrideConfig``, so the overrides are top-level fields. A streamed run gets a fresh
+    chat id when none is given.
+    """
+    parts = form_files(files)
+    if not parts:
+        use = "stream" if streaming else "create"
+        raise ValueError(f"files is empty: use {use}() for a prediction without files")
+    if question is not None and not isinstance(question, str):
+        raise TypeError(f"question must be a string, got {type(question).__name__}")
+    if streaming:
+        if chat_id is not None and (not isinstance(chat_id, str) or not chat_id):
+            raise ValueError("chat_id must be a non-empty string")
+        chat_id = chat_id if chat_id is not None else str(uuid.uuid4())
+    fields = PredictionRequest(
+        question=question, chat_id=chat_id, lead_email=lead_email
+    ).wire_fields()
+    if streaming:
+        fields["streaming"] = "true"
+    return parts, override_form(override_config, fields)
 
 
 async def _checked(raw: RawResponse) -> Body:

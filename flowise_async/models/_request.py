@@ -197,15 +197,26 @@ class PredictionRequest:
             raise TypeError(f"question must be a string, got {type(question).__name__}")
         if self.chat_id is not None and not isinstance(self.chat_id, str):
             raise TypeError("chat_id must be a string")
-        body: dict[str, Any] = {} if question is None else {"question": question}
+        fields = self.wire_fields()
+        body: dict[str, Any] = {} if question is None else {"question": fields.pop("question")}
         body["streaming"] = streaming
-        for name, wire in _BODY_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                body[wire] = _wire_value(value)
+        body.update(fields)
         if self.extra_body:
             body.update(self.extra_body)
         return body
+
+    def wire_fields(self) -> dict[str, Any]:
+        """
+        The fields that are set, under their wire names (``chatId``, ``overrideConfig`` ...)
+        and in their wire form: what `body` sends, without its checks, the *streaming* flag
+        and *extra_body*. A multipart prediction's text fields come from here too.
+        """
+        out: dict[str, Any] = {} if self.question is None else {"question": self.question}
+        for name, wire in _BODY_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[wire] = _wire_value(value)
+        return out
 
 
 _FIELD_NAMES = tuple(a.name for a in attrs.fields(PredictionRequest))
