@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import time
 import types
 import uuid
@@ -22,12 +20,12 @@ import aiohttp
 
 from harness.fake_llm import echo_reply
 from harness.server import RealFlowise
+from tests._examples import load_example
 from tests.browser.conftest import Serve
 
 
 pytestmark = pytest.mark.integration
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app.py"
 
 # Records every text the answer element shows, with the animation frame it showed in.
 RECORDER = """
@@ -44,17 +42,7 @@ RECORDER = """
 """
 
 
-def _load_example() -> Any:
-    spec = importlib.util.spec_from_file_location("browser_relay_example", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example: Any = load_example("fastapi_app.py", "browser_relay_example")
 Seen = list[tuple[str, str, int]]
 
 

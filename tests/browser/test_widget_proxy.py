@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,26 +18,15 @@ from fastapi import FastAPI
 
 from harness.fake_llm import echo_reply
 from harness.server import RealFlowise
+from tests._examples import load_example
 from tests.browser import setup
 from tests.browser.conftest import Serve
 
 
 pytestmark = pytest.mark.integration
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "widget_proxy.py"
 
-
-def _load_example() -> Any:
-    spec = importlib.util.spec_from_file_location("browser_widget_example", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example: Any = load_example("widget_proxy.py", "browser_widget_example")
 
 
 async def test_widget_streams_through_the_proxy_and_never_sees_the_key(

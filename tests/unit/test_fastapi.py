@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -28,23 +25,11 @@ from flowise_async.fastapi import (  # noqa: E402
 )
 from flowise_async.serving import DEFAULT_MESSAGES, SafeError  # noqa: E402
 from flowise_async.testing import FakeFlowise as ScriptedFlowise  # noqa: E402
+from tests._examples import load_example  # noqa: E402
 from tests.unit._usage_fake import FakeFlowise  # noqa: E402
 
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app.py"
-
-
-def _load_example() -> Any:
-    spec = importlib.util.spec_from_file_location("fastapi_example_app", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example: Any = load_example("fastapi_app.py", "fastapi_example_app")
 
 
 def parse_sse(text: str) -> list[tuple[str, Any]]:
