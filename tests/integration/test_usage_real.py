@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from flowise_async import AsyncFlowise, PredictionRequest
 from harness.fake_llm import echo_reply
 from harness.server import RealFlowise
+from tests._examples import load_example
 
 
 pytestmark = pytest.mark.integration
@@ -80,17 +79,6 @@ async def test_cancelled_batch_releases_connections(
 # -- FastAPI --------------------------------------------------------------------------------
 
 
-def _example() -> Any:
-    path = ROOT / "examples" / "fastapi_app.py"
-    spec = importlib.util.spec_from_file_location("fastapi_example_app_real", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 async def test_fastapi_relay_streams_and_releases_on_disconnect(
     real_flowise: RealFlowise, chatflows: dict[str, str]
 ) -> None:
@@ -98,7 +86,7 @@ async def test_fastapi_relay_streams_and_releases_on_disconnect(
     pytest.importorskip("fastapi", reason="needs the fastapi extra")
     uvicorn = pytest.importorskip("uvicorn", reason="needs uvicorn (test extra)")
     httpx = pytest.importorskip("httpx", reason="needs httpx (test extra)")
-    app = _example().create_app(
+    app = load_example("fastapi_app.py", "fastapi_example_app_real").create_app(
         base_url=real_flowise.base_url,
         chatflow_id=chatflows["conversation"],
         api_key=real_flowise.api_key,
