@@ -29,14 +29,19 @@ from flowise_async.events import (
     TokenEvent,
     UsedToolsEvent,
 )
+from tests._clients import make_client
 from tests.unit._server import Recorder, conversation, frame, serve, write_sse
 
 
 PATH = "/api/v1/prediction/{id}"
 
+# Every scenario runs against AsyncFlowise and SyncFlowise (tests/_clients.py).
+pytestmark = pytest.mark.usefixtures("client_kind")
+
 
 def client(base: str, **kwargs: Any) -> AsyncFlowise:
-    return AsyncFlowise(base, api_key="sk-test-secret", **kwargs)
+    flowise: AsyncFlowise = make_client(base, api_key="sk-test-secret", **kwargs)
+    return flowise
 
 
 async def test_stream_typed_events_in_order() -> None:
@@ -335,6 +340,7 @@ async def test_break_closes_connection() -> None:
             await stream.__anext__()
 
 
+@pytest.mark.async_only
 async def test_cancelled_task_releases_connection() -> None:
     """Cancelling the consuming task re-raises CancelledError and releases the connection."""
     closed = asyncio.Event()
@@ -359,6 +365,7 @@ async def test_cancelled_task_releases_connection() -> None:
             await closed.wait()
 
 
+@pytest.mark.async_only
 async def test_asyncio_timeout_around_loop() -> None:
     """asyncio.timeout() around the loop ends the stream and releases the connection."""
     closed = asyncio.Event()
