@@ -309,6 +309,10 @@ class EventStream:
     def __aiter__(self) -> EventStream:
         return self
 
+    def _buffered(self) -> int:
+        """Events decoded and not taken yet: taking them reads nothing (the sync client's seam)."""
+        return len(self._pending)
+
     async def __anext__(self) -> ev.Event:
         pending = self._pending
         if pending:

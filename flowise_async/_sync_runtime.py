@@ -24,7 +24,7 @@ __all__ = ["END", "Pipe", "Runner"]
 
 T = TypeVar("T")
 
-#: Items one hop hands over at most; also the read-ahead of a pipe (its backpressure bound).
+#: Items one hop hands over at most.
 BATCH: Final = 64
 
 _JOIN_TIMEOUT = 10.0
@@ -251,11 +251,11 @@ class Pipe:
     """
     Moves the items of an async iterator from the loop to one consumer thread, in batches.
 
-    A pump task reads the iterator ahead of the consumer by at most `BATCH` items, then
-    waits: the source (a response body) is read only as fast as the consumer takes. A
-    consumer with nothing left asks once and blocks; the pump hands over everything it has
-    when it next has to wait (a callback scheduled with ``call_soon`` runs only when the
-    pump suspends), so the items one read decoded cross the threads in one hop.
+    Nothing is read ahead of the consumer: a pump task pulls only when the consumer asks,
+    so a response body is read exactly as fast as with the async iterator (and its event
+    timeout counts the same silences). When *ready* says that more items are there to take
+    without reading (events one read decoded), the pump takes up to `BATCH` of them, and
+    they cross the threads in one hop.
     """
 
     __slots__ = (
@@ -263,28 +263,33 @@ class Pipe:
         "_buf",
         "_closing",
         "_ready",
+        "_released",
         "_runner",
-        "_scheduled",
         "_slot",
-        "_space",
         "_task",
         "_terminal",
+        "_wake",
         "_want",
         "source",
     )
 
-    def __init__(self, runner: Runner, source: AsyncIterator[Any]) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        source: AsyncIterator[Any],
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
         self._runner = runner
         self.source = source
+        self._ready = ready
         self._buf: list[Any] = []  # loop side
         self._want = False  # loop side: the consumer waits
-        self._scheduled = False
         self._terminal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
-        self._space: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
         self._slot: tuple[list[Any], BaseException | None] | None = None
-        self._ready = threading.Lock()
-        self._ready.acquire()  # released when the slot is filled
+        self._released = threading.Lock()
+        self._released.acquire()  # released when the slot is filled
         self._closing = False
         runner.pipes.add(self)
 
@@ -297,7 +302,7 @@ class Pipe:
         loop = runner.loop()
         try:
             loop.call_soon_threadsafe(self._ask)
-            self._ready.acquire()
+            self._released.acquire()
         except BaseException:
             self.close()  # Ctrl-C while waiting: close the source like a break would
             raise
@@ -323,10 +328,11 @@ class Pipe:
         self._want = True
         if self._buf or self._terminal is not None:
             self._deliver()
-            return
-        if self._task is None:
-            self._space = asyncio.Event()
+        elif self._task is None:
+            self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._pump())
+        elif self._wake is not None:
+            self._wake.set()
 
     def _deliver(self) -> None:
         if not self._want:
@@ -334,35 +340,24 @@ class Pipe:
         items, self._buf = self._buf, []
         self._slot = (items, self._terminal)
         self._want = False
-        if self._space is not None:
-            self._space.set()
-        self._ready.release()
-
-    def _deliver_later(self) -> None:
-        if self._want and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._deliver_if_wanted)
-
-    def _deliver_if_wanted(self) -> None:
-        self._scheduled = False
-        if self._want:
-            self._deliver()
+        self._released.release()
 
     async def _pump(self) -> None:
         source_next = self.source.__anext__
-        buf = self._buf
-        space = self._space
-        assert space is not None  # noqa: S101 - made with the task
+        ready = self._ready
+        wake = self._wake
+        assert wake is not None  # noqa: S101 - made with the task
         try:
             while True:
-                item = await source_next()
+                while not self._want:
+                    wake.clear()
+                    await wake.wait()
                 buf = self._buf
-                buf.append(item)
-                if self._want and not self._scheduled:
-                    self._deliver_later()
-                if len(buf) >= BATCH:
-                    space.clear()
-                    await space.wait()
+                buf.append(await source_next())
+                if ready is not None:
+                    while len(buf) < BATCH and ready():
+                        buf.append(await source_next())
+                self._deliver()
         except StopAsyncIteration:
             self._terminal = END
         except asyncio.CancelledError:
@@ -372,8 +367,7 @@ class Pipe:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             self._terminal = exc
         finally:
-            if self._want:
-                self._deliver()
+            self._deliver()
 
     async def aclose(self) -> None:
         """Stop the pump, then close the source."""
@@ -394,8 +388,7 @@ class Pipe:
         if self._terminal is None:
             self._terminal = error
         await self.aclose()
-        if self._want:
-            self._deliver()
+        self._deliver()
 
 
 def run_sync(runner: Runner, coro: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -321,8 +321,13 @@ class SyncIterator(Generic[T]):
 
     __slots__ = ("__weakref__", "_done", "_local", "_pipe")
 
-    def __init__(self, runner: Runner, source: AsyncIterator[T]) -> None:
-        self._pipe = Pipe(runner, source)
+    def __init__(
+        self,
+        runner: Runner,
+        source: AsyncIterator[T],
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
+        self._pipe = Pipe(runner, source, ready)
         self._local: deque[T] = deque()
         self._done: BaseException | None = None
 
@@ -396,7 +401,7 @@ class SyncStream(SyncIterator[ev.Event]):
     __slots__ = ("_entered", "_runner", "_source")
 
     def __init__(self, runner: Runner, source: EventStream, *, entered: bool = False) -> None:
-        super().__init__(runner, source)
+        super().__init__(runner, source, lambda: source._buffered() > 0)
         self._runner = runner
         self._source = source
         self._entered = entered

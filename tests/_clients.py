@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from flowise_async import APIResponse, AsyncFlowise
-from flowise_async.sync import SyncBatch, SyncFlowise, SyncIterator, SyncStream
+from flowise_async.sync import SyncBatch, SyncFlowise, SyncStream
 
 
 KINDS = ("async", "sync")
