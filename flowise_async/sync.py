@@ -1116,7 +1116,7 @@ class SyncFlowise(_Bound):
     def pool_stats(self) -> dict[str, int]:
         """Connection pool figures: ``acquired``, ``idle`` and ``limit``."""
         target = self._target()
-        if not self._runner.started:
+        if not self._runner.started or self._runner.closed:
             return target.pool_stats()
         stats: dict[str, int] = self._runner.call(target.pool_stats)
         return stats
@@ -1198,9 +1198,9 @@ class SyncFlowise(_Bound):
         abort calls finish (bounded), the pool closes and the loop thread stops. Calling it
         twice is harmless; on a view (`with_options`) it does nothing.
         """
-        if self._views:
-            return
         runner = self._runner
+        if self._views or runner.closed:
+            return
         if not runner.started:
             runner.loop()  # the async client closes on its loop
         runner.close(runner.target().aclose)
