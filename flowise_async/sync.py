@@ -20,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import builtins
-import contextlib
 import queue
 import warnings
 from collections import deque
@@ -36,7 +35,6 @@ from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
-    Concatenate,
     Generic,
     ParamSpec,
     TypeVar,
