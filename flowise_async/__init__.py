@@ -45,6 +45,7 @@ from ._exceptions import (
 from ._raw import APIResponse, RawResponses, RawStream
 from ._resources._base import RequestOptions
 from ._stream import EventStream
+from .sync import SyncFlowise, SyncStream
 from .models import HumanInput, Message, Prediction, RunStatus, Upload, Usage
 
 
@@ -87,6 +88,8 @@ __all__ = [
     "SSEProtocolError",
     "ServerEventError",
     "StreamError",
+    "SyncFlowise",
+    "SyncStream",
     "Timeouts",
     "UnexpectedContentError",
     "Upload",

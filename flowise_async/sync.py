@@ -80,11 +80,30 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "SyncApiKeys",
+    "SyncAssistants",
+    "SyncAttachments",
     "SyncBatch",
+    "SyncChatMessages",
     "SyncChatSession",
+    "SyncChatflows",
+    "SyncChunks",
+    "SyncComponents",
+    "SyncCredentials",
+    "SyncDocumentStores",
+    "SyncExecutions",
+    "SyncFeedback",
     "SyncFlowise",
     "SyncIterator",
+    "SyncLeads",
+    "SyncLoaders",
+    "SyncPredictions",
     "SyncStream",
+    "SyncTools",
+    "SyncUpsertHistory",
+    "SyncVariables",
+    "SyncVectorStore",
+    "SyncVectors",
 ]
 
 P = ParamSpec("P")

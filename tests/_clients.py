@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from flowise_async import APIResponse, AsyncFlowise
+from flowise_async import APIResponse, AsyncFlowise, compat, sync_compat
 from flowise_async.sync import SyncBatch, SyncFlowise, SyncStream
 
 
@@ -33,6 +33,7 @@ _IMMEDIATE = {
     "as_completed",
     "batch",
     "chat",
+    "create_prediction",
     "iter",
     "pool_stats",
     "progress",
@@ -59,6 +60,15 @@ def make_client(*args: Any, **kwargs: Any) -> Any:
     if _kind[0] == "sync":
         return AsyncShaped(SyncFlowise(*args, **kwargs))
     return AsyncFlowise(*args, **kwargs)
+
+
+def make_compat(*args: Any, **kwargs: Any) -> Any:
+    """`flowise_async.compat.Flowise`, or `flowise_async.sync_compat.Flowise` with its shape."""
+    if "client" in kwargs:
+        kwargs["client"] = unwrap(kwargs["client"])
+    if _kind[0] == "sync":
+        return AsyncShaped(sync_compat.Flowise(*args, **kwargs))
+    return compat.Flowise(*args, **kwargs)
 
 
 def unwrap(client: Any) -> Any:
@@ -105,6 +115,9 @@ class AsyncShaped:
             return _caller(name, value)
         return _adapt(value)
 
+    async def _itself(self) -> AsyncShaped:
+        return self
+
     async def _aclose(self) -> None:
         await asyncio.to_thread(self._obj.close)
 
@@ -129,6 +142,8 @@ class AsyncShaped:
     def __await__(self) -> Any:
         if isinstance(self._obj, SyncBatch):
             return asyncio.to_thread(self._obj.run).__await__()
+        if isinstance(self._obj, sync_compat.PredictionChunks):  # awaitable in compat
+            return self._itself().__await__()
         raise TypeError(f"{self._obj!r} cannot be awaited")
 
 
