@@ -183,6 +183,7 @@ nitpick_ignore = [
     ("py:class", "flowise_async._types.JSON"),
     ("py:class", "UploadType"),  # Literal of the upload types, spelled out in the docstring
     ("py:class", "T"),
+    ("py:class", "flowise_async.sync.T"),  # the item type of SyncIterator
     ("py:class", "_Run"),
     # The batch classes' signatures and docstrings name private aliases and classes.
     ("py:class", "BatchInput"),

@@ -45,8 +45,8 @@ from ._exceptions import (
 from ._raw import APIResponse, RawResponses, RawStream
 from ._resources._base import RequestOptions
 from ._stream import EventStream
-from .sync import SyncFlowise, SyncStream
 from .models import HumanInput, Message, Prediction, RunStatus, Upload, Usage
+from .sync import SyncFlowise, SyncStream
 
 
 __all__ = [

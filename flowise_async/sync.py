@@ -2,10 +2,10 @@
 ``SyncFlowise``: the blocking client, for scripts, Streamlit, Django, Flask, Celery and
 notebooks.
 
-It is `AsyncFlowise` run on a private event loop in a daemon thread: every call is the async
-client's own (no second copy of any request, retry or decoding logic), and the calling thread
-blocks until it is done. Streams are plain iterators whose events cross from the loop to the
-caller in batches.
+It is `~flowise_async.AsyncFlowise` run on a private event loop in a daemon thread: every
+call is the async client's own (no second copy of any request, retry or decoding logic), and
+the calling thread blocks until it is done. Streams are plain iterators whose events cross
+from the loop to the caller in batches.
 
 Example::
 
@@ -150,6 +150,10 @@ class _Method(Generic[P, R]):
         return call
 
 
+def _blocking_doc(fn: Callable[..., Any]) -> str:
+    return f"``{fn.__qualname__}``, blocking: the same arguments, result and errors."
+
+
 def _of(cls: type[T]) -> T:
     """*cls* itself, typed as an instance: ``_of(C).m`` is C's method, typed as bound."""
     return cls  # type: ignore[return-value]
@@ -157,24 +161,24 @@ def _of(cls: type[T]) -> T:
 
 def _method(fn: Callable[P, Coroutine[Any, Any, R]]) -> _Method[P, R]:
     """An async method, blocking: returns what the coroutine returns."""
-    return _Method(fn.__name__, fn.__doc__)
+    return _Method(fn.__name__, _blocking_doc(fn))
 
 
 def _stream_method(fn: Callable[P, EventStream]) -> _Method[P, SyncStream]:
-    """A method returning an `EventStream`: returns a `SyncStream`."""
-    return _Method(fn.__name__, fn.__doc__)
+    """A method returning an `~flowise_async.EventStream`: returns a `SyncStream`."""
+    return _Method(fn.__name__, _blocking_doc(fn))
 
 
 def _iter_method(fn: Callable[P, AsyncIterator[T]]) -> _Method[P, SyncIterator[T]]:
     """A method returning an async iterator: returns a `SyncIterator`."""
-    return _Method(fn.__name__, fn.__doc__)
+    return _Method(fn.__name__, _blocking_doc(fn))
 
 
 def _context_method(
     fn: Callable[P, AbstractAsyncContextManager[EventStream]],
 ) -> _Method[P, AbstractContextManager[SyncStream]]:
     """A method returning an async context manager of a stream: a context manager."""
-    return _Method(fn.__name__, fn.__doc__)
+    return _Method(fn.__name__, _blocking_doc(fn))
 
 
 class _Special(_Method[P, R]):
@@ -223,12 +227,12 @@ def _view(client: SyncFlowise, **options: Any) -> SyncFlowise:
 
 def _batch_method(fn: Callable[P, Batch]) -> _Method[P, SyncBatch]:
     """``predictions.batch``: a `SyncBatch`, whose progress callback runs on its thread."""
-    return _Special(fn.__name__, fn.__doc__, _batch)
+    return _Special(fn.__name__, _blocking_doc(fn), _batch)
 
 
 def _view_method(fn: Callable[P, AsyncFlowise]) -> _Method[P, SyncFlowise]:
     """``with_options``: a `SyncFlowise` view."""
-    return _Special(fn.__name__, fn.__doc__, _view)
+    return _Special(fn.__name__, _blocking_doc(fn), _view)
 
 
 class _Bound:
@@ -405,7 +409,7 @@ class SyncStream(SyncIterator[ev.Event]):
     the consumer (a bounded hand-off), and cross from the client's loop thread in batches.
     Leaving the block early, ``break``, an exception, Ctrl-C or dropping the stream unclosed
     closes the response; with *abort_on_exit* the run is aborted on the server, exactly as
-    with `EventStream`.
+    with `~flowise_async.EventStream`.
 
     Example::
 
@@ -448,12 +452,12 @@ class SyncStream(SyncIterator[ev.Event]):
 
     @property
     def text(self) -> str:
-        """The answer text received so far (`EventStream.text`)."""
+        """The answer text received so far (`~flowise_async.EventStream.text`)."""
         return self._source.text
 
     @property
     def pending_action(self) -> Action | None:
-        """The request the run stopped at and waits on (`EventStream.pending_action`)."""
+        """The request the run stopped at and waits on (as ``EventStream.pending_action``)."""
         return self._source.pending_action
 
     def text_stream(self) -> Iterator[str]:
@@ -468,7 +472,7 @@ class SyncStream(SyncIterator[ev.Event]):
     def final(self, *, recover_from_history: bool = False) -> Prediction:
         """
         Consume the rest of the stream and return the assembled result, as
-        `EventStream.final` does (same arguments, same errors).
+        `~flowise_async.EventStream.final` does (same arguments, same errors).
         """
         source = self._source
         _ = source.text  # ClientStateError (before reading on) when the text is not kept
@@ -478,6 +482,9 @@ class SyncStream(SyncIterator[ev.Event]):
             lambda: source.final(recover_from_history=recover_from_history)
         )
         return result
+
+
+_Progress = tuple[queue.SimpleQueue[Any], Callable[[BatchProgress], None]]
 
 
 class SyncBatch:
@@ -494,11 +501,12 @@ class SyncBatch:
         self,
         runner: Runner,
         batch: Batch,
-        progress: tuple[queue.SimpleQueue[Any], Callable[[BatchProgress], None]] | None,
+        progress: Any,
     ) -> None:
+        # progress: (a queue of BatchProgress, the user's callback), or None
         self._runner = runner
         self._batch = batch
-        self._progress = progress
+        self._progress: _Progress | None = progress
 
     def __repr__(self) -> str:
         return repr(self._batch).replace("<Batch", "<SyncBatch", 1)
@@ -540,7 +548,7 @@ class SyncBatch:
             callback(item)
 
     def run(self) -> list[BatchResult]:
-        """Run every item and return the results in input order (`Batch.run`)."""
+        """Run every item and return the results in input order (`~flowise_async.Batch.run`)."""
         runner = self._runner
         future = runner.submit(self._batch.run)
         progress = self._progress
@@ -555,7 +563,7 @@ class SyncBatch:
         return results
 
     def as_completed(self) -> SyncIterator[BatchResult]:
-        """Iterate over the results as they finish (`Batch.as_completed`)."""
+        """Iterate over the results as they finish (`~flowise_async.Batch.as_completed`)."""
         source: ResultIterator = self._batch.as_completed()
         if self._progress is None:
             return SyncIterator(self._runner, source)
@@ -594,7 +602,7 @@ _DONE = object()
 
 class SyncChatSession(_Bound):
     """
-    A conversation with one flow that keeps its chat id (`ChatSession`, blocking).
+    A conversation with one flow that keeps its chat id (`~flowise_async.ChatSession`, blocking).
 
     Example::
 
@@ -671,7 +679,7 @@ class _Group(_Bound):
 
 
 class SyncPredictions(_Group):
-    """`Predictions`, blocking."""
+    """``Predictions``, blocking."""
 
     __slots__ = ()
     create = _method(_of(Predictions).create)
@@ -687,7 +695,7 @@ class SyncPredictions(_Group):
 
 
 class SyncChatflows(_Group):
-    """`Chatflows`, blocking."""
+    """``Chatflows``, blocking."""
 
     __slots__ = ()
     create = _method(_of(Chatflows).create)
@@ -730,14 +738,14 @@ class SyncChatflows(_Group):
 
 
 class SyncAttachments(_Group):
-    """`Attachments`, blocking."""
+    """``Attachments``, blocking."""
 
     __slots__ = ()
     create = _method(_of(Attachments).create)
 
 
 class SyncChatMessages(_Group):
-    """`ChatMessages`, blocking."""
+    """``ChatMessages``, blocking."""
 
     __slots__ = ()
     list = _method(_of(ChatMessages).list)
@@ -745,7 +753,7 @@ class SyncChatMessages(_Group):
 
 
 class SyncAssistants(_Group):
-    """`Assistants`, blocking."""
+    """``Assistants``, blocking."""
 
     __slots__ = ()
     list = _method(_of(Assistants).list)
@@ -756,7 +764,7 @@ class SyncAssistants(_Group):
 
 
 class SyncLoaders(_Group):
-    """`Loaders`, blocking."""
+    """``Loaders``, blocking."""
 
     __slots__ = ()
     preview = _method(_of(Loaders).preview)
@@ -766,7 +774,7 @@ class SyncLoaders(_Group):
 
 
 class SyncChunks(_Group):
-    """`Chunks`, blocking."""
+    """``Chunks``, blocking."""
 
     __slots__ = ()
     list = _method(_of(Chunks).list)
@@ -776,7 +784,7 @@ class SyncChunks(_Group):
 
 
 class SyncVectorStore(_Group):
-    """`VectorStore`, blocking."""
+    """``VectorStore``, blocking."""
 
     __slots__ = ()
     insert = _method(_of(VectorStore).insert)
@@ -787,7 +795,7 @@ class SyncVectorStore(_Group):
 
 
 class SyncComponents(_Group):
-    """`Components`, blocking."""
+    """``Components``, blocking."""
 
     __slots__ = ()
     loaders = _method(_of(Components).loaders)
@@ -797,7 +805,10 @@ class SyncComponents(_Group):
 
 
 class SyncDocumentStores(_Group):
-    """`DocumentStores`, blocking; sub-groups `loaders`, `chunks`, `vector_store`, `components`."""
+    """
+    ``DocumentStores``, blocking; sub-groups ``loaders``, ``chunks``, ``vector_store`` and
+    ``components``.
+    """
 
     __slots__ = ("chunks", "components", "loaders", "vector_store")
 
@@ -840,7 +851,7 @@ class SyncDocumentStores(_Group):
 
 
 class SyncFeedback(_Group):
-    """`FeedbackResource`, blocking."""
+    """``FeedbackResource``, blocking."""
 
     __slots__ = ()
     create = _method(_of(FeedbackResource).create)
@@ -849,7 +860,7 @@ class SyncFeedback(_Group):
 
 
 class SyncLeads(_Group):
-    """`Leads`, blocking."""
+    """``Leads``, blocking."""
 
     __slots__ = ()
     create = _method(_of(Leads).create)
@@ -857,7 +868,7 @@ class SyncLeads(_Group):
 
 
 class SyncTools(_Group):
-    """`Tools`, blocking."""
+    """``Tools``, blocking."""
 
     __slots__ = ()
     iter = _iter_method(_of(Tools).iter)
@@ -889,7 +900,7 @@ class SyncTools(_Group):
 
 
 class SyncVariables(_Group):
-    """`Variables`, blocking."""
+    """``Variables``, blocking."""
 
     __slots__ = ()
     iter = _iter_method(_of(Variables).iter)
@@ -920,7 +931,7 @@ class SyncVariables(_Group):
 
 
 class SyncUpsertHistory(_Group):
-    """`UpsertHistory`, blocking."""
+    """``UpsertHistory``, blocking."""
 
     __slots__ = ()
     list = _method(_of(UpsertHistory).list)
@@ -928,14 +939,14 @@ class SyncUpsertHistory(_Group):
 
 
 class SyncVectors(_Group):
-    """`Vectors`, blocking."""
+    """``Vectors``, blocking."""
 
     __slots__ = ()
     upsert = _method(_of(Vectors).upsert)
 
 
 class SyncCredentials(_Group):
-    """`Credentials`, blocking."""
+    """``Credentials``, blocking."""
 
     __slots__ = ()
     list = _method(_of(Credentials).list)
@@ -946,7 +957,7 @@ class SyncCredentials(_Group):
 
 
 class SyncApiKeys(_Group):
-    """`ApiKeys`, blocking."""
+    """``ApiKeys``, blocking."""
 
     __slots__ = ()
     list = _method(_of(ApiKeys).list)
@@ -957,7 +968,7 @@ class SyncApiKeys(_Group):
 
 
 class SyncExecutions(_Group):
-    """`Executions`, blocking."""
+    """``Executions``, blocking."""
 
     __slots__ = ()
     list = _method(_of(Executions).list)
@@ -995,10 +1006,10 @@ GROUPS: dict[str, type[_Group]] = {
 
 class SyncFlowise(_Bound):
     """
-    A blocking client for one Flowise server: `AsyncFlowise` on a private event loop.
+    A blocking client for one Flowise server: `~flowise_async.AsyncFlowise` on a private event loop.
 
-    It takes the same arguments as `AsyncFlowise` and has the same API groups, methods,
-    arguments, results and errors; a method blocks until its result is there, a stream is a
+    It takes the same arguments as `~flowise_async.AsyncFlowise` and has the same API groups,
+    methods, arguments, results and errors; a method blocks until its result is there, a stream is a
     plain iterator. It runs the async client on its own event loop in a daemon thread,
     started at the first call, so it works from any thread (many at once), inside a running
     event loop (a notebook) and in a process forked after its first use (the child starts
@@ -1008,9 +1019,9 @@ class SyncFlowise(_Bound):
         base_url: The server root, e.g. ``"http://localhost:3000"``. Defaults to
             ``FLOWISE_BASE_URL``, else ``http://localhost:3000``.
         api_key: Sent as ``Authorization: Bearer <key>``. Defaults to ``FLOWISE_API_KEY``.
-        timeouts: Connect, response-headers and idle timeouts (`Timeouts`).
-        limits: Connection pool size and keep-alive (`Limits`).
-        retries: Retry policy (`Retries`).
+        timeouts: Connect, response-headers and idle timeouts (`~flowise_async.Timeouts`).
+        limits: Connection pool size and keep-alive (`~flowise_async.Limits`).
+        retries: Retry policy (`~flowise_async.Retries`).
         abort_on_exit: Default for streams: abort the run on the server when a stream is
             left before its end.
         max_event_size: The largest single event accepted from a stream, in characters.
@@ -1126,7 +1137,7 @@ class SyncFlowise(_Bound):
     def chat(self, chatflow_id: str, chat_id: str | None = None) -> SyncChatSession:
         """
         A conversation with one chatflow or agent flow that keeps its chat id
-        (`AsyncFlowise.chat`).
+        (`~flowise_async.AsyncFlowise.chat`).
         """
         return SyncChatSession(self._runner, self._target().chat(chatflow_id, chat_id))
 
@@ -1146,9 +1157,10 @@ class SyncFlowise(_Bound):
     def with_raw_response(self) -> Any:
         """
         The same API groups, answering with the HTTP response behind each result
-        (`AsyncFlowise.with_raw_response`): ``flowise.with_raw_response.chatflows.list()``
-        is an `APIResponse`; ``with flowise.with_raw_response.predictions.stream(...) as
-        response`` gives one whose ``data`` is the open `SyncStream`.
+        (`~flowise_async.AsyncFlowise.with_raw_response`):
+        ``flowise.with_raw_response.chatflows.list()`` is an `~flowise_async.APIResponse`;
+        ``with flowise.with_raw_response.predictions.stream(...) as response`` gives one whose
+        ``data`` is the open `SyncStream`.
         """
         return _RawView(self)
 
@@ -1211,9 +1223,10 @@ class SyncFlowise(_Bound):
 
     def close(self) -> None:
         """
-        Close the client: streams read by other threads end with `ClientStateError`, pending
-        abort calls finish (bounded), the pool closes and the loop thread stops. Calling it
-        twice is harmless; on a view (`with_options`) it does nothing.
+        Close the client: streams read by other threads end with
+        `~flowise_async.ClientStateError`, pending abort calls finish (bounded), the pool
+        closes and the loop thread stops. Calling it twice is harmless; on a view
+        (`with_options`) it does nothing.
         """
         runner = self._runner
         if self._views or runner.closed:

@@ -16,7 +16,8 @@ Porting code written for ``flowise`` is an import change (and closing the client
 It is `flowise_async.compat` run by `~flowise_async.sync.SyncFlowise`, with the same
 deliberate differences from the SDK (typed `~flowise_async.FlowiseError` errors, timeouts
 always set, exact chunk texts, history sent in the shape the server reads) and one more: the
-client holds a connection pool, so close it (``with Flowise(...) as client:`` or `close`).
+client holds a connection pool, so close it (``with Flowise(...) as client:`` or
+`Flowise.close`).
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from flowise_async.events import Event
 from flowise_async.models import (
     ApiKey,
     Assistant,
-    ChatMessage,
     Chatflow,
+    ChatMessage,
     DeleteResult,
     DocumentStore,
     Execution,
