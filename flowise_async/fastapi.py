@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+from . import events as ev
 from ._client import AsyncFlowise
 from ._convert import encode_event
 from ._exceptions import ClientStateError
@@ -39,6 +40,7 @@ from .serving import (
     DisconnectAwareResponse,
     ErrorMessageHook,
     describe_error,
+    describe_event_error,
     guarded_events,
 )
 
@@ -98,6 +100,11 @@ async def sse_frames(
         ):
             if event is None:
                 yield HEARTBEAT_FRAME
+                continue
+            if isinstance(event, ev.ErrorEvent):
+                # Flowise's in-band error (a stream opened with raise_on_error=False): its
+                # text may hold internals; the browser gets the safe error instead.
+                yield encode_sse("error", describe_event_error(event, error_message).payload())
                 continue
             name, payload = encode_event(event)
             if wanted is None or name in wanted:

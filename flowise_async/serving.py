@@ -72,6 +72,7 @@ __all__ = [
     "TokenBucket",
     "client_address",
     "describe_error",
+    "describe_event_error",
     "guarded_events",
 ]
 
@@ -208,6 +209,26 @@ def describe_error(exc: BaseException, hook: ErrorMessageHook | None = None) -> 
         if custom is not None:
             error = attrs.evolve(error, message=custom)
     return error
+
+
+def describe_event_error(event: ev.ErrorEvent, hook: ErrorMessageHook | None = None) -> SafeError:
+    """
+    The one rule for Flowise's in-band ``error`` event on every browser-facing path: its text
+    may hold internals (addresses, keys, stack traces), so the browser gets the safe
+    ``flow_error`` of `describe_error` instead (the hook sees a
+    `~flowise_async.ServerEventError` carrying the server's text).
+
+    Args:
+        event: The error event (a stream opened with ``raise_on_error=False`` yields it).
+        hook: The application's message writer.
+
+    Returns:
+        The `SafeError` to send in place of the event's text.
+    """
+    failure = ServerEventError(
+        "the flow reported an error in the stream", server_message=event.message
+    )
+    return describe_error(failure, hook)
 
 
 async def guarded_events(
