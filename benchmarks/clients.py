@@ -344,7 +344,7 @@ class FlowiseSDK(Client):
 
 
 class FlowiseSync(Client):
-    """``flowise_async.sync.SyncFlowise``: the same typed events, blocking, one thread per stream."""
+    """``flowise_async.sync.SyncFlowise``: the typed events, blocking; a thread per stream."""
 
     name = "flowise_async-sync"
     package = "flowise-async"
