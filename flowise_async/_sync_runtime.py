@@ -224,11 +224,20 @@ class Runner:
 
 def _close_all(runner: Runner, closer: Callable[[], Any]) -> Callable[[], Any]:
     async def close() -> None:
-        for pipe in list(runner.pipes):
+        for pipe in _snapshot(runner.pipes):
             await pipe.fail(ClientStateError("the client was closed while this stream was read"))
         await _invoke(closer)
 
     return close
+
+
+def _snapshot(items: weakref.WeakSet[T]) -> list[T]:
+    """A list of a weak set that other threads may add to meanwhile."""
+    while True:
+        try:
+            return list(items)
+        except RuntimeError:  # changed size during iteration: try again
+            continue
 
 
 _TASKS: set[asyncio.Task[Any]] = set()
