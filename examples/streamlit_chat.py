@@ -1,7 +1,7 @@
 """
 A Streamlit chat page on a Flowise chatflow, with the synchronous client.
 
-Run it with ``streamlit run examples/streamlit_chat.py`` (``pip install streamlit``), with
+Run it with ``streamlit run examples/streamlit_chat.py`` (Streamlit installed), with
 ``FLOWISE_BASE_URL``, ``FLOWISE_API_KEY`` and ``FLOWISE_CHATFLOW_ID`` in the environment.
 The answer streams into the page as it arrives (``st.write_stream``); one client, kept by
 ``st.cache_resource``, serves every session of the server process.
