@@ -1,7 +1,8 @@
 """
 Serve prediction streams from FastAPI (or any Starlette / ASGI app) as standard SSE.
 
-Install with ``pip install "flowise-async[fastapi]"`` (FastAPI and uvicorn).
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone (FastAPI and
+uvicorn).
 
 Each typed event becomes one SSE frame named after the Flowise event, with its payload as JSON::
 
@@ -49,8 +50,8 @@ try:
     from starlette.requests import Request
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "flowise_async.fastapi needs Starlette (FastAPI brings it): "
-        'pip install "flowise-async[fastapi]"'
+        "flowise_async.fastapi needs Starlette (FastAPI brings it). From the folder holding "
+        'your clone of flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 

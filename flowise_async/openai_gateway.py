@@ -1,7 +1,7 @@
 """
 An OpenAI-compatible gateway in front of Flowise flows.
 
-Install with ``pip install "flowise-async[fastapi]"``.
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone.
 
 Any client that speaks OpenAI's chat completions API (the ``openai`` package, LangChain's
 ``ChatOpenAI``, Open WebUI, LibreChat ...) can talk to Flowise chatflows and agent flows
@@ -74,7 +74,8 @@ try:
     from fastapi.responses import JSONResponse, Response
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        'flowise_async.openai_gateway needs FastAPI: pip install "flowise-async[fastapi]"'
+        "flowise_async.openai_gateway needs FastAPI. From the folder holding your clone of "
+        'flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 

@@ -1,7 +1,8 @@
 """
 Serving Flowise to the public: what every server-side front of a Flowise server needs.
 
-Install with ``pip install "flowise-async[fastapi]"`` (it needs Starlette, which FastAPI brings).
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone (it needs
+Starlette, which FastAPI brings).
 
 The SSE relay (`flowise_async.fastapi`), the widget proxy (`flowise_async.widget`) and any
 other front you build on them share these pieces:
@@ -54,8 +55,8 @@ try:
     from starlette.types import Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "flowise_async.serving needs Starlette (FastAPI brings it): "
-        'pip install "flowise-async[fastapi]"'
+        "flowise_async.serving needs Starlette (FastAPI brings it). From the folder holding "
+        'your clone of flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 

@@ -2,7 +2,7 @@
 A proxy for Flowise's official chat widget (``flowise-embed``) that keeps the API key and the
 Flowise address on your server.
 
-Install with ``pip install "flowise-async[fastapi]"``.
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone.
 
 `widget_router` is a FastAPI router that speaks Flowise's own wire format for the routes the
 widget calls, so the widget points its ``apiHost`` at your app instead of at Flowise::
@@ -67,7 +67,8 @@ try:
     from fastapi.responses import JSONResponse, Response, StreamingResponse
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        'flowise_async.widget needs FastAPI: pip install "flowise-async[fastapi]"'
+        "flowise_async.widget needs FastAPI. From the folder holding your clone of "
+        'flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests._wait import wait_until
+
 
 pytest.importorskip("fastapi", reason="needs the fastapi extra")
 httpx = pytest.importorskip("httpx", reason="needs httpx (test extra)")
@@ -612,11 +614,9 @@ async def test_second_request_on_a_busy_conversation_is_409_and_leaving_aborts(
         first = asyncio.create_task(
             http.post("/v1/chat/completions", json=body(user("q"), stream=True), headers=headers)
         )
-        for _ in range(200):
-            if fake.predictions:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+        # The run is under way on the server: its lock is held (an abort follows a cancel even
+        # before the answer's headers).
+        await wait_until(lambda: fake.predictions, what="the first run at the server")
         second = await http.post("/v1/chat/completions", json=body(user("q")), headers=headers)
         elsewhere = await http.post(
             "/v1/chat/completions", json=body(user("q")), headers={"X-Conversation-Id": "free"}
@@ -624,10 +624,7 @@ async def test_second_request_on_a_busy_conversation_is_409_and_leaving_aborts(
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
-        for _ in range(200):
-            if fake.aborts:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: fake.aborts, what="the abort of the first run")
         third = await http.post("/v1/chat/completions", json=body(user("q")), headers=headers)
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "conversation_busy"
@@ -769,11 +766,8 @@ async def test_a_client_leaving_before_the_answer_starts_aborts_the_run(
     }
     async with app.router.lifespan_context(app):
         call = asyncio.create_task(app(scope, receive, send))
-        for _ in range(500):
-            if fake.predictions:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: fake.predictions, what="the run at the server")
+        await asyncio.sleep(0.2)  # not a synchronisation: time for a wrong early answer to show
         assert not call.done()  # still waiting for the flow
         gone.set()
         async with asyncio.timeout(5):
