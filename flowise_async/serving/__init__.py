@@ -36,8 +36,8 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from . import events as ev
-from ._exceptions import (
+from .. import events as ev
+from .._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -46,7 +46,7 @@ from ._exceptions import (
     ServerEventError,
     StreamError,
 )
-from ._stream import EventStream
+from .._stream import EventStream
 
 
 try:
