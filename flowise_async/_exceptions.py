@@ -61,9 +61,14 @@ __all__ = [
 class FlowiseError(Exception):
     """
     Base class of every exception raised by flowise_async.
+
+    Attributes:
+        attempts: How many times the request was sent before it failed (retries included),
+            for an error of an HTTP request; None otherwise.
     """
 
     message: str
+    attempts: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -51,7 +51,8 @@ from ._client import AsyncFlowise
 from ._convert import unstructure
 from ._exceptions import ClientStateError
 from ._features import server_has
-from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_frame
+from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_comment, sse_frame
+from ._wire import SSE_HEADERS as _SSE_HEADERS
 
 
 __all__ = [
@@ -70,17 +71,14 @@ __all__ = [
 #: Script a reply for every chatflow that has no reply of its own.
 ANY_CHATFLOW: Final = "*"
 #: The keep-alive comment Flowise writes every 30 seconds to each open stream.
-HEARTBEAT: Final = b":heartbeat\n\n"
+HEARTBEAT: Final = sse_comment("heartbeat")
 #: The headers of a streamed prediction, as Flowise sends them (the server adds ``Date`` and
 #: ``Transfer-Encoding: chunked``).
 SSE_HEADERS: Final[Mapping[str, str]] = {
     "Vary": "Origin",
     "Content-Security-Policy": "frame-ancestors 'self'",
     "X-Frame-Options": "SAMEORIGIN",
-    "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
-    "Connection": "keep-alive",
-    "X-Accel-Buffering": "no",
+    **_SSE_HEADERS,
 }
 _JSON_HEADERS: Final[Mapping[str, str]] = {
     "Vary": "Origin",

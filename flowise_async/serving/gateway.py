@@ -59,10 +59,13 @@ from .._stream import EventStream
 from ..models._prediction import ExecutedNode
 from . import (
     Access,
+    ConversationLock,
     DisconnectAwareResponse,
     ErrorMessageHook,
+    MemoryStateStore,
     RequestRejectedError,
     SafeError,
+    StateStore,
     describe_error,
     guarded_events,
 )
@@ -710,7 +713,7 @@ def openai_router(
         return who
 
     checks = attrs.evolve(base, authorize=authorize)
-    busy: set[tuple[str, str]] = set()
+    store: StateStore = base.state if base.state is not None else MemoryStateStore()
     router = APIRouter(prefix=prefix)
 
     def authenticate(request: Request) -> GatewayUser | None:
@@ -810,14 +813,13 @@ def openai_router(
             if chat_id is not None and user_conversations and user is not None:
                 chat_id = f"{user.name}:{chat_id}"
             if chat_id is not None:
-                lock = (flow.chatflow_id, chat_id)
-                if lock in busy:
+                lock = ConversationLock(store, f"conversation:{flow.chatflow_id}:{chat_id}")
+                if not await lock.acquire():
                     raise RequestRejectedError(
                         "This conversation is still answering another request; send the next "
                         "message when it has finished.",
                         status=409,
                     )
-                busy.add(lock)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a safe answer
             return failed(exc)
         try:
@@ -834,12 +836,12 @@ def openai_router(
                 stream,
                 first_event_timeout=first_event_timeout,
                 heartbeat=heartbeat if chat.stream else None,
-                release=(lambda: busy.discard(lock)) if lock is not None else None,
+                release=lock.release if lock is not None else None,
                 reasoning=reasoning,
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a safe answer
             if lock is not None:
-                busy.discard(lock)
+                await lock.release()
             return failed(exc)
         return await run.answer(request, failed, error_message)
 
@@ -866,7 +868,7 @@ class _Run:
         *,
         first_event_timeout: float | None,
         heartbeat: float | None,
-        release: Callable[[], None] | None,
+        release: Callable[[], Awaitable[None]] | None,
         reasoning: bool = True,
     ) -> None:
         self.chat = chat
@@ -891,7 +893,7 @@ class _Run:
                 await aclose()
         finally:
             if self._release is not None:
-                self._release()
+                await self._release()
 
     async def _until_first_event(self) -> ev.Event | None:
         async for event in self.events:
