@@ -168,6 +168,13 @@ def describe_error(exc: BaseException, hook: ErrorMessageHook | None = None) -> 
     return error
 
 
+def in_band_error(event: ev.ErrorEvent) -> ServerEventError:
+    """The exception of Flowise's in-band ``error`` event (its text as ``server_message``)."""
+    return ServerEventError(
+        "the flow reported an error in the stream", server_message=event.message
+    )
+
+
 def describe_event_error(event: ev.ErrorEvent, hook: ErrorMessageHook | None = None) -> SafeError:
     """
     The one rule for Flowise's in-band ``error`` event on every browser-facing path: its text
@@ -182,7 +189,5 @@ def describe_event_error(event: ev.ErrorEvent, hook: ErrorMessageHook | None = N
     Returns:
         The `SafeError` to send in place of the event's text.
     """
-    failure = ServerEventError(
-        "the flow reported an error in the stream", server_message=event.message
-    )
+    failure = in_band_error(event)
     return describe_error(failure, hook)

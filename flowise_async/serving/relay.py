@@ -27,7 +27,7 @@ is also aborted on the Flowise server.
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -35,40 +35,52 @@ from typing import Any
 from .. import events as ev
 from .._client import AsyncFlowise
 from .._convert import encode_event
-from .._exceptions import ClientStateError
+from .._exceptions import ClientStateError, FlowiseError
 from .._stream import EventStream
-from . import (
-    DisconnectAwareResponse,
+from ._asgi import JSONResponse, Receive, Request, Scope, Send
+from .access import Access
+from .errors import (
     ErrorMessageHook,
+    SafeError,
     describe_error,
     describe_event_error,
-    guarded_events,
+    in_band_error,
 )
-
-
-try:
-    from starlette.requests import Request
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "flowise_async.fastapi needs Starlette (FastAPI brings it). From the folder holding "
-        'your clone of flowise_async: python -m pip install "./flowise_async[fastapi]"'
-    ) from exc
+from .log import record_failure
+from .output import RELAY_HEARTBEAT, STREAM_HEADERS, named_frame, relay_error_frames
+from .streaming import DisconnectAwareResponse, guarded_events
 
 
 __all__ = ["SSEResponse", "flowise_lifespan", "get_flowise", "sse_frames", "sse_response"]
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-HEARTBEAT_FRAME = b": ping\n\n"
+SSE_HEADERS = dict(STREAM_HEADERS)  # the former names of the one header set and heartbeat
+HEARTBEAT_FRAME = RELAY_HEARTBEAT
+encode_sse = named_frame
 _ATTRIBUTE_KEY = "flowise_async_client_attribute"  # where flowise_lifespan notes its name
 
 
-def encode_sse(name: str, payload: Any) -> bytes:
-    """One SSE frame: ``event: <name>`` and the payload as one line of JSON."""
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {name}\ndata: {data}\n\n".encode()
+class _Caller:
+    """Who a relayed stream answers (filled in when the response starts), for the log."""
+
+    __slots__ = ("flow", "request", "started")
+
+    def __init__(self, flow: str | None) -> None:
+        self.flow = flow
+        self.request: Request | None = None
+        self.started = time.monotonic()
+
+    def failed(self, error: SafeError, exc: BaseException) -> None:
+        record_failure(
+            "relay",
+            request=self.request,
+            flow=self.flow,
+            error=error,
+            exc=exc,
+            started=self.started,
+        )
 
 
-async def sse_frames(
+def sse_frames(
     stream: EventStream,
     *,
     events: Collection[str] | None = None,
@@ -81,7 +93,8 @@ async def sse_frames(
 
     The stream is opened when the first frame is asked for and closed when the generator ends,
     is closed (``aclose()``) or is cancelled. Errors (before or during the stream) become an
-    ``error`` frame and an ``end`` frame instead of an exception.
+    ``error`` frame and an ``end`` frame instead of an exception; so does Flowise's in-band
+    ``error`` event of a stream opened with ``raise_on_error=False`` (its text never goes out).
 
     Args:
         stream: An unopened stream from ``client.predictions.stream(...)``.
@@ -94,25 +107,46 @@ async def sse_frames(
         error_message: ``hook(error, exc)`` returns the message of an error frame, or None
             for the default (see `flowise_async.serving.describe_error`).
     """
+    return _frames(
+        stream,
+        events=events,
+        first_event_timeout=first_event_timeout,
+        heartbeat=heartbeat,
+        error_message=error_message,
+        caller=_Caller(getattr(stream, "chatflow_id", None)),
+    )
+
+
+async def _frames(
+    stream: EventStream,
+    *,
+    events: Collection[str] | None,
+    first_event_timeout: float | None,
+    heartbeat: float | None,
+    error_message: ErrorMessageHook | None,
+    caller: _Caller,
+) -> AsyncIterator[bytes]:
     wanted = None if events is None else {*events, "end", "error"}
     try:
         async for event in guarded_events(
             stream, first_event_timeout=first_event_timeout, heartbeat=heartbeat
         ):
             if event is None:
-                yield HEARTBEAT_FRAME
-                continue
-            if isinstance(event, ev.ErrorEvent):
+                yield RELAY_HEARTBEAT
+            elif isinstance(event, ev.ErrorEvent):
                 # Flowise's in-band error (a stream opened with raise_on_error=False): its
                 # text may hold internals; the browser gets the safe error instead.
-                yield encode_sse("error", describe_event_error(event, error_message).payload())
-                continue
-            name, payload = encode_event(event)
-            if wanted is None or name in wanted:
-                yield encode_sse(name, payload)
+                error = describe_event_error(event, error_message)
+                caller.failed(error, in_band_error(event))
+                yield named_frame("error", error.payload())
+            else:
+                name, payload = encode_event(event)
+                if wanted is None or name in wanted:
+                    yield named_frame(name, payload)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a safe frame
-        yield encode_sse("error", describe_error(exc, error_message).payload())
-        yield encode_sse("end", "[DONE]")
+        error = describe_error(exc, error_message)
+        caller.failed(error, exc)
+        yield relay_error_frames(error)
 
 
 class SSEResponse(DisconnectAwareResponse):
@@ -120,6 +154,10 @@ class SSEResponse(DisconnectAwareResponse):
     A ``StreamingResponse`` of SSE frames that watches for the client's disconnect itself and
     closes the frame generator (and so the upstream stream) as soon as it happens, on any ASGI
     server and ASGI spec version.
+
+    With *access*, the checks run before anything is sent: a refusal is answered with its
+    status (``403``, ``404``, ``429`` with ``Retry-After`` ...) and a JSON body
+    ``{"type": "rejected", "message": ...}``, and the stream is never opened.
     """
 
     media_type = "text/event-stream"
@@ -130,10 +168,37 @@ class SSEResponse(DisconnectAwareResponse):
         *,
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
+        access: Access | None = None,
+        chatflow_id: str | None = None,
+        error_message: ErrorMessageHook | None = None,
     ) -> None:
         super().__init__(
-            frames, status_code=status_code, headers={**SSE_HEADERS, **(headers or {})}
+            frames, status_code=status_code, headers={**STREAM_HEADERS, **(headers or {})}
         )
+        self.access = access
+        self.chatflow_id = chatflow_id
+        self.error_message = error_message
+        self._caller: _Caller | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        caller = self._caller or _Caller(self.chatflow_id)
+        caller.request = request
+        if self.access is not None:
+            try:
+                await self.access.check(request, self.chatflow_id)
+            except (FlowiseError, TimeoutError) as exc:
+                error = describe_error(exc, self.error_message)
+                caller.failed(error, exc)
+                aclose = getattr(self._body_iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()  # the stream was never opened
+                refusal = JSONResponse(
+                    error.payload(), status_code=error.status, headers=error.headers()
+                )
+                await refusal(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def sse_response(
@@ -145,6 +210,7 @@ def sse_response(
     first_event_timeout: float | None = 30.0,
     heartbeat: float | None = 15.0,
     error_message: ErrorMessageHook | None = None,
+    access: Access | None = None,
 ) -> SSEResponse:
     """
     Turn a prediction stream into a streaming response of standard SSE for browsers.
@@ -159,6 +225,9 @@ def sse_response(
         first_event_timeout: Seconds the first event may take (see `sse_frames`).
         heartbeat: Seconds of quiet before a ``: ping`` comment (see `sse_frames`).
         error_message: The application's error messages (see `sse_frames`).
+        access: Checks run before the stream opens (`flowise_async.serving.Access`: the
+            application's authorization, a chatflow allow-list, a rate limit); a refusal is
+            answered with its status and never reaches Flowise.
 
     Example::
 
@@ -166,14 +235,25 @@ def sse_response(
         async def chat(question: str, flowise: AsyncFlowise = Depends(get_flowise)):
             return sse_response(flowise.predictions.stream(CHATFLOW_ID, question))
     """
-    frames = sse_frames(
+    caller = _Caller(stream.chatflow_id)
+    frames = _frames(
         stream,
         events=events,
         first_event_timeout=first_event_timeout,
         heartbeat=heartbeat,
         error_message=error_message,
+        caller=caller,
     )
-    return SSEResponse(frames, status_code=status_code, headers=headers)
+    response = SSEResponse(
+        frames,
+        status_code=status_code,
+        headers=headers,
+        access=access,
+        chatflow_id=stream.chatflow_id,
+        error_message=error_message,
+    )
+    response._caller = caller
+    return response
 
 
 def flowise_lifespan(

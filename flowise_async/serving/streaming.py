@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from typing import TypeVar
 
 from .. import events as ev
 from .._stream import EventStream
-from ._asgi import Receive, Scope, Send, StreamingResponse
+from ._asgi import Receive, Request, Scope, Send, StreamingResponse
 from .errors import FirstEventTimeoutError
 
 
-__all__ = ["DisconnectAwareResponse", "guarded_events"]
+T = TypeVar("T")
+
+__all__ = ["CallerLeftError", "DisconnectAwareResponse", "guarded_events", "unless_caller_leaves"]
 
 
 async def guarded_events(
@@ -116,3 +119,35 @@ class DisconnectAwareResponse(StreamingResponse):
                 await aclose()
         if self.background is not None:
             await self.background()
+
+
+class CallerLeftError(Exception):
+    """The caller went away before its answer started (nobody will read it)."""
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the caller has gone away (the request body was read already)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def unless_caller_leaves(request: Request, work: Awaitable[T]) -> T:
+    """
+    Run *work* (e.g. collecting a whole answer, or waiting for the first event) and return
+    its result; if the caller goes away first, cancel it (so the upstream stream closes and,
+    with ``abort_on_exit``, the run is aborted) and raise `CallerLeftError`.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+        watcher.cancel()
+        await asyncio.gather(task, watcher, return_exceptions=True)
+    if task.cancelled():
+        raise CallerLeftError
+    return task.result()

@@ -51,7 +51,6 @@ from .._wire import sse_frame
 from ..models._request import PredictionRequest
 from . import (
     Access,
-    DisconnectAwareResponse,
     ErrorMessageHook,
     RequestRejectedError,
     SafeError,
@@ -59,11 +58,15 @@ from . import (
     describe_event_error,
     guarded_events,
 )
+from .body import read_body, read_json
+from .errors import in_band_error
+from .log import mark_started, record_failure, started_at
+from .output import FLOWISE_HEARTBEAT, event_stream, flowise_error_frames
 from .relay import get_flowise
 
 
 try:
-    from fastapi import APIRouter, Request
+    from fastapi import APIRouter, Depends, Request
     from fastapi.responses import JSONResponse, Response, StreamingResponse
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -76,8 +79,6 @@ __all__ = ["WidgetFlow", "widget_router"]
 
 MAX_BODY = 1024 * 1024
 MAX_UPLOAD = 10 * 1024 * 1024
-_HEARTBEAT = b":heartbeat\n\n"
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _UPLOAD_FLAGS = ("isImageUploadAllowed", "isRAGFileUploadAllowed", "isSpeechToTextEnabled")
 _PASSED_FIELDS = ("question", "chatId", "leadEmail", "action", "humanInput", "form")
 # Headers of Flowise's file answer passed to the browser (nothing that names the server).
@@ -117,11 +118,6 @@ def _error_response(error: SafeError) -> JSONResponse:
     # Flowise's own error shape ({"statusCode", "success", "message", "stack"}), safe values.
     body = {"statusCode": error.status, "success": False, **error.payload(), "stack": {}}
     return JSONResponse(body, status_code=error.status, headers=error.headers())
-
-
-def _flowise_frame(name: str, data: Any) -> bytes:
-    text = json.dumps({"event": name, "data": data}, ensure_ascii=False, separators=(",", ":"))
-    return f"message:\ndata:{text}\n\n".encode()
 
 
 def _filtered_body(flow: WidgetFlow, body: Any) -> dict[str, Any]:
@@ -208,143 +204,189 @@ def widget_router(
     Returns:
         The router; add it with ``app.include_router(...)``.
     """
-    table = {
-        public: flow if isinstance(flow, WidgetFlow) else WidgetFlow(flow)
-        for public, flow in flows.items()
-    }
-    checks = access or Access()
-    router = APIRouter(prefix=prefix)
+    proxy = _WidgetProxy(
+        flows,
+        access=access,
+        error_message=error_message,
+        first_event_timeout=first_event_timeout,
+        heartbeat=heartbeat,
+        max_body=max_body,
+        max_upload=max_upload,
+    )
+    router = APIRouter(prefix=prefix, dependencies=[Depends(mark_started)])
+    routes = (
+        ("/prediction/{public_id}", proxy.prediction, ["POST"]),
+        ("/chatflows-streaming/{public_id}", proxy.chatflows_streaming, ["GET"]),
+        ("/public-chatbotConfig/{public_id}", proxy.chatbot_config, ["GET"]),
+        ("/feedback/{public_id}", proxy.feedback, ["POST"]),
+        ("/leads/{public_id}", proxy.leads, ["POST"]),
+        ("/chatmessage/abort/{public_id}/{chat_id}", proxy.abort, ["PUT"]),
+        ("/attachments/{public_id}/{chat_id}", proxy.attachments, ["POST"]),
+        ("/get-upload-file", proxy.get_upload_file, ["GET"]),
+        ("/{path:path}", proxy.preflight, ["OPTIONS"]),
+        ("/{path:path}", proxy.other, ["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    )
+    for path, endpoint, methods in routes:
+        router.add_api_route(path, endpoint, methods=methods)
+    return router
 
+
+class _WidgetProxy:
+    """The widget's routes, each a method, over the one table of flows and their checks."""
+
+    def __init__(
+        self,
+        flows: Mapping[str, WidgetFlow | str],
+        *,
+        access: Access | None,
+        error_message: ErrorMessageHook | None,
+        first_event_timeout: float | None,
+        heartbeat: float | None,
+        max_body: int,
+        max_upload: int,
+    ) -> None:
+        self.table = {
+            public: flow if isinstance(flow, WidgetFlow) else WidgetFlow(flow)
+            for public, flow in flows.items()
+        }
+        self.checks = access or Access()
+        self.error_message = error_message
+        self.first_event_timeout = first_event_timeout
+        self.heartbeat = heartbeat
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    # -- shared steps ---------------------------------------------------------------------
+
+    @staticmethod
     def cors(request: Request, flow: WidgetFlow | None) -> dict[str, str]:
         origin = request.headers.get("origin")
         if origin is None or flow is None:
             return {}
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
-    async def admit(request: Request, public_id: str, need: str | None = None) -> WidgetFlow:
-        flow = table.get(public_id)
+    async def admit(self, request: Request, public_id: str, need: str | None = None) -> WidgetFlow:
+        flow = self.table.get(public_id)
         if flow is None or (need is not None and not getattr(flow, need)):
             raise RequestRejectedError("Not found.", status=404)
         origin = request.headers.get("origin")
         if flow.origins is not None and origin is not None and origin not in flow.origins:
             raise RequestRejectedError("This site may not use this chat.", status=403)
-        await checks.check(request, flow.chatflow_id)
+        await self.checks.check(request, flow.chatflow_id)
         return flow
 
-    async def read_body(request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise RequestRejectedError("The request is too large.", status=413)
-        size = 0
-        chunks = []
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestRejectedError("The request is too large.", status=413)
-            chunks.append(chunk)
-        return b"".join(chunks)
+    async def read_json(self, request: Request) -> Any:
+        return await read_json(request, self.max_body)
 
-    async def read_json(request: Request) -> Any:
-        body = await read_body(request, max_body)
-        try:
-            return json.loads(body or b"null")
-        except ValueError:
-            raise RequestRejectedError("The request body is not JSON.", status=400) from None
-
-    def answer(data: Any, public_id: str, flow: WidgetFlow, request: Request) -> JSONResponse:
+    def answer(self, data: Any, public_id: str, flow: WidgetFlow, request: Request) -> JSONResponse:
         # The chatflow id stays on the server: Flowise's answers name it (e.g. feedback's
         # ``chatflowid``); the browser sees the public id instead.
         text = json.dumps(data, ensure_ascii=False).replace(flow.chatflow_id, public_id)
-        return JSONResponse(json.loads(text), headers=cors(request, flow))
+        return JSONResponse(json.loads(text), headers=self.cors(request, flow))
 
-    def failed(exc: BaseException, request: Request, public_id: str) -> JSONResponse:
+    def describe(self, exc: BaseException, request: Request, public_id: str) -> SafeError:
+        """The safe error of *exc*, logged for the operator."""
+        error = describe_error(exc, self.error_message)
+        flow = public_id if public_id in self.table else None
+        record_failure(
+            "widget", request=request, flow=flow, error=error, exc=exc, started=started_at(request)
+        )
+        return error
+
+    def failed(self, exc: BaseException, request: Request, public_id: str) -> JSONResponse:
         # A page the flow admits can read the error (else the widget shows a generic failure);
         # unknown ids and refused origins get no CORS header.
-        response = _error_response(describe_error(exc, error_message))
-        flow = table.get(public_id)
+        response = _error_response(self.describe(exc, request, public_id))
+        flow = self.table.get(public_id)
         origin = request.headers.get("origin")
         if flow is not None and (flow.origins is None or origin in flow.origins):
-            response.headers.update(cors(request, flow))
+            response.headers.update(self.cors(request, flow))
         return response
 
-    @router.post("/prediction/{public_id}")
-    async def prediction(public_id: str, request: Request) -> Response:
+    # -- routes ---------------------------------------------------------------------------
+
+    async def prediction(self, public_id: str, request: Request) -> Response:
         try:
-            flow = await admit(request, public_id)
-            raw = await read_json(request)
+            flow = await self.admit(request, public_id)
+            raw = await self.read_json(request)
             asked = PredictionRequest.from_dict(_filtered_body(flow, raw))  # wire names
             flowise = get_flowise(request)
             if raw.get("streaming") is True:
-                return _stream(flowise, public_id, flow, asked, request)
+                return self.stream(flowise, public_id, flow, asked, request)
             prediction = await flowise.predictions.create(flow.chatflow_id, **asked.options())
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc, request, public_id)
-        return answer(unstructure(prediction), public_id, flow, request)
+            return self.failed(exc, request, public_id)
+        return self.answer(unstructure(prediction), public_id, flow, request)
 
-    def _stream(
+    def stream(
+        self,
         flowise: AsyncFlowise,
         public_id: str,
         flow: WidgetFlow,
         asked: PredictionRequest,
         request: Request,
     ) -> Response:
-        hidden = flow.chatflow_id.encode()
-        shown = public_id.encode()
         stream = flowise.predictions.stream(
             flow.chatflow_id, **asked.options(), raise_on_error=False, abort_on_exit=True
         )
+        frames = self.frames(stream, public_id, flow, request)
+        return event_stream(frames, headers=self.cors(request, flow))
 
-        async def frames() -> AsyncIterator[bytes]:
-            try:
-                async for event in guarded_events(
-                    stream, first_event_timeout=first_event_timeout, heartbeat=heartbeat
-                ):
-                    if event is None:
-                        yield _HEARTBEAT
-                    elif isinstance(event, ev.ErrorEvent):
-                        # Flowise's in-band error: the text may hold internals; send a safe one.
-                        error = describe_event_error(event, error_message)
-                        yield _flowise_frame("error", error.message)
-                    else:
-                        yield sse_frame(event).replace(hidden, shown)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a safe frame
-                error = describe_error(exc, error_message)
-                yield _flowise_frame("error", error.message)
-                yield _flowise_frame("end", "[DONE]")
-
-        headers = {**_SSE_HEADERS, **cors(request, flow)}
-        return DisconnectAwareResponse(frames(), headers=headers, media_type="text/event-stream")
-
-    @router.get("/chatflows-streaming/{public_id}")
-    async def chatflows_streaming(public_id: str, request: Request) -> Response:
+    async def frames(
+        self, stream: Any, public_id: str, flow: WidgetFlow, request: Request
+    ) -> AsyncIterator[bytes]:
+        hidden = flow.chatflow_id.encode()
+        shown = public_id.encode()
         try:
-            flow = await admit(request, public_id)
+            async for event in guarded_events(
+                stream, first_event_timeout=self.first_event_timeout, heartbeat=self.heartbeat
+            ):
+                if event is None:
+                    yield FLOWISE_HEARTBEAT
+                elif isinstance(event, ev.ErrorEvent):
+                    # Flowise's in-band error: the text may hold internals; send a safe one.
+                    error = describe_event_error(event, self.error_message)
+                    record_failure(
+                        "widget",
+                        request=request,
+                        flow=public_id,
+                        error=error,
+                        exc=in_band_error(event),
+                        started=started_at(request),
+                    )
+                    yield flowise_error_frames(error, end=False)
+                else:
+                    yield sse_frame(event).replace(hidden, shown)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a safe frame
+            yield flowise_error_frames(self.describe(exc, request, public_id))
+
+    async def chatflows_streaming(self, public_id: str, request: Request) -> Response:
+        try:
+            flow = await self.admit(request, public_id)
             streaming = await get_flowise(request).chatflows.is_streaming(flow.chatflow_id)
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc, request, public_id)
-        return JSONResponse({"isStreaming": streaming}, headers=cors(request, flow))
+            return self.failed(exc, request, public_id)
+        return JSONResponse({"isStreaming": streaming}, headers=self.cors(request, flow))
 
-    @router.get("/public-chatbotConfig/{public_id}")
-    async def chatbot_config(public_id: str, request: Request) -> Response:
+    async def chatbot_config(self, public_id: str, request: Request) -> Response:
         try:
-            flow = await admit(request, public_id)
+            flow = await self.admit(request, public_id)
             flowise = get_flowise(request)
             chatflow = await flowise.chatflows.get(flow.chatflow_id)
             uploads = unstructure(await flowise.chatflows.uploads_config(flow.chatflow_id))
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc, request, public_id)
+            return self.failed(exc, request, public_id)
         config = chatflow.chatbot_config if isinstance(chatflow.chatbot_config, dict) else {}
         if not flow.uploads and isinstance(uploads, dict):
             uploads = {**uploads, **dict.fromkeys(_UPLOAD_FLAGS, False)}
         config = {**config, "uploads": uploads}
         config.pop("flowData", None)
-        return answer(config, public_id, flow, request)
+        return self.answer(config, public_id, flow, request)
 
-    @router.post("/feedback/{public_id}")
-    async def feedback(public_id: str, request: Request) -> Response:
+    async def feedback(self, public_id: str, request: Request) -> Response:
         try:
-            flow = await admit(request, public_id, "feedback")
-            body = await read_json(request)
+            flow = await self.admit(request, public_id, "feedback")
+            body = await self.read_json(request)
             if not isinstance(body, dict) or not isinstance(body.get("messageId"), str):
                 raise RequestRejectedError("messageId is required.", status=400)
             created = await get_flowise(request).feedback.create(
@@ -355,14 +397,13 @@ def widget_router(
                 chatflow_id=flow.chatflow_id,
             )
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc, request, public_id)
-        return answer(unstructure(created), public_id, flow, request)
+            return self.failed(exc, request, public_id)
+        return self.answer(unstructure(created), public_id, flow, request)
 
-    @router.post("/leads/{public_id}")
-    async def leads(public_id: str, request: Request) -> Response:
+    async def leads(self, public_id: str, request: Request) -> Response:
         try:
-            flow = await admit(request, public_id, "leads")
-            body = await read_json(request)
+            flow = await self.admit(request, public_id, "leads")
+            body = await self.read_json(request)
             if not isinstance(body, dict):
                 raise RequestRejectedError("The request body must be a JSON object.", status=400)
             lead = await get_flowise(request).leads.create(
@@ -373,44 +414,37 @@ def widget_router(
                 chat_id=body.get("chatId"),
             )
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc, request, public_id)
-        return answer(unstructure(lead), public_id, flow, request)
+            return self.failed(exc, request, public_id)
+        return self.answer(unstructure(lead), public_id, flow, request)
 
-    @router.put("/chatmessage/abort/{public_id}/{chat_id}")
-    async def abort(public_id: str, chat_id: str, request: Request) -> Response:
+    async def abort(self, public_id: str, chat_id: str, request: Request) -> Response:
         try:
-            flow = await admit(request, public_id)
+            flow = await self.admit(request, public_id)
             await get_flowise(request).predictions.abort(flow.chatflow_id, chat_id)
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc, request, public_id)
+            return self.failed(exc, request, public_id)
         return JSONResponse(
-            {"status": 200, "message": "Chat message aborted"}, headers=cors(request, flow)
+            {"status": 200, "message": "Chat message aborted"}, headers=self.cors(request, flow)
         )
 
-    def uploading(flow: WidgetFlow) -> None:
-        if not flow.uploads:
-            raise RequestRejectedError("Uploads are not allowed here.")
-
-    @router.post("/attachments/{public_id}/{chat_id}")
-    async def attachments(public_id: str, chat_id: str, request: Request) -> Response:
+    async def attachments(self, public_id: str, chat_id: str, request: Request) -> Response:
         try:
-            flow = await admit(request, public_id)
-            uploading(flow)
-            body = await read_body(request, max_upload)
+            flow = await self.admit(request, public_id)
+            _uploading(flow)
+            body = await read_body(request, self.max_upload)
             files, base64 = _form_files(request.headers.get("content-type", ""), body)
             created = await get_flowise(request).attachments.create(
                 flow.chatflow_id, chat_id, files, base64=base64
             )
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc, request, public_id)
-        return answer(unstructure(created), public_id, flow, request)
+            return self.failed(exc, request, public_id)
+        return self.answer(unstructure(created), public_id, flow, request)
 
-    @router.get("/get-upload-file")
-    async def get_upload_file(request: Request) -> Response:
+    async def get_upload_file(self, request: Request) -> Response:
         query = request.query_params
         try:
-            flow = await admit(request, query.get("chatflowId", ""))
-            uploading(flow)
+            flow = await self.admit(request, query.get("chatflowId", ""))
+            _uploading(flow)
             chat_id, file_name = query.get("chatId"), query.get("fileName")
             if not chat_id or not file_name:
                 raise RequestRejectedError("chatId and fileName are required.", status=400)
@@ -420,7 +454,7 @@ def widget_router(
             transport = get_flowise(request)._live_transport()
             upstream = await transport.send("GET", "/api/v1/get-upload-file", params=params)
         except (FlowiseError, TimeoutError) as exc:
-            return failed(exc, request, query.get("chatflowId", ""))
+            return self.failed(exc, request, query.get("chatflowId", ""))
         headers = {
             name: value
             for name, value in upstream.meta.headers.items()
@@ -434,29 +468,34 @@ def widget_router(
             finally:
                 upstream.close(reuse=True)
 
-        return StreamingResponse(chunks(), headers={**headers, **cors(request, flow)})
+        return StreamingResponse(chunks(), headers={**headers, **self.cors(request, flow)})
 
-    @router.options("/{path:path}")
-    async def preflight(path: str, request: Request) -> Response:
-        parts = path.split("/")
+    async def preflight(self, path: str, request: Request) -> Response:
         flow = None
-        for index, part in enumerate(parts):
-            if part in table and index > 0:
-                flow = table[part]
+        for index, part in enumerate(path.split("/")):
+            if part in self.table and index > 0:
+                flow = self.table[part]
                 break
         origin = request.headers.get("origin")
         if flow is None or (flow.origins is not None and origin not in flow.origins):
             return Response(status_code=403)
         headers = {
-            **cors(request, flow),
+            **self.cors(request, flow),
             "Access-Control-Allow-Methods": "GET, POST, PUT",
             "Access-Control-Allow-Headers": "Content-Type",
             "Access-Control-Max-Age": "600",
         }
         return Response(status_code=204, headers=headers)
 
-    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def other(path: str) -> Response:
-        return _error_response(SafeError(type="rejected", message="Not found.", status=404))
+    async def other(self, path: str, request: Request) -> Response:
+        error = SafeError(type="rejected", message="Not found.", status=404)
+        exc = RequestRejectedError(error.message, status=404)
+        record_failure(
+            "widget", request=request, flow=None, error=error, exc=exc, started=started_at(request)
+        )
+        return _error_response(error)
 
-    return router
+
+def _uploading(flow: WidgetFlow) -> None:
+    if not flow.uploads:
+        raise RequestRejectedError("Uploads are not allowed here.")
