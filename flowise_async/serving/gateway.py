@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
-import json
 import logging
 import time
 import uuid
@@ -56,11 +54,11 @@ from .. import events as ev
 from .._client import AsyncFlowise
 from .._exceptions import APIStatusError, FlowiseError, NotFoundError
 from .._stream import EventStream
+from .._wire import sse_fields
 from ..models._prediction import ExecutedNode
 from . import (
     Access,
     ConversationLock,
-    DisconnectAwareResponse,
     ErrorMessageHook,
     MemoryStateStore,
     RequestRejectedError,
@@ -69,11 +67,16 @@ from . import (
     describe_error,
     guarded_events,
 )
+from .access import maybe_await
+from .body import read_json
+from .log import mark_started, record_failure, started_at
+from .output import OPENAI_HEARTBEAT, data_frame, event_stream
 from .relay import flowise_lifespan, get_flowise
+from .streaming import CallerLeftError, unless_caller_leaves
 
 
 try:
-    from fastapi import APIRouter, FastAPI, Request
+    from fastapi import APIRouter, Depends, FastAPI, Request
     from fastapi.responses import JSONResponse, Response
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -128,9 +131,7 @@ IGNORED_FIELDS: Final[frozenset[str]] = frozenset(
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_CONVERSATION_ID = 200
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_HEARTBEAT = b": keep-alive\n\n"
-_DONE = b"data: [DONE]\n\n"
+_DONE = sse_fields(b"data: [DONE]")
 _TEXT_PARTS = frozenset({"text", "input_text"})
 _REFUSED_PARTS = {
     "image_url": "Images are not supported by this gateway.",
@@ -341,54 +342,9 @@ def parse_chat_request(
     if not isinstance(messages, list) or not messages:
         raise ChatRequestError("messages must be a non-empty list.", param="messages")
     _refuse(body)
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise ChatRequestError("stream must be a boolean.", param="stream")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise ChatRequestError("stream_options must be an object.", param="stream_options")
-    include_usage = bool(options.get("include_usage")) if options else False
-
-    turns: list[tuple[str, str]] = []
-    question = None
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise ChatRequestError("Each message must be an object.", param=f"messages[{index}]")
-        role = message.get("role")
-        if (
-            role in ("tool", "function")
-            or message.get("tool_calls")
-            or message.get("function_call")
-        ):
-            raise ChatRequestError(
-                "Tool messages are not supported: the flow runs its own tools.",
-                param=f"messages[{index}]",
-                code="unsupported_parameter",
-            )
-        if role not in ("system", "developer", "user", "assistant"):
-            raise ChatRequestError(
-                f"Unknown message role {role!r}.", param=f"messages[{index}].role"
-            )
-        text = _text_of(message.get("content"), index)
-        if index == len(messages) - 1:
-            if role == "user" and text:
-                question = text
-        elif role in ("user", "assistant") and text:
-            turns.append((str(role), text))
-    if question is None:
-        raise ChatRequestError(
-            "The last message must be a user message with text.", param="messages"
-        )
-
-    conversation = None
-    for name in conversation_headers:
-        value = (headers or {}).get(name)
-        if value:
-            conversation = _conversation_id(value, name)
-            break
-    metadata = body.get("metadata")
-    if conversation is None and isinstance(metadata, dict):
-        conversation = _conversation_id(metadata.get("conversation_id"), "metadata.conversation_id")
+    stream, include_usage = _streaming(body)
+    question, turns = _conversation_turns(messages)
+    conversation = _named_conversation(body, headers, conversation_headers)
     history = []
     if conversation is None:
         history = [
@@ -400,10 +356,69 @@ def parse_chat_request(
         question=question,
         history=history,
         conversation_id=conversation,
-        stream=bool(stream),
+        stream=stream,
         include_usage=include_usage,
         ignored=frozenset(IGNORED_FIELDS & set(body)),
     )
+
+
+def _streaming(body: Mapping[str, Any]) -> tuple[bool, bool]:
+    """``stream`` and ``stream_options.include_usage``."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise ChatRequestError("stream must be a boolean.", param="stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise ChatRequestError("stream_options must be an object.", param="stream_options")
+    return bool(stream), bool(options.get("include_usage")) if options else False
+
+
+def _conversation_turns(messages: list[Any]) -> tuple[str, list[tuple[str, str]]]:
+    """The question (the last user message) and the earlier user and assistant turns."""
+    turns: list[tuple[str, str]] = []
+    question = None
+    for index, message in enumerate(messages):
+        role, text = _message(message, index)
+        if index == len(messages) - 1:
+            if role == "user" and text:
+                question = text
+        elif role in ("user", "assistant") and text:
+            turns.append((role, text))
+    if question is None:
+        raise ChatRequestError(
+            "The last message must be a user message with text.", param="messages"
+        )
+    return question, turns
+
+
+def _message(message: Any, index: int) -> tuple[str, str | None]:
+    """One message's role and text; refuses tool messages and unknown roles."""
+    if not isinstance(message, dict):
+        raise ChatRequestError("Each message must be an object.", param=f"messages[{index}]")
+    role = message.get("role")
+    if role in ("tool", "function") or message.get("tool_calls") or message.get("function_call"):
+        raise ChatRequestError(
+            "Tool messages are not supported: the flow runs its own tools.",
+            param=f"messages[{index}]",
+            code="unsupported_parameter",
+        )
+    if role not in ("system", "developer", "user", "assistant"):
+        raise ChatRequestError(f"Unknown message role {role!r}.", param=f"messages[{index}].role")
+    return str(role), _text_of(message.get("content"), index)
+
+
+def _named_conversation(
+    body: Mapping[str, Any], headers: Mapping[str, str] | None, names: Sequence[str]
+) -> str | None:
+    """The conversation named by the first of the *names* headers, or ``metadata``."""
+    for name in names:
+        value = (headers or {}).get(name)
+        if value:
+            return _conversation_id(value, name)
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        return _conversation_id(metadata.get("conversation_id"), "metadata.conversation_id")
+    return None
 
 
 # -- answers --------------------------------------------------------------------------------
@@ -450,14 +465,6 @@ def _error_response(error: SafeError, exc: BaseException | None = None) -> JSONR
         # The flow ran (or started to) and failed: sending it again would repeat the run.
         headers["x-should-retry"] = "false"
     return JSONResponse(openai_error(error, exc), status_code=error.status, headers=headers)
-
-
-def _sse(payload: Mapping[str, Any]) -> bytes:
-    return (
-        b"data: "
-        + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        + b"\n\n"
-    )
 
 
 class _Usage:
@@ -540,22 +547,8 @@ class _Answer:
 # -- the router -----------------------------------------------------------------------------
 
 
-async def _maybe_await(value: Awaitable[Any] | Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
-
-
-async def _disconnected(request: Request) -> None:
-    """Return when the client has gone away (the request body was already read)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 @attrs.frozen
@@ -693,36 +686,81 @@ def openai_router(
     Returns:
         The router; add it with ``app.include_router(...)``.
     """
-    catalogue = _Catalogue(models, flow_types, models_ttl)
-    users = None
-    if keys is not None:
-        users = {
-            _digest(key): user if isinstance(user, GatewayUser) else GatewayUser(user)
-            for key, user in keys.items()
-        }
-    base = access or Access()
-    app_authorize = base.authorize
+    gateway = _OpenAIGateway(
+        _Catalogue(models, flow_types, models_ttl),
+        keys=keys,
+        access=access,
+        conversation_headers=conversation_headers,
+        user_conversations=user_conversations,
+        error_message=error_message,
+        first_event_timeout=first_event_timeout,
+        heartbeat=heartbeat,
+        max_body=max_body,
+        reasoning=reasoning,
+    )
+    router = APIRouter(prefix=prefix, dependencies=[Depends(mark_started)])
+    router.add_api_route("/models", gateway.list_models, methods=["GET"])
+    router.add_api_route("/models/{model:path}", gateway.get_model, methods=["GET"])
+    router.add_api_route("/chat/completions", gateway.chat_completions, methods=["POST"])
+    router.add_api_route(
+        "/{path:path}", gateway.other, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+    )
+    return router
 
-    async def authorize(request: Request) -> Any:
+
+class _OpenAIGateway:
+    """The gateway's routes, each a method, over its models, users, checks and locks."""
+
+    def __init__(
+        self,
+        catalogue: _Catalogue,
+        *,
+        keys: Mapping[str, str | GatewayUser] | None,
+        access: Access | None,
+        conversation_headers: Sequence[str],
+        user_conversations: bool,
+        error_message: ErrorMessageHook | None,
+        first_event_timeout: float | None,
+        heartbeat: float | None,
+        max_body: int,
+        reasoning: bool,
+    ) -> None:
+        self.catalogue = catalogue
+        self.users = None
+        if keys is not None:
+            self.users = {
+                _digest(key): user if isinstance(user, GatewayUser) else GatewayUser(user)
+                for key, user in keys.items()
+            }
+        self.base = access or Access()
+        self.checks = attrs.evolve(self.base, authorize=self._authorize)
+        self.store: StateStore = (
+            self.base.state if self.base.state is not None else MemoryStateStore()
+        )
+        self.conversation_headers = conversation_headers
+        self.user_conversations = user_conversations
+        self.error_message = error_message
+        self.first_event_timeout = first_event_timeout
+        self.heartbeat = heartbeat
+        self.max_body = max_body
+        self.reasoning = reasoning
+
+    async def _authorize(self, request: Request) -> Any:
         user: GatewayUser | None = request.state.gateway_user
         who = None
-        if app_authorize is not None:
-            who = await _maybe_await(app_authorize(request))
+        if self.base.authorize is not None:
+            who = await maybe_await(self.base.authorize(request))
         if who is None and user is not None:
             who = user.name
         return who
 
-    checks = attrs.evolve(base, authorize=authorize)
-    store: StateStore = base.state if base.state is not None else MemoryStateStore()
-    router = APIRouter(prefix=prefix)
-
-    def authenticate(request: Request) -> GatewayUser | None:
-        if users is None:
+    def authenticate(self, request: Request) -> GatewayUser | None:
+        if self.users is None:
             request.state.gateway_user = None
             return None
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        user = users.get(_digest(token.strip())) if scheme.lower() == "bearer" else None
+        user = self.users.get(_digest(token.strip())) if scheme.lower() == "bearer" else None
         if user is None:
             raise RequestRejectedError(
                 "Incorrect API key provided. Use the key the gateway's administrator gave you.",
@@ -731,8 +769,8 @@ def openai_router(
         request.state.gateway_user = user
         return user
 
-    def visible(flows: Mapping[str, _Flow], user: GatewayUser | None) -> list[_Flow]:
-        allowed = base.chatflows
+    def visible(self, flows: Mapping[str, _Flow], user: GatewayUser | None) -> list[_Flow]:
+        allowed = self.base.chatflows
         return [
             flow
             for flow in flows.values()
@@ -740,19 +778,30 @@ def openai_router(
             and (allowed is None or flow.chatflow_id in allowed)
         ]
 
-    async def resolve(request: Request, model: str) -> _Flow:
+    async def resolve(self, request: Request, model: str) -> _Flow:
         user: GatewayUser | None = request.state.gateway_user
-        flows = await catalogue.flows(get_flowise(request))
+        flows = await self.catalogue.flows(get_flowise(request))
         flow = flows.get(model)
         if flow is None or (user is not None and not user.may_use(model)):
             raise _unknown_model(model)
         return flow
 
-    def failed(exc: BaseException) -> JSONResponse:
+    def failed(self, exc: BaseException, request: Request, model: str | None) -> JSONResponse:
+        """The safe OpenAI-shaped answer to *exc*, logged for the operator."""
         if not isinstance(exc, FlowiseError | TimeoutError):
             logger.exception("the OpenAI gateway failed on a request")
-        return _error_response(describe_error(exc, error_message), exc)
+        error = describe_error(exc, self.error_message)
+        record_failure(
+            "gateway",
+            request=request,
+            flow=model,
+            error=error,
+            exc=exc,
+            started=started_at(request),
+        )
+        return _error_response(error, exc)
 
+    @staticmethod
     def model_object(flow: _Flow) -> dict[str, Any]:
         return {
             "id": flow.model,
@@ -762,66 +811,60 @@ def openai_router(
             "name": flow.name,
         }
 
-    @router.get("/models")
-    async def list_models(request: Request) -> Response:
+    async def list_models(self, request: Request) -> Response:
         try:
-            user = authenticate(request)
-            flows = await catalogue.flows(get_flowise(request))
+            user = self.authenticate(request)
+            flows = await self.catalogue.flows(get_flowise(request))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a safe answer
-            return failed(exc)
-        data = [model_object(flow) for flow in visible(flows, user)]
+            return self.failed(exc, request, None)
+        data = [self.model_object(flow) for flow in self.visible(flows, user)]
         return JSONResponse({"object": "list", "data": data})
 
-    @router.get("/models/{model:path}")
-    async def get_model(model: str, request: Request) -> Response:
+    async def get_model(self, model: str, request: Request) -> Response:
         try:
-            authenticate(request)
-            flow = await resolve(request, model)
-            if base.chatflows is not None and flow.chatflow_id not in base.chatflows:
+            self.authenticate(request)
+            flow = await self.resolve(request, model)
+            if self.base.chatflows is not None and flow.chatflow_id not in self.base.chatflows:
                 raise _unknown_model(model)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a safe answer
-            return failed(exc)
-        return JSONResponse(model_object(flow))
+            return self.failed(exc, request, model)
+        return JSONResponse(self.model_object(flow))
 
-    async def read_json(request: Request) -> Any:
-        size = 0
-        chunks = []
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise RequestRejectedError("The request is too large.", status=413)
-            chunks.append(chunk)
-        try:
-            return json.loads(b"".join(chunks) or b"null")
-        except ValueError:
-            raise ChatRequestError("The request body is not valid JSON.") from None
-
-    @router.post("/chat/completions")
-    async def chat_completions(request: Request) -> Response:
-        try:
-            authenticate(request)
-            chat = parse_chat_request(
-                await read_json(request),
-                request.headers,
-                conversation_headers=conversation_headers,
+    async def admit(
+        self, request: Request
+    ) -> tuple[ChatRequest, _Flow, str | None, ConversationLock | None]:
+        """The checks before a run: who, what, allowed, and the conversation's lock."""
+        self.authenticate(request)
+        invalid = ChatRequestError("The request body is not valid JSON.")
+        chat = parse_chat_request(
+            await read_json(request, self.max_body, invalid=invalid),
+            request.headers,
+            conversation_headers=self.conversation_headers,
+        )
+        request.state.gateway_model = chat.model
+        flow = await self.resolve(request, chat.model)
+        await self.checks.check(request, flow.chatflow_id)
+        chat_id = chat.conversation_id
+        user: GatewayUser | None = request.state.gateway_user
+        if chat_id is not None and self.user_conversations and user is not None:
+            chat_id = f"{user.name}:{chat_id}"
+        if chat_id is None:
+            return chat, flow, None, None
+        lock = ConversationLock(self.store, f"conversation:{flow.chatflow_id}:{chat_id}")
+        if not await lock.acquire():
+            raise RequestRejectedError(
+                "This conversation is still answering another request; send the next "
+                "message when it has finished.",
+                status=409,
             )
-            flow = await resolve(request, chat.model)
-            await checks.check(request, flow.chatflow_id)
-            lock = None
-            chat_id = chat.conversation_id
-            user: GatewayUser | None = request.state.gateway_user
-            if chat_id is not None and user_conversations and user is not None:
-                chat_id = f"{user.name}:{chat_id}"
-            if chat_id is not None:
-                lock = ConversationLock(store, f"conversation:{flow.chatflow_id}:{chat_id}")
-                if not await lock.acquire():
-                    raise RequestRejectedError(
-                        "This conversation is still answering another request; send the next "
-                        "message when it has finished.",
-                        status=409,
-                    )
+        return chat, flow, chat_id, lock
+
+    async def chat_completions(self, request: Request) -> Response:
+        request.state.gateway_model = None
+        try:
+            chat, flow, chat_id, lock = await self.admit(request)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a safe answer
-            return failed(exc)
+            return self.failed(exc, request, request.state.gateway_model)
         try:
             stream = get_flowise(request).predictions.stream(
                 flow.chatflow_id,
@@ -834,27 +877,29 @@ def openai_router(
                 chat,
                 flow,
                 stream,
-                first_event_timeout=first_event_timeout,
-                heartbeat=heartbeat if chat.stream else None,
+                first_event_timeout=self.first_event_timeout,
+                heartbeat=self.heartbeat if chat.stream else None,
                 release=lock.release if lock is not None else None,
-                reasoning=reasoning,
+                reasoning=self.reasoning,
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a safe answer
             if lock is not None:
                 await lock.release()
-            return failed(exc)
-        return await run.answer(request, failed, error_message)
+            return self.failed(exc, request, chat.model)
+        return await run.answer(request, self)
 
-    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def other(path: str) -> Response:
+    async def other(self, path: str, request: Request) -> Response:
+        error = SafeError(type="rejected", message="Unknown route.", status=404)
+        record_failure(
+            "gateway",
+            request=request,
+            flow=None,
+            error=error,
+            exc=RequestRejectedError(error.message, status=404),
+            started=started_at(request),
+        )
         body = _error_body("Unknown route.", "invalid_request_error", "unknown_url")
         return JSONResponse(body, status_code=404)
-
-    return router
-
-
-class _ClientGoneError(Exception):
-    """The client went away before its answer started."""
 
 
 class _Run:
@@ -906,46 +951,24 @@ class _Run:
             if event is not None:
                 self.answer_parts.take(event)
 
-    async def _racing_disconnect(self, request: Request, work: Awaitable[Any]) -> Any:
-        """Run *work*; if the client goes away first, cancel it (closing the upstream)."""
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(_disconnected(request))
-        try:
-            await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not task.done():
-                task.cancel()
-            watcher.cancel()
-            await asyncio.gather(task, watcher, return_exceptions=True)
-        if task.cancelled():
-            raise _ClientGoneError  # nobody reads the answer; the run was closed and aborted
-        return task.result()
-
-    async def answer(
-        self,
-        request: Request,
-        failed: Callable[[BaseException], Response],
-        error_message: ErrorMessageHook | None,
-    ) -> Response:
+    async def answer(self, request: Request, gateway: _OpenAIGateway) -> Response:
         """The HTTP answer: a whole completion, or the start of a streamed one."""
         handed_over = False
         try:
             if not self.chat.stream:
-                await self._racing_disconnect(request, self._collect())
+                await unless_caller_leaves(request, self._collect())
                 return JSONResponse(self._completion())
-            first = await self._racing_disconnect(request, self._until_first_event())
-            body = _Body(self._chunks(first, error_message), self.close)
+            first = await unless_caller_leaves(request, self._until_first_event())
+            body = _Body(self._chunks(first, gateway, request), self.close)
             handed_over = True
-            return DisconnectAwareResponse(
-                body, headers=_SSE_HEADERS, media_type="text/event-stream"
-            )
-        except _ClientGoneError:
+            return event_stream(body)
+        except CallerLeftError:
             return Response(status_code=499)  # the client will not read it
         except NotFoundError:
             # The flow is gone from the server (the model list is cached for a while).
-            return failed(_unknown_model(self.chat.model))
+            return gateway.failed(_unknown_model(self.chat.model), request, self.chat.model)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a safe answer
-            return failed(exc)
+            return gateway.failed(exc, request, self.chat.model)
         finally:
             if not handed_over:
                 await self.close()
@@ -989,10 +1012,10 @@ class _Run:
         }
         if self.chat.include_usage:
             chunk["usage"] = None
-        return _sse(chunk)
+        return data_frame(chunk)
 
     async def _chunks(
-        self, first: ev.Event | None, error_message: ErrorMessageHook | None
+        self, first: ev.Event | None, gateway: _OpenAIGateway, request: Request
     ) -> AsyncIterator[bytes]:
         yield self._chunk({"role": "assistant", "content": ""})
         try:
@@ -1002,15 +1025,23 @@ class _Run:
                     yield self._chunk(delta)
                 async for event in self.events:
                     if event is None:
-                        yield _HEARTBEAT
+                        yield OPENAI_HEARTBEAT
                         continue
                     delta = self.answer_parts.take(event)
                     if delta:
                         yield self._chunk(delta)
         except Exception as exc:  # noqa: BLE001 - the stream ends with a safe error
-            error = describe_error(exc, error_message)
+            error = describe_error(exc, gateway.error_message)
+            record_failure(
+                "gateway",
+                request=request,
+                flow=self.chat.model,
+                error=error,
+                exc=exc,
+                started=started_at(request),
+            )
             # No [DONE]: OpenAI clients raise on the error object.
-            yield _sse(openai_error(error, exc))
+            yield data_frame(openai_error(error, exc))
             return
         yield self._chunk({}, "stop")
         if self.chat.include_usage:
@@ -1023,7 +1054,7 @@ class _Run:
                 "choices": [],
                 "usage": self.answer_parts.usage_payload(),
             }
-            yield _sse(usage)
+            yield data_frame(usage)
         yield _DONE
 
 
