@@ -27,10 +27,8 @@ other front you build on them share these pieces:
 from __future__ import annotations
 
 from .access import Access, RateLimiter, TokenBucket, client_address
+from . import errors as _errors
 from .errors import (
-    DEFAULT_MESSAGES,
-    ERROR_TYPES,
-    ErrorMessageHook,
     FirstEventTimeoutError,
     RequestRejectedError,
     SafeError,
@@ -68,3 +66,13 @@ __all__ = [
     "describe_event_error",
     "guarded_events",
 ]
+
+#: The ``type`` of every error a browser can receive, and what it means.
+ERROR_TYPES = _errors.ERROR_TYPES
+
+#: The message a user sees for each type, unless an `ErrorMessageHook` writes another one.
+DEFAULT_MESSAGES = _errors.DEFAULT_MESSAGES
+
+#: ``hook(error, exc)`` returns the message to show for *error* (caused by *exc*), or None to
+#: keep the default. *exc* is the original exception: log it, never send its text as is.
+ErrorMessageHook = _errors.ErrorMessageHook
