@@ -103,7 +103,7 @@ class DisconnectAwareResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streamer = asyncio.ensure_future(self.stream_response(send))
-        watcher = asyncio.ensure_future(self.listen_for_disconnect(receive))
+        watcher = asyncio.ensure_future(_disconnected(receive))
         try:
             await asyncio.wait({streamer, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if streamer.done() and not streamer.cancelled():
