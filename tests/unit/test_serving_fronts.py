@@ -231,3 +231,30 @@ async def test_a_state_store_that_is_down_is_a_safe_503(caplog: pytest.LogCaptur
         ("relay", "unavailable", 503),
         ("gateway", "unavailable", 503),
     ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("flowise_async.fastapi", "flowise_async.serving.relay"),
+        ("flowise_async.widget", "flowise_async.serving.widget"),
+        ("flowise_async.openai_gateway", "flowise_async.serving.gateway"),
+    ],
+)
+def test_the_fronts_keep_their_import_paths(old: str, new: str) -> None:
+    """Every public name stays where it was; other names moved, with a deprecation warning."""
+    import importlib  # noqa: PLC0415
+
+    before, after = importlib.import_module(old), importlib.import_module(new)
+    assert before.__all__ == after.__all__
+    for name in before.__all__:
+        assert getattr(before, name) is getattr(after, name)
+    moved = next(
+        name
+        for name in vars(after)
+        if not name.startswith("__") and name not in after.__all__ and name.isupper()
+    )
+    with pytest.warns(DeprecationWarning, match=new):
+        assert getattr(before, moved) is getattr(after, moved)
+    with pytest.raises(AttributeError):
+        _ = before.no_such_name
