@@ -26,8 +26,8 @@ other front you build on them share these pieces:
 
 from __future__ import annotations
 
-from .access import Access, RateLimiter, TokenBucket, client_address
 from . import errors as _errors
+from .access import Access, RateLimiter, TokenBucket, client_address
 from .errors import (
     FirstEventTimeoutError,
     RequestRejectedError,

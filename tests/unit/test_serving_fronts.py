@@ -243,7 +243,7 @@ async def test_a_state_store_that_is_down_is_a_safe_503(caplog: pytest.LogCaptur
 )
 def test_the_fronts_keep_their_import_paths(old: str, new: str) -> None:
     """Every public name stays where it was; other names moved, with a deprecation warning."""
-    import importlib  # noqa: PLC0415
+    import importlib
 
     before, after = importlib.import_module(old), importlib.import_module(new)
     assert before.__all__ == after.__all__
