@@ -46,8 +46,11 @@ RELAY_HEARTBEAT: Final = sse_comment(" ping")
 OPENAI_HEARTBEAT: Final = sse_comment(" keep-alive")
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once
+
+
 def _json(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return _encode(payload).encode()
 
 
 def flowise_frame(name: str, data: Any) -> bytes:
@@ -57,7 +60,7 @@ def flowise_frame(name: str, data: Any) -> bytes:
 
 def named_frame(name: str, payload: Any) -> bytes:
     """A standard SSE frame: ``event: <name>`` and the payload as one line of JSON."""
-    return sse_fields(b"event: " + name.encode(), b"data: " + _json(payload))
+    return sse_fields(b"event: " + name.encode(), b"data: " + _encode(payload).encode())
 
 
 def data_frame(payload: Any) -> bytes:
