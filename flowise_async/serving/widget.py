@@ -63,6 +63,7 @@ from .errors import in_band_error
 from .log import mark_started, record_failure, started_at
 from .output import FLOWISE_HEARTBEAT, event_stream, flowise_error_frames
 from .relay import get_flowise
+from .streaming import CallerLeftError, unless_caller_leaves
 
 
 try:
@@ -313,7 +314,11 @@ class _WidgetProxy:
             flowise = get_flowise(request)
             if raw.get("streaming") is True:
                 return self.stream(flowise, public_id, flow, asked, request)
-            prediction = await flowise.predictions.create(flow.chatflow_id, **asked.options())
+            prediction = await unless_caller_leaves(
+                request, flowise.predictions.create(flow.chatflow_id, **asked.options())
+            )
+        except CallerLeftError:
+            return Response(status_code=499)  # the browser left: the request was cancelled
         except (FlowiseError, TimeoutError) as exc:
             return self.failed(exc, request, public_id)
         return self.answer(unstructure(prediction), public_id, flow, request)

@@ -146,3 +146,45 @@ async def test_browsers_leaving_at_random_points_abort_and_release_the_pool() ->
                 assert app.state.flowise.pool_stats()["acquired"] == 0
     assert len(settle) == APPS * LEAVES_PER_APP
     assert max(settle) <= SETTLE
+
+
+async def test_a_browser_leaving_a_whole_answer_releases_the_pool() -> None:
+    """Widget proxy, not streamed: the browser leaves while Flowise's answer is still coming."""
+    from aiohttp import web
+
+    from flowise_async.widget import widget_router
+    from tests.unit._server import serve
+
+    async def slow_json(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b'{"text": "')  # then nothing for a long while
+        await asyncio.sleep(30)
+        return response
+
+    async with serve([("POST", "/api/v1/prediction/{flow}", slow_json)]) as url:
+        app = FastAPI(
+            lifespan=flowise_lifespan(
+                lambda: AsyncFlowise(url, timeouts=Timeouts(connect=2, idle=60))
+            )
+        )
+        app.include_router(widget_router({"pub": FLOW}))
+        async with served(app, HTTP[0]) as port:
+            client: AsyncFlowise = app.state.flowise
+            for _ in range(5):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                body = b'{"question": "hi"}'
+                writer.write(
+                    b"POST /api/v1/prediction/pub HTTP/1.1\r\nHost: w\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body
+                )
+                await writer.drain()
+                await until(lambda: client.pool_stats()["acquired"] == 1, 10, "the answer")
+                writer.close()
+                await until(
+                    lambda: client.pool_stats()["acquired"] == 0, SETTLE, "the pool's release"
+                )
