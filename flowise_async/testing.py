@@ -177,7 +177,9 @@ class Reply:
             chunked body.
         hang: Never answer, not even the headers, as Flowise does when a streaming request
             fails before its stream starts.
-        delay: Seconds to wait before each frame.
+        delay: Seconds to wait before each frame of a stream, and once before a whole
+            answer (a JSON answer, an error or *status*), so a slow ``create()`` can be
+            tested too.
         heartbeat_every: Write `HEARTBEAT` after every this many frames.
         streaming: Whether the flow can stream. ``False`` answers JSON even to a streaming
             request, as Flowise does for such flows.
@@ -575,12 +577,14 @@ class FakeFlowise:
             await self._wait_for_exit(request)
             _drop(request)
             return web.Response()
+        wants_stream = body.get("streaming") in (True, "true")
+        if reply.delay and not (wants_stream and reply.streaming and reply.status is None):
+            await asyncio.sleep(reply.delay)  # a whole answer takes its time too
         if reply.status is not None:
             return _status_response(reply)
         run = _Run.of(body)
         if reply.error is None:
             self._store(chatflow_id, run, reply)
-        wants_stream = body.get("streaming") in (True, "true")
         if not (wants_stream and reply.streaming):
             if reply.error is not None:
                 return _json_error(500, reply.error)
@@ -862,7 +866,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="wait before each streamed event, so streaming shows (default 0)",
+        help="wait before each streamed event and before a whole answer (default 0)",
     )
     parser.add_argument("--api-key", help="require this API key on every route")
     return parser.parse_args(argv)

@@ -393,3 +393,22 @@ async def test_url_before_start_raises_and_reset_forgets_everything() -> None:
             assert server.requests == []
             with pytest.raises(NotFoundError):
                 await client.predictions.create("f", "q")
+
+
+async def test_delay_also_slows_a_whole_json_answer() -> None:
+    """`delay` holds back a plain answer too, so a slow create() (and its timeout) is testable."""
+    async with FakeFlowise() as server:
+        server.answer("slow", "Hi", delay=5)
+        server.answer("late", "Hi", delay=0.3)
+        server.answer("failing", delay=5, status=503)
+        async with server.client(retries=Retries(attempts=1)) as flowise:
+            quick = flowise.with_options(timeouts=Timeouts(headers=0.5))
+            with pytest.raises(APITimeoutError):
+                await quick.predictions.create("slow", "Hi")
+            with pytest.raises(APITimeoutError):
+                await quick.predictions.create("failing", "Hi")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            answer = await flowise.predictions.create("late", "Hi")
+            assert answer.text == "Hi"
+            assert loop.time() - started >= 0.3
