@@ -13,8 +13,9 @@ Two levels:
   status, a stall, a dropped connection. It records every request it receives
   (`FakeFlowise.requests`), answers the abort call (`FakeFlowise.aborts`), the ping and the
   chatflows routes, and can require an API key. `FakeFlowise.agentflow` adds an agent flow
-  that stops for a person and is resumed, with its executions, as Flowise 3.1.4 runs one. ``python -m flowise_async.testing --port 3000``
-  runs it on its own, for trying a program or the command line by hand.
+  that stops for a person and is resumed, with its executions, as Flowise 3.1.4 runs one.
+  ``python -m flowise_async.testing --port 3000`` runs it on its own, for trying a program or
+  the command line by hand.
 
 Example::
 
