@@ -37,6 +37,9 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import email.message
+import email.parser
+import email.policy
 import itertools
 import json
 import signal
@@ -320,6 +323,8 @@ class RecordedRequest:
         query: The query parameters.
         headers: The request headers, without ``Authorization`` and cookies.
         json: The decoded JSON body, or ``None``.
+        form: The fields of a ``multipart/form-data`` body (text fields by name, and
+            ``files``: the names of the files sent), or ``None``.
         body: The raw body.
         authorized: Whether an ``Authorization`` header was sent.
     """
@@ -329,6 +334,7 @@ class RecordedRequest:
     query: Mapping[str, str] = attrs.field(factory=dict)
     headers: Mapping[str, str] = attrs.field(factory=dict)
     json: Any = None
+    form: Mapping[str, Any] | None = None
     body: bytes = attrs.field(default=b"", repr=False)
     authorized: bool = False
 
@@ -594,12 +600,16 @@ class FakeFlowise:
                 decoded = json.loads(body)
             except ValueError:
                 decoded = None
+        form = None
+        if body and request.content_type == "multipart/form-data":
+            form = _form_fields(body, request.headers.get("Content-Type", ""))
         recorded = RecordedRequest(
             method=request.method,
             path=request.path,
             query=dict(request.query),
             headers={k: v for k, v in request.headers.items() if k.lower() not in _PRIVATE_HEADERS},
             json=decoded,
+            form=form,
             body=body,
             authorized="Authorization" in request.headers,
         )
@@ -609,9 +619,9 @@ class FakeFlowise:
     async def _prediction(self, request: web.Request) -> web.StreamResponse:
         recorded = await self._record(request)
         chatflow_id = request.match_info["chatflow_id"]
-        if recorded.body and recorded.json is None:
+        if recorded.body and recorded.json is None and recorded.form is None:
             return _json_error(400, "Unexpected end of JSON input")
-        body = recorded.json if isinstance(recorded.json, dict) else {}
+        body = recorded.json if isinstance(recorded.json, dict) else dict(recorded.form or {})
         flow = self._agentflows.get(chatflow_id)
         if flow is not None:
             return await self._agent_prediction(request, chatflow_id, flow, body)
@@ -905,6 +915,27 @@ def _chatflow_row(chatflow_id: str) -> dict[str, Any]:
         "updatedDate": "2026-01-01T00:00:00.000Z",
         "workspaceId": None,
     }
+
+
+def _form_fields(body: bytes, content_type: str) -> dict[str, Any]:
+    """The text fields and the file names of a ``multipart/form-data`` body."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, Any] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        if not isinstance(part, email.message.EmailMessage):
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            fields.setdefault("files", []).append(filename)
+            continue
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode("utf-8", errors="replace")
+    return fields
 
 
 def _drop(request: web.Request) -> None:
@@ -1420,6 +1451,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="wait before each streamed event and before a whole answer (default 0)",
     )
+    parser.add_argument(
+        "--agentflow",
+        action="append",
+        default=[],
+        metavar="FLOW",
+        help="the id FLOW is an agent flow that stops for a person (see FakeFlowise.agentflow); "
+        "repeatable",
+    )
     parser.add_argument("--api-key", help="require this API key on every route")
     return parser.parse_args(argv)
 
@@ -1429,6 +1468,8 @@ async def _serve(args: argparse.Namespace, script: Mapping[str, Mapping[str, Any
     for chatflow_id, scripted in script.items():
         options = {"delay": args.delay, **scripted}
         server.answer(chatflow_id, *options.pop("tokens", ()), **options)
+    for flow_id in args.agentflow:
+        server.agentflow(flow_id, delay=args.delay)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -1437,7 +1478,10 @@ async def _serve(args: argparse.Namespace, script: Mapping[str, Mapping[str, Any
     await server.start(args.port)
     try:
         print(f"fake Flowise on {server.url}", flush=True)
-        print(f"chatflows: {', '.join(script)}", flush=True)
+        if script:
+            print(f"chatflows: {', '.join(script)}", flush=True)
+        if args.agentflow:
+            print(f"agent flows: {', '.join(args.agentflow)}", flush=True)
         print("Ctrl-C stops it.", flush=True)
         await stop.wait()
     finally:
@@ -1449,8 +1493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``python -m flowise_async.testing``: run `FakeFlowise` on its own until Ctrl-C.
 
     ``--port`` (default 3000), ``--answer CHATFLOW=TEXT`` (repeatable), ``--script FILE`` (a
-    JSON object of chatflow ids and their answer text or `Reply` fields), ``--delay`` and
-    ``--api-key``. Returns the exit code: 0, or 2 for a bad script or a port in use.
+    JSON object of chatflow ids and their answer text or `Reply` fields), ``--agentflow FLOW``
+    (repeatable: an agent flow that stops for a person), ``--delay`` and ``--api-key``.
+    Returns the exit code: 0, or 2 for a bad script or a port in use.
     """
     args = _parse_args(argv)
     try:
@@ -1460,7 +1505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not sep or not chatflow_id:
                 raise ValueError(f"--answer expects CHATFLOW=TEXT, got {item!r}")
             script[chatflow_id] = {"tokens": _words(text)}
-        if not script:
+        if not script and not args.agentflow:
             script = {"demo": {"tokens": _words("Hello from the fake Flowise server.")}}
         asyncio.run(_serve(args, script))
     except (ValueError, TypeError) as exc:

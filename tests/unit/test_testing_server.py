@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -412,3 +413,29 @@ async def test_delay_also_slows_a_whole_json_answer() -> None:
             answer = await flowise.predictions.create("late", "Hi")
             assert answer.text == "Hi"
             assert loop.time() - started >= 0.3
+
+
+async def test_multipart_predictions_are_answered_and_their_fields_recorded(
+    tmp_path: Path,
+) -> None:
+    """A prediction with files (multipart) is answered like JSON; its fields are recorded."""
+    path = tmp_path / "notes.txt"
+    path.write_text("The meeting is at noon.")
+    async with FakeFlowise() as server:
+        server.answer("files", "At", " noon")
+        async with server.client() as flowise:
+            async with flowise.predictions.stream_with_files(
+                "files", "When?", files=[path]
+            ) as stream:
+                assert (await stream.final()).text == "At noon"
+            answer = await flowise.predictions.create_with_files("files", "When?", files=[path])
+            assert answer.text == "At noon"
+        streamed, plain = server.predictions
+        assert streamed.json is None
+        assert streamed.form == {
+            "question": "When?",
+            "chatId": stream.chat_id,
+            "streaming": "true",
+            "files": ["notes.txt"],
+        }
+        assert plain.form == {"question": "When?", "files": ["notes.txt"]}
