@@ -310,7 +310,7 @@ async def test_standalone_server_runs_agent_flows_that_wait() -> None:
             first = await client.predictions.create("hitl", "Send it")
             assert first.pending_action is not None
             done = await client.predictions.resume("hitl", first.chat_id or "", "proceed")
-            assert done.text == "Echo: Send it"
+            assert done.text == "Echo: proceed"  # no feedback: the decision
     finally:
         code, err = await _stop(proc)
     assert code == 0, err
