@@ -1020,8 +1020,9 @@ class AgentFlow:
     Attributes:
         description: The Human Input node's text, streamed as one token before it stops.
         feedback: Whether the node takes a feedback text (``humanInputEnableFeedback``).
-        answer: What the LLM answers on proceed; ``None`` echoes, like the test model of
-            the integration servers: ``"Echo: "`` and the feedback (else the question).
+        answer: What the LLM answers on proceed; ``None`` echoes the last user message it
+            gets, like the test model of the integration servers: ``"Echo: "`` and the
+            feedback, else ``"Echo: proceed"``.
         rejected: What the reject branch replies.
         approve_label: The label of the proceed button.
         reject_label: The label of the reject button.
@@ -1197,11 +1198,7 @@ class _AgentFlowRun:
             history=[{"role": "user", "content": feedback}] if feedback else None,
         )
         if decision == "proceed":
-            text = (
-                self.flow.answer
-                if self.flow.answer is not None
-                else f"Echo: {feedback or question}"
-            )
+            text = self.flow.answer if self.flow.answer is not None else f"Echo: {reply}"
             last = _node(
                 _LLM,
                 "FINISHED",

@@ -164,7 +164,7 @@ def test_copyable_blocks_are_found() -> None:
     """The finder sees both kinds of block, on the guide pages and the API pages."""
     found = {page.relative_to(DOCS).as_posix(): copyable_blocks(page) for page in COPYABLE}
     assert len(found["testing.md"]) == len(blocks_of(DOCS / "testing.md"))
-    assert len(found["agentflows.md"]) > len(blocks_of(DOCS / "agentflows.md"))
+    assert len(found["openai-gateway.md"]) > len(blocks_of(DOCS / "openai-gateway.md"))
     assert any(found[name] for name in found if name.startswith("api/"))
 
 
