@@ -388,7 +388,7 @@ class FakeFlowise:
     ``action``, the execution ``STOPPED``), ``humanInput`` on the same chat resumes it
     (proceed or reject, with feedback), and a resume of a chat that is not waiting gets
     Flowise's "cannot resume" answer (``NotWaitingError`` in the client). Their runs are
-    served by the executions routes:
+    served by the executions routes (which a *server_version* before 3.0 does not have):
 
     - ``GET /api/v1/executions`` (filters ``id``, ``agentflowId``, ``agentflowName``,
       ``sessionId``, ``state``, ``startDate``, ``endDate``; ``page``, ``limit``: the latest
@@ -554,7 +554,8 @@ class FakeFlowise:
         app.router.add_get("/api/v1/chatflows/{chatflow_id}", self._chatflow)
         app.router.add_get("/api/v1/chatmessage/{chatflow_id}", self._messages)
         app.router.add_get("/api/v1/ping", self._ping)
-        _ExecutionRoutes(self).add_to(app)
+        if self.server_version is None or server_has("executions", self.server_version):
+            _ExecutionRoutes(self).add_to(app)  # Flowise 3.0 and later
         if self.server_version is not None:
             app.router.add_get("/api/v1/version", self._version)
         runner = web.AppRunner(
