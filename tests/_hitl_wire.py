@@ -9,8 +9,9 @@ exact bodies, by name. The flow is the harness's ``agentflow-hitl``: Start -> Hu
 
 The script: a streamed run that stops, the chat's execution (listed and read), a streamed
 resume with feedback, a streamed resume of the finished chat (not waiting), a plain run that
-stops, a plain reject, a plain resume of the finished chat, a plain and a streamed resume of a
-chat that never ran, then sharing, reading publicly and deleting the first execution.
+stops, a plain reject, a plain resume of the finished chat, a streamed reject of a third run, a
+plain and a streamed resume of a chat that never ran, then sharing, reading publicly and
+deleting the first execution.
 
 The real bodies are kept in ``tests/integration/wire/<line>-hitl-<name>.<sse|json>``;
 ``shape`` reduces a body to what must agree between servers (event names and order, keys and
@@ -30,7 +31,7 @@ import aiohttp
 
 
 WIRE_DIR = Path(__file__).resolve().parent / "integration" / "wire"
-STREAMED = ("stopped", "proceed", "not-waiting", "no-run")
+STREAMED = ("stopped", "proceed", "not-waiting", "reject", "no-run")
 """The streamed captures (``.sse``); the others are JSON bodies (``.json``)."""
 NAMES = (
     "stopped",
@@ -41,6 +42,7 @@ NAMES = (
     "stopped-plain",
     "reject-plain",
     "not-waiting-plain",
+    "reject",
     "no-run-plain",
     "no-run",
     "update",
@@ -113,6 +115,10 @@ async def capture_hitl(
         await predict("stopped-plain", second, QUESTION, streaming=False)
         await predict("reject-plain", second, "Reject", streaming=False, humanInput=reject)
         await predict("not-waiting-plain", second, "Reject", streaming=False, humanInput=reject)
+
+        third = f"{tag}-reject-{uuid.uuid4()}"
+        await predict("stopped-again", third, QUESTION, streaming=False)  # not kept
+        await predict("reject", third, "Reject", streaming=True, humanInput=reject)
 
         never = f"{tag}-never-{uuid.uuid4()}"
         bare = {"type": "proceed"}

@@ -64,6 +64,7 @@ async def test_waiting_runs_and_executions_keep_their_shape(
     assert captured["execution"].decoded()["state"] == "STOPPED"
     assert "Echo: make it short" in captured["proceed"].body.decode()
     assert captured["reject-plain"].decoded()["text"] == "Request rejected."
+    assert "Request rejected." in captured["reject"].body.decode()
     assert captured["not-waiting-plain"].status == 500
     assert "FINISHED" in captured["not-waiting-plain"].decoded()["message"]
     assert "error" in hw.event_names(captured["not-waiting"].body)
