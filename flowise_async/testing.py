@@ -58,7 +58,7 @@ from ._client import AsyncFlowise
 from ._convert import unstructure
 from ._exceptions import ClientStateError
 from ._features import parse_version, server_has
-from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_comment, sse_frame
+from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_comment, sse_fields, sse_frame
 from ._wire import SSE_HEADERS as _SSE_HEADERS
 
 
@@ -684,8 +684,8 @@ class FakeFlowise:
                 if delay:
                     await asyncio.sleep(delay)
                 bare = old and payload["event"] in ("error", "end", "abort")
-                prefix = b"message\ndata:" if bare else FRAME_PREFIX
-                await response.write(prefix + js_dumps(payload).encode() + b"\n\n")
+                field = b"message" if bare else b"message:"
+                await response.write(sse_fields(field, b"data:" + js_dumps(payload).encode()))
             await response.write_eof()
         except ConnectionError:
             pass  # the client left
