@@ -49,14 +49,21 @@ class Timeouts:
         headers: From sending the request to receiving the response headers. Flowise can
             leave a failing streaming request unanswered forever, so keep this set.
         idle: The longest silence between two chunks of a streamed body (Flowise's
-            heartbeat comments, every 30 s, count as activity), and the longest wait for the
-            body of a plain JSON answer.
-        event: The longest wait for the next *event* of a stream; comments and heartbeats
-            do not count, so this catches a run that went silent while the server (or a
-            proxy) keeps the connection alive. The default is generous (5 minutes) for
-            slow tools; ``None`` disables it.
-        total: A cap on a whole non-streaming request. Streams have no total timeout: wrap
-            the loop in :func:`asyncio.timeout` for that.
+            heartbeat comments, every 30 s, count as activity), and the longest silence
+            while reading the body of a plain JSON answer. It runs only while the caller
+            waits for the body, so a slow consumer never trips it.
+        event: Streams only: the longest wait for the next *event*; comments and
+            heartbeats do not count, so this catches a run that went silent while the
+            server (or a proxy) keeps the connection alive. The default is generous (5
+            minutes) for slow tools; ``None`` disables it. Plain (non-streamed) calls ignore
+            it.
+        total: Plain (non-streamed) calls only: a cap on the whole request, counted from
+            the first attempt's send to the last byte of the answer, across retries and the
+            pauses between them. The wait for a pooled connection is left out (``pool``
+            bounds it; with a session you pass, aiohttp's own wait for a connection counts,
+            as it is part of sending). The other limits still apply within it, and whichever
+            fires first is the error: ``phase="total"`` when this one does. Streams ignore
+            it: wrap the loop in :func:`asyncio.timeout` for that.
     """
 
     pool: float | None = attrs.field(default=None, validator=_non_negative)

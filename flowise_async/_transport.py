@@ -279,6 +279,38 @@ class _Prepared:
     form: Mapping[str, Any] | None
     timeouts: Timeouts
     secrets: tuple[str, ...]
+    clock: _TotalClock | None = None
+    """The ``Timeouts.total`` budget of a non-streamed request, None otherwise."""
+
+
+class _TotalClock:
+    """
+    The ``Timeouts.total`` budget of one non-streamed request, kept by an `asyncio.Timeout`
+    around the whole request: it runs from the first attempt's send to the last byte of the
+    answer (retries and their backoff included) and stops while a request waits for a pooled
+    connection (that wait has its own bound, ``Timeouts.pool``).
+    """
+
+    __slots__ = ("_left", "_scope", "limit")
+
+    def __init__(self, scope: asyncio.Timeout, limit: float) -> None:
+        self._scope = scope
+        self._left = limit
+        self.limit = limit
+
+    def run(self) -> None:
+        """Start the clock (at the first send), or restart it after a pool wait."""
+        scope = self._scope
+        if scope.when() is None and not scope.expired():
+            scope.reschedule(asyncio.get_running_loop().time() + self._left)
+
+    def pause(self) -> None:
+        """Stop the clock while the request waits for a pooled connection."""
+        scope = self._scope
+        when = scope.when()
+        if when is not None and not scope.expired():
+            self._left = max(0.0, when - asyncio.get_running_loop().time())
+            scope.reschedule(None)
 
 
 class _PoolWaitExpired(Exception):  # noqa: N818 - internal signal, never raised to users
@@ -287,12 +319,15 @@ class _PoolWaitExpired(Exception):  # noqa: N818 - internal signal, never raised
         self.waited = waited
 
 
-async def _acquire(slots: asyncio.Semaphore, timeouts: Timeouts) -> None:
-    """Take a pool slot, waiting at most the pool timeout (else the headers timeout)."""
+async def _acquire(slots: asyncio.Semaphore, timeouts: Timeouts, clock: _TotalClock | None) -> None:
+    """Take a pool slot, waiting at most the pool timeout (else the headers timeout); the
+    total clock stands still meanwhile."""
     if not slots.locked():
         await slots.acquire()  # free: returns at once
         return
     limit = timeouts.pool if timeouts.pool is not None else timeouts.headers
+    if clock is not None:
+        clock.pause()
     try:
         async with asyncio.timeout(limit):
             await slots.acquire()
@@ -650,11 +685,12 @@ class Transport:
         )
         return self.send_spec(spec)
 
-    async def send_spec(self, spec: RequestSpec) -> RawResponse:
+    async def send_spec(self, spec: RequestSpec, clock: _TotalClock | None = None) -> RawResponse:
         """
         Send *spec* and return the open response once its headers arrived and its status is
         a success: the retry loop around `_send_once`, deciding by the `_retry` policy
-        (only before anything was returned).
+        (only before anything was returned). *clock* is the total budget of a non-streamed
+        request (`request`), started at the first send.
 
         Raises:
             APIStatusError: The status is 4xx or 5xx (a subclass per status).
@@ -668,7 +704,7 @@ class Transport:
         # pass retry=True: re-sent only when the server cannot have started the run.
         safe = resend_safe(spec.method, policy, opt_in=spec.retry)
         attempts = attempts_allowed(policy, retry=safe if spec.retry is None else spec.retry)
-        prepared = self._prepare(spec, options)
+        prepared = self._prepare(spec, options, clock)
         attempt = 0
         while True:
             attempt += 1
@@ -696,7 +732,9 @@ class Transport:
             return self.timeouts
         return options.timeouts.merge(self.timeouts)
 
-    def _prepare(self, spec: RequestSpec, options: CallOptions) -> _Prepared:
+    def _prepare(
+        self, spec: RequestSpec, options: CallOptions, clock: _TotalClock | None = None
+    ) -> _Prepared:
         timeouts = self.effective_timeouts(options)
         url = self.url(spec.path)
         secrets = tuple(s for s in (*spec.secrets, options.api_key) if s)
@@ -718,6 +756,7 @@ class Transport:
             form=form,
             timeouts=timeouts,
             secrets=secrets,
+            clock=clock,
         )
 
     def _failure_context(self, p: _Prepared) -> FailureContext:
@@ -777,6 +816,8 @@ class Transport:
         """One request on the wire, up to its response headers (aiohttp or the mock)."""
         spec = p.spec
         if self._mock is not None:
+            if p.clock is not None:
+                p.clock.run()
             async with asyncio.timeout(p.timeouts.headers):
                 return await self._mock.exchange(
                     spec.method,
@@ -797,8 +838,10 @@ class Transport:
         )
         slots = self._slots
         if slots is not None:
-            await _acquire(slots, p.timeouts)
+            await _acquire(slots, p.timeouts, p.clock)
         try:
+            if p.clock is not None:
+                p.clock.run()  # sent now: the total budget runs (again, after a pool wait)
             async with asyncio.timeout(p.timeouts.headers):
                 resp: _Wire = await session.request(
                     spec.method,
@@ -867,41 +910,63 @@ class Transport:
         """
         if timeouts is not None:
             options = CallOptions(timeouts=timeouts).merge(options)
-        timeouts = self.effective_timeouts(options)
-        content_type = ""
+        spec = RequestSpec(
+            method=method,
+            route=path,
+            query=params,
+            json=json_body,
+            form=form,
+            files=tuple(files),
+            headers=headers,
+            options=options,
+            retry=retry,
+            secrets=tuple(secrets),
+        )
+        total = self.effective_timeouts(options).total
+        raw: RawResponse | None = None
         try:
-            raw = await self.send(
-                method,
-                path,
-                params=params,
-                json_body=json_body,
-                form=form,
-                files=files,
-                headers=headers,
-                retry=retry,
-                secrets=secrets,
-                options=options,
-            )
-            content_type = raw.content_type
-            try:
-                async with asyncio.timeout(timeouts.total):
-                    body = await raw.read_all(max_size)
-            except TimeoutError as exc:
-                raise APITimeoutError(
-                    f"{method} {raw.url} took longer than {timeouts.total} s",
-                    phase="total",
-                    method=method,
-                    url=raw.url,
-                ) from exc
-            finally:
-                raw.close(reuse=True)
+            if total is None:
+                raw, body = await self._answer(spec, None, max_size)
+            else:
+                # Timeouts.total: one budget for the whole request, from the first send to
+                # the last byte, retries included; _TotalClock starts it and pauses it
+                # while a request waits for a pooled connection.
+                try:
+                    async with asyncio.timeout(None) as scope:
+                        clock = _TotalClock(scope, total)
+                        raw, body = await self._answer(spec, clock, max_size)
+                except TimeoutError:
+                    if not scope.expired():
+                        raise  # another timeout (headers, idle ...): it says which
+                    hidden = (*spec.secrets, (options or _NO_OPTIONS).api_key or "")
+                    shown = self.redact(self.display_url(self.url(spec.path)), hidden)
+                    raise APITimeoutError(
+                        f"{method} {shown} took longer than {total} s in all (Timeouts.total: "
+                        "from sending the request to the last byte of the answer, retries "
+                        "included): raise Timeouts(total=...) for slow calls",
+                        phase="total",
+                        method=method,
+                        url=shown,
+                        transient=False,
+                    ) from None
             return decode_body(raw, body, expect)
         except (NotFoundError, UnexpectedContentError) as exc:
             # A route of a feature newer than the server: say so (see _features).
+            content_type = raw.content_type if raw is not None else ""
             missing = await self._feature_unavailable(path, exc.status, content_type)
             if missing is not None:
                 raise missing from None
             raise
+
+    async def _answer(
+        self, spec: RequestSpec, clock: _TotalClock | None, max_size: int
+    ) -> tuple[RawResponse, bytes]:
+        """Send *spec* and read its whole answer: the (closed) response and its body."""
+        raw = await self.send_spec(spec, clock)
+        try:
+            return raw, await raw.read_all(max_size)
+        finally:
+            raw.close(reuse=True)
 
     async def _feature_unavailable(
         self, path: str, status: int, content_type: str
