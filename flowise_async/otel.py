@@ -566,8 +566,9 @@ async def _traced_send_spec(
         server = _server(instance)  # known here, whoever started the run
         operation.run.base.update(server)
         operation.span.set_attributes(server)
+    kwargs.pop("spec", None)
     try:
-        raw = await wrapped(spec)
+        raw = await wrapped(spec, *args[1:], **kwargs)  # the rest: the total timeout's clock
     except APIStatusError as exc:
         if operation is not None:
             operation.status = exc.status

@@ -841,3 +841,17 @@ async def test_raw_responses_work_while_instrumented(telemetry: Telemetry) -> No
 )
 def test_route_template(path: str, template: str) -> None:
     assert route_template(path) == template
+
+
+async def test_the_total_timeout_holds_when_instrumented(telemetry: Telemetry) -> None:
+    """Instrumentation keeps Timeouts.total: a server that never answers is cut at total."""
+    async with FakeFlowise() as server:
+        server.answer("hang", hang=True)
+        async with _client(server) as client:
+            with pytest.raises(APITimeoutError) as info:
+                async with asyncio.timeout(20):
+                    await client.predictions.create(
+                        "hang", "Hi", timeouts=Timeouts(headers=None, total=0.5)
+                    )
+    assert info.value.phase == "total"
+    assert telemetry.span().status.status_code is StatusCode.ERROR
