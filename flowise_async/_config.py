@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import enum
+import math
 from typing import Any
 
 import attrs
 
 
-__all__ = ["Limits", "Retries", "Timeouts"]
+__all__ = ["Limits", "Retries", "Timeouts", "as_timeouts"]
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number of seconds or None")
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool):  # a number to Python, a mistake here
+        raise ValueError(  # noqa: TRY004 - the documented error for a bool
+            f"{attribute.name} must be a positive number of seconds or None, not a bool"
+        )
+    if not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{attribute.name} must be a number of seconds or None, got {type(value).__name__}"
+        )
+    if not (0 < value < math.inf):
+        raise ValueError(
+            f"{attribute.name} must be a positive, finite number of seconds or None, got {value!r}"
+        )
 
 
 _TIMEOUT_FIELDS = ("pool", "connect", "headers", "idle", "event", "total")
@@ -39,6 +52,12 @@ class Timeouts:
     `~flowise_async.AsyncFlowise.with_options`, only the fields you set replace the client's:
     the others are the client's own values (see `merge` and `given`). A copy made with
     :func:`attrs.evolve` counts every field as given.
+
+    Wherever a ``Timeouts`` is taken (``AsyncFlowise(timeouts=...)``, a call's
+    ``timeouts=``, `~flowise_async.AsyncFlowise.with_options`), a plain number of seconds
+    is taken too: ``timeouts=5`` is ``Timeouts(connect=5, headers=5, idle=5, event=5)``,
+    which keeps *total* and *pool* (the client's, or the defaults). A bool, zero, a
+    negative number, infinity or NaN raises `ValueError`.
 
     Attributes:
         pool: Waiting for a free connection when the pool (``Limits.max_connections``) is
@@ -66,12 +85,12 @@ class Timeouts:
             it: wrap the loop in :func:`asyncio.timeout` for that.
     """
 
-    pool: float | None = attrs.field(default=None, validator=_non_negative)
-    connect: float | None = attrs.field(default=10.0, validator=_non_negative)
-    headers: float | None = attrs.field(default=120.0, validator=_non_negative)
-    idle: float | None = attrs.field(default=120.0, validator=_non_negative)
-    event: float | None = attrs.field(default=300.0, validator=_non_negative)
-    total: float | None = attrs.field(default=None, validator=_non_negative)
+    pool: float | None = attrs.field(default=None, validator=_seconds)
+    connect: float | None = attrs.field(default=10.0, validator=_seconds)
+    headers: float | None = attrs.field(default=120.0, validator=_seconds)
+    idle: float | None = attrs.field(default=120.0, validator=_seconds)
+    event: float | None = attrs.field(default=300.0, validator=_seconds)
+    total: float | None = attrs.field(default=None, validator=_seconds)
     given: frozenset[str] = attrs.field(default=frozenset(), init=False, eq=False, repr=False)
     """The names of the fields given explicitly (the others inherit in `merge`)."""
 
@@ -113,6 +132,29 @@ class Timeouts:
         result = Timeouts(**merged)
         object.__setattr__(result, "given", self.given | base.given)
         return result
+
+
+def as_timeouts(value: Timeouts | float, name: str = "timeouts") -> Timeouts:
+    """
+    *value* as `Timeouts`: a number of seconds sets *connect*, *headers*, *idle* and *event*.
+
+    Raises:
+        ValueError: A bool, or a number that is not positive and finite.
+        TypeError: Neither a `Timeouts` nor a number.
+    """
+    if isinstance(value, Timeouts):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(  # noqa: TRY004 - the documented error for a bool
+            f"{name} must be a Timeouts or a number of seconds, not a bool"
+        )
+    if not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be a Timeouts or a number of seconds, got {type(value).__name__}"
+        )
+    if not (0 < value < math.inf):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    return Timeouts(connect=value, headers=value, idle=value, event=value)
 
 
 _DEFAULT_VALUES: dict[str, float | None] = {

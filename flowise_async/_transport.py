@@ -11,7 +11,8 @@ A request is a `RequestSpec`:
   telemetry and logs that group calls by endpoint) and ``path_params`` (percent-encoded into
   the route to give the path);
 - the body: ``json``, or ``form`` and ``files`` (multipart); ``query`` and ``headers``;
-- ``options``: per-call `CallOptions` (timeouts, retries, headers), None for the client's;
+- ``options``: the call's `FinalOptions` (timeouts, retries, headers ..., merged once by the
+  caller: see `_options`), None for the client's own settings;
 - ``streamed``: whether the caller reads the body as a stream (it changes the ``Accept``
   header and the hints of some errors); ``retry``: the call's retry opt-in (see `_retry`);
 - ``secrets``: values to redact from messages besides the API key.
@@ -76,6 +77,7 @@ from ._exceptions import (
 )
 from ._features import feature_for_route, unavailable_error
 from ._logs import logger
+from ._options import CallOptions, FinalOptions, joined
 from ._retry import attempts_allowed, resend_safe, retry_delay
 from ._transport_errors import Failure, FailureContext, pool_timeout, translate
 
@@ -85,6 +87,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallOptions",
+    "FinalOptions",
     "FormFile",
     "RawResponse",
     "RequestSpec",
@@ -122,55 +125,6 @@ class FormFile:
 
 
 @attrs.frozen(kw_only=True)
-class CallOptions:
-    """
-    Options of one call, or of a client view (``with_options``); None falls back to the
-    client's setting.
-
-    *timeouts* are merged field by field (`Timeouts.merge`); *headers*, *query* and *body*
-    are added to the request's own (later values win); *api_key* replaces the client's key.
-    """
-
-    timeouts: Timeouts | None = None
-    retries: Retries | None = None
-    headers: Mapping[str, str] | None = None
-    api_key: str | None = attrs.field(default=None, repr=False)
-    query: Mapping[str, Any] | None = None
-    body: Mapping[str, Any] | None = None
-
-    def merge(self, base: CallOptions | None) -> CallOptions:
-        """These options over *base* (e.g. a call's over its client view's)."""
-        if base is None or base is _NO_OPTIONS:
-            return self
-        if self is _NO_OPTIONS:
-            return base
-        timeouts = base.timeouts
-        if self.timeouts is not None:
-            timeouts = self.timeouts if timeouts is None else self.timeouts.merge(timeouts)
-        return CallOptions(
-            timeouts=timeouts,
-            retries=self.retries or base.retries,
-            headers=_joined(base.headers, self.headers),
-            api_key=self.api_key or base.api_key,
-            query=_joined(base.query, self.query),
-            body=_joined(base.body, self.body),
-        )
-
-
-def _joined(
-    first: Mapping[str, T] | None, second: Mapping[str, T] | None
-) -> Mapping[str, T] | None:
-    if not first:
-        return second
-    if not second:
-        return first
-    return {**first, **second}
-
-
-_NO_OPTIONS = CallOptions()
-
-
-@attrs.frozen(kw_only=True)
 class RequestSpec:
     """One request as the transport takes it (see the module docstring)."""
 
@@ -182,7 +136,7 @@ class RequestSpec:
     form: Mapping[str, Any] | None = None
     files: tuple[FormFile, ...] = ()
     headers: Mapping[str, str] | None = None
-    options: CallOptions | None = None
+    options: FinalOptions | None = None
     streamed: bool = False
     retry: bool | None = None
     secrets: tuple[str, ...] = ()
@@ -545,6 +499,8 @@ class Transport:
         self.timeouts = timeouts
         self.limits = limits
         self.retries = retries
+        self.defaults = FinalOptions(timeouts=timeouts, retries=retries)
+        """The client's own settings: the options of a call that has none."""
         self._headers = dict(headers or {})
         self._ssl = ssl
         self._trust_env = trust_env
@@ -655,21 +611,17 @@ class Transport:
         form: Mapping[str, Any] | None = None,
         files: Iterable[FormFile] = (),
         headers: Mapping[str, str] | None = None,
-        timeouts: Timeouts | None = None,
         retry: bool | None = None,
         stream: bool = False,
         secrets: Iterable[str] = (),
-        options: CallOptions | None = None,
+        options: FinalOptions | None = None,
     ) -> Coroutine[Any, Any, RawResponse]:
         """
-        Send a request given by keywords; see `send_spec`. *path* is a ready path; *timeouts*
-        are merged over *options*' (the call's over its client view's).
+        Send a request given by keywords; see `send_spec`. *path* is a ready path.
 
         A plain function returning `send_spec`'s coroutine: one coroutine frame less per
         request in flight.
         """
-        if timeouts is not None:
-            options = CallOptions(timeouts=timeouts).merge(options)
         spec = RequestSpec(
             method=method,
             route=path,
@@ -698,8 +650,8 @@ class Transport:
             APITimeoutError: Waiting for a pooled connection, connecting or waiting for the
                 headers timed out.
         """
-        options = spec.options or _NO_OPTIONS
-        policy = options.retries or self.retries
+        options = spec.options or self.defaults
+        policy = options.retries
         # Sending twice is harmless for idempotent methods; other calls opt in. Predictions
         # pass retry=True: re-sent only when the server cannot have started the run.
         safe = resend_safe(spec.method, policy, opt_in=spec.retry)
@@ -726,16 +678,10 @@ class Transport:
                 )
             await asyncio.sleep(delay)
 
-    def effective_timeouts(self, options: CallOptions | None) -> Timeouts:
-        """The client's timeouts with those of *options* over them."""
-        if options is None or options.timeouts is None:
-            return self.timeouts
-        return options.timeouts.merge(self.timeouts)
-
     def _prepare(
-        self, spec: RequestSpec, options: CallOptions, clock: _TotalClock | None = None
+        self, spec: RequestSpec, options: FinalOptions, clock: _TotalClock | None = None
     ) -> _Prepared:
-        timeouts = self.effective_timeouts(options)
+        timeouts = options.timeouts
         url = self.url(spec.path)
         secrets = tuple(s for s in (*spec.secrets, options.api_key) if s)
         headers = self._request_headers(spec.headers, options.api_key)
@@ -744,7 +690,7 @@ class Transport:
         headers.setdefault(
             "Accept", "text/event-stream, application/json" if spec.streamed else _JSON_TYPES[0]
         )
-        query = _joined(spec.query, options.query)
+        query = joined(spec.query, options.query)
         json_body, form = _with_extra_body(spec, options.body)
         return _Prepared(
             spec=spec,
@@ -893,12 +839,11 @@ class Transport:
         form: Mapping[str, Any] | None = None,
         files: Iterable[FormFile] = (),
         headers: Mapping[str, str] | None = None,
-        timeouts: Timeouts | None = None,
         retry: bool | None = None,
         expect: Literal["json", "text", "any"] = "json",
         max_size: int = 512 * 1024 * 1024,
         secrets: Iterable[str] = (),
-        options: CallOptions | None = None,
+        options: FinalOptions | None = None,
     ) -> Any:
         """
         Send a request and return its decoded body: JSON (``expect="json"``), text
@@ -908,8 +853,6 @@ class Transport:
             UnexpectedContentError: ``expect="json"`` and the body is not JSON (e.g. the
                 ``200 text/html`` Flowise answers on unknown routes).
         """
-        if timeouts is not None:
-            options = CallOptions(timeouts=timeouts).merge(options)
         spec = RequestSpec(
             method=method,
             route=path,
@@ -922,7 +865,8 @@ class Transport:
             retry=retry,
             secrets=tuple(secrets),
         )
-        total = self.effective_timeouts(options).total
+        options = options or self.defaults
+        total = options.timeouts.total
         raw: RawResponse | None = None
         try:
             if total is None:
@@ -938,7 +882,7 @@ class Transport:
                 except TimeoutError:
                     if not scope.expired():
                         raise  # another timeout (headers, idle ...): it says which
-                    hidden = (*spec.secrets, (options or _NO_OPTIONS).api_key or "")
+                    hidden = (*spec.secrets, options.api_key or "")
                     shown = self.redact(self.display_url(self.url(spec.path)), hidden)
                     raise APITimeoutError(
                         f"{method} {shown} took longer than {total} s in all (Timeouts.total: "

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, Protocol, TypedDict, TypeVar
 from urllib.parse import quote
 
-from .._config import Limits, Retries, Timeouts
+from .._config import Limits, Retries, Timeouts, as_timeouts
 from .._convert import structure as _structure
 from .._exceptions import UnexpectedContentError
-from .._transport import CallOptions, Transport
+from .._options import CallOptions, FinalOptions
+from .._transport import Transport
 from ..models._common import DeleteResult, Page
 
 
@@ -66,14 +67,19 @@ class RequestOptions(TypedDict, total=False):
         extra_query: Query parameters added to the URL.
         extra_body: Fields added to the JSON body (or to the form of a multipart call).
         timeouts: Timeouts for this call; the fields you set replace the client's, the
-            others stay the client's (`Timeouts.merge`).
+            others stay the client's (`Timeouts.merge`). A number of seconds sets
+            *connect*, *headers*, *idle* and *event* (see `Timeouts`).
         retries: The retry policy for this call (`Retries`), instead of the client's.
+
+    Every API method takes these, and they are merged once, over the client's settings (and
+    those of its `~flowise_async.AsyncFlowise.with_options` view), into the settings the
+    request and its stream use.
     """
 
     extra_headers: Mapping[str, str]
     extra_query: Mapping[str, Any]
     extra_body: Mapping[str, Any]
-    timeouts: Timeouts
+    timeouts: Timeouts | float
     retries: Retries
 
 
@@ -81,17 +87,18 @@ _OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "extra_headers": Mapping,
     "extra_query": Mapping,
     "extra_body": Mapping,
-    "timeouts": Timeouts,
+    "timeouts": (Timeouts, int, float),
     "retries": Retries,
 }
 
 
 def call_options(options: Mapping[str, Any] | None) -> CallOptions | None:
     """
-    Check the `RequestOptions` of a call and turn them into the transport's `CallOptions`.
+    Check the `RequestOptions` of a call and turn them into one `CallOptions` layer.
 
     Raises:
         TypeError: An unknown option, or a value of the wrong type.
+        ValueError: A timeout that is a bool or not a positive, finite number.
     """
     if not options:
         return None
@@ -104,8 +111,9 @@ def call_options(options: Mapping[str, Any] | None) -> CallOptions | None:
             )
         if value is not None and not isinstance(value, expected):
             raise TypeError(f"{name} must be a {_type_name(expected)}, got {type(value).__name__}")
+    timeouts = options.get("timeouts")
     return CallOptions(
-        timeouts=options.get("timeouts"),
+        timeouts=None if timeouts is None else as_timeouts(timeouts),
         retries=options.get("retries"),
         headers=options.get("extra_headers"),
         query=options.get("extra_query"),
@@ -186,12 +194,8 @@ class ResourceContext(Protocol):
         """The retry policy."""
 
     @property
-    def timeouts(self) -> Timeouts:
-        """The timeouts (of the client view)."""
-
-    @property
-    def options(self) -> CallOptions | None:
-        """The options of the client view (``with_options``), None for the client's own."""
+    def options(self) -> FinalOptions:
+        """The settings of the client (or of its ``with_options`` view) for a call."""
 
     def live_transport(self) -> Transport:
         """The transport, or `ClientStateError` when the client is closed."""
@@ -212,13 +216,9 @@ class Resource:
     def _transport(self) -> Transport:
         return self._ctx.live_transport()
 
-    def _options(self, options: Mapping[str, Any] | None) -> CallOptions | None:
-        """The call's options over the client view's."""
-        call = call_options(options)
-        base = self._ctx.options
-        if call is None:
-            return base
-        return call.merge(base)
+    def _final(self, options: Mapping[str, Any] | None) -> FinalOptions:
+        """The settings of one call: its `RequestOptions` over the client's (the one merge)."""
+        return self._ctx.options.over(call_options(options))
 
     async def _request(
         self,
@@ -229,9 +229,9 @@ class Resource:
         options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
-        opts = self._options(options)
+        final = self._final(options)
         _last_call.set((method, path))
-        return await self._transport.request(method, path, expect=expect, options=opts, **kwargs)
+        return await self._transport.request(method, path, expect=expect, options=final, **kwargs)
 
     async def _get_list(
         self,

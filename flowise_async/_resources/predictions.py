@@ -7,9 +7,10 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mappin
 from typing import Any, TypedDict, Unpack
 
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
-from .._config import Limits, Retries, Timeouts
+from .._config import Limits, Retries, Timeouts, as_timeouts
 from .._convert import structure_prediction
 from .._exceptions import EventDecodeError
+from .._options import FinalOptions
 from .._stream import Body, EventStream
 from .._transport import RawResponse, unexpected_content
 from ..models._chat_messages import ChatMessage
@@ -60,7 +61,7 @@ class Predictions(Resource):
         action: Mapping[str, Any] | None = None,
         lead_email: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         retries: Retries | None = None,
         headers: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -185,7 +186,7 @@ class Predictions(Resource):
         extra_body: Mapping[str, Any] | None = None,
         raise_on_error: bool = True,
         abort_on_exit: bool | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         retries: Retries | None = None,
         headers: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -241,11 +242,11 @@ class Predictions(Resource):
             extra_body=extra_body,
         ).body(streaming=True)
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
-        options = self._options(_options(timeouts, retries, headers, extra_headers, extra_query))
+        final = self._final(_options(timeouts, retries, headers, extra_headers, extra_query))
 
         async def opener() -> Body:
             raw = await self._transport.send(
-                "POST", path, json_body=body, retry=True, stream=True, options=options
+                "POST", path, json_body=body, retry=True, stream=True, options=final
             )
             return await _checked(raw)
 
@@ -255,7 +256,7 @@ class Predictions(Resource):
             chat_id,
             raise_on_error=raise_on_error,
             abort_on_exit=abort_on_exit,
-            timeouts=timeouts,
+            options=final,
             keep_text=keep_text,
         )
 
@@ -267,10 +268,11 @@ class Predictions(Resource):
         *,
         raise_on_error: bool,
         abort_on_exit: bool | None,
-        timeouts: Timeouts | None,
+        options: FinalOptions,
         keep_text: bool = True,
     ) -> EventStream:
-        """The stream of one prediction whose request *opener* sends (not sent yet)."""
+        """The stream of one prediction whose request *opener* sends (not sent yet) with
+        *options*, which also give the stream its event timeout."""
         ctx = self._ctx
         if abort_on_exit is None:
             abort_on_exit = ctx.abort_on_exit
@@ -287,7 +289,7 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_hook=hook,
             max_event_size=ctx.max_event_size,
-            event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
+            event_timeout=options.timeouts.event,
             recover=lambda prediction: self.recover(chatflow_id, prediction),
             keep_text=keep_text,
         )
@@ -304,7 +306,7 @@ class Predictions(Resource):
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
         override_config: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
     ) -> Batch:
         """
         Run many predictions of one chatflow, a bounded number at a time.
@@ -341,6 +343,8 @@ class Predictions(Resource):
             results = await flowise.predictions.batch(flow_id, questions, concurrency=32)
             answers = [r.value.text for r in results if r.ok]
         """
+        if timeouts is not None:
+            timeouts = as_timeouts(timeouts)  # a bad value fails here, not in every item
 
         async def run_one(options: dict[str, Any], streamed: bool, on_event: OnEvent) -> Prediction:
             if not streamed:
@@ -375,7 +379,7 @@ class Predictions(Resource):
         chat_id: str | None = None,
         override_config: Mapping[str, Any] | None = None,
         lead_email: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         retries: Retries | None = None,
         headers: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -438,7 +442,7 @@ class Predictions(Resource):
         action: Action | None = None,
         start_node_id: str | None = None,
         override_config: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         **options: Unpack[PredictionOptions],
     ) -> Prediction:
         """
@@ -497,7 +501,7 @@ class Predictions(Resource):
         start_node_id: str | None = None,
         override_config: Mapping[str, Any] | None = None,
         abort_on_exit: bool | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         **options: Unpack[PredictionOptions],
     ) -> EventStream:
         """
@@ -537,7 +541,7 @@ class Predictions(Resource):
         lead_email: str | None = None,
         raise_on_error: bool = True,
         abort_on_exit: bool | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         **options: Unpack[PredictionOptions],
     ) -> EventStream:
         """
@@ -562,7 +566,7 @@ class Predictions(Resource):
         )
         chat_id = form["chatId"]  # a streamed run gets its id now, for its abort
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
-        call = self._options(
+        final = self._final(
             _options(
                 timeouts,
                 options.get("retries"),
@@ -576,7 +580,7 @@ class Predictions(Resource):
         async def opener() -> Body:
             # Not re-sent on failure: a file object cannot be read twice.
             raw = await self._transport.send(
-                "POST", path, form=form, files=parts, retry=False, stream=True, options=call
+                "POST", path, form=form, files=parts, retry=False, stream=True, options=final
             )
             return await _checked(raw)
 
@@ -586,7 +590,7 @@ class Predictions(Resource):
             chat_id,
             raise_on_error=raise_on_error,
             abort_on_exit=abort_on_exit,
-            timeouts=timeouts,
+            options=final,
         )
 
     async def abort(
@@ -608,14 +612,15 @@ class Predictions(Resource):
 
 
 def _options(  # noqa: PLR0917 - private, called with the same six values each time
-    timeouts: Timeouts | None,
+    timeouts: Timeouts | float | None,
     retries: Retries | None,
     headers: Mapping[str, str] | None,
     extra_headers: Mapping[str, str] | None,
     extra_query: Mapping[str, Any] | None,
     extra_body: Mapping[str, Any] | None = None,
 ) -> RequestOptions:
-    """The `RequestOptions` of a prediction call's keyword arguments."""
+    """The `RequestOptions` of a prediction call's keyword arguments (``headers`` and
+    ``extra_headers`` are one option), merged by `Resource._final` as every call's are."""
     options: RequestOptions = {}
     if timeouts is not None:
         options["timeouts"] = timeouts
