@@ -1,7 +1,7 @@
 """
 An OpenAI-compatible gateway in front of Flowise flows.
 
-Install with ``pip install "flowise-async[fastapi]"``.
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone.
 
 Any client that speaks OpenAI's chat completions API (the ``openai`` package, LangChain's
 ``ChatOpenAI``, Open WebUI, LibreChat ...) can talk to Flowise chatflows and agent flows
@@ -74,7 +74,8 @@ try:
     from fastapi.responses import JSONResponse, Response
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        'flowise_async.openai_gateway needs FastAPI: pip install "flowise-async[fastapi]"'
+        "flowise_async.openai_gateway needs FastAPI. From the folder holding your clone of "
+        'flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 
@@ -462,6 +463,7 @@ class _Usage:
     __slots__ = ("input", "output", "seen", "total")
 
     def __init__(self) -> None:
+        # Zeros until Flowise reports tokens: OpenAI always sends usage, and clients rely on it.
         self.input = self.output = self.total = 0
         self.seen = False
 
@@ -473,9 +475,7 @@ class _Usage:
         self.total += total_tokens if isinstance(total_tokens, int) else prompt + completion
         self.seen = True
 
-    def payload(self) -> dict[str, int] | None:
-        if not self.seen:
-            return None
+    def payload(self) -> dict[str, int]:
         return {
             "prompt_tokens": self.input,
             "completion_tokens": self.output,
@@ -515,8 +515,11 @@ class _Answer:
             self.nodes = list(event.nodes)
         return None
 
-    def usage_payload(self) -> dict[str, int] | None:
-        """The usage Flowise reported; from the executed nodes of an agent flow as a fallback."""
+    def usage_payload(self) -> dict[str, int]:
+        """
+        The usage Flowise reported; from the executed nodes of an agent flow as a fallback;
+        zeros when Flowise reported none.
+        """
         if not self.usage.seen and self.nodes:
             for node in self.nodes:
                 data = node.data if isinstance(node.data, dict) else {}
@@ -967,10 +970,8 @@ class _Run:
                 }
             ],
             "system_fingerprint": None,
+            "usage": self.answer_parts.usage_payload(),
         }
-        usage = self.answer_parts.usage_payload()
-        if usage is not None:
-            out["usage"] = usage
         return out
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
