@@ -18,7 +18,7 @@ from ._exceptions import ClientStateError, UnexpectedContentError
 from ._logs import logger, setup_logging
 from ._options import CallOptions, FinalOptions
 from ._raw import RawResponses
-from ._resources._base import RequestOptions, call_options, path_id
+from ._resources._base import RequestOptions, call_options
 from ._resources.api_keys import ApiKeys
 from ._resources.assistants import Assistants
 from ._resources.attachments import Attachments
@@ -29,13 +29,13 @@ from ._resources.document_store import DocumentStores
 from ._resources.executions import Executions
 from ._resources.feedback import FeedbackResource
 from ._resources.leads import Leads
-from ._resources.predictions import Predictions
+from ._resources.predictions import ABORT, Predictions
 from ._resources.tools import Tools
 from ._resources.upsert_history import UpsertHistory
 from ._resources.variables import Variables
 from ._resources.vectors import Vectors
 from ._sse import DEFAULT_MAX_EVENT_SIZE
-from ._transport import Transport, run_bounded
+from ._transport import PING, VERSION, RequestSpec, Transport, run_bounded
 from .mock import MockTransport
 
 
@@ -43,7 +43,6 @@ __all__ = ["AsyncFlowise"]
 
 DEFAULT_BASE_URL = "http://localhost:3000"
 _ABORT_TIMEOUT = 5.0
-_ABORT_PATH = "/api/v1/chatmessage/abort/{}/{}"
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -292,15 +291,13 @@ class AsyncFlowise:
         Raises:
             APIConnectionError: The server could not be reached.
         """
-        text = await self._live_transport().request(
-            "GET", "/api/v1/ping", expect="text", options=self._options
-        )
+        text = await self._live_transport().call(RequestSpec.of(PING, options=self._options))
         return str(text or "")
 
     async def version(self) -> str:
         """The server's version, e.g. ``"3.1.4"`` (``GET /api/v1/version``, public)."""
         transport = self._live_transport()
-        data = await transport.request("GET", "/api/v1/version", options=self._options)
+        data = await transport.call(RequestSpec.of(VERSION, options=self._options))
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
             options = self._options
             redact = transport.redactor((options.api_key,) if options.api_key else ())
@@ -484,10 +481,13 @@ class AsyncFlowise:
         except RuntimeError:
             return
         logger.info("aborting the run of chatflow %s, chat %s", chatflow_id, chat_id)
-        path = _ABORT_PATH.format(path_id(chatflow_id), path_id(chat_id))
-        call = self._transport.request(
-            "PUT", path, expect="any", retry=False, options=self._options
+        spec = RequestSpec.of(
+            ABORT,
+            {"chatflow_id": chatflow_id, "chat_id": chat_id},
+            retry=False,
+            options=self._options,
         )
+        call = self._transport.call(spec)
         task = loop.create_task(run_bounded(call, _ABORT_TIMEOUT))
         self._life.aborts.add(task)
         task.add_done_callback(self._life.aborts.discard)

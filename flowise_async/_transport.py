@@ -15,7 +15,9 @@ A request is a `RequestSpec`:
   caller: see `_options`), None for the client's own settings;
 - ``streamed``: whether the caller reads the body as a stream (it changes the ``Accept``
   header and the hints of some errors); ``retry``: the call's retry opt-in (see `_retry`);
-- ``secrets``: values to redact from messages besides the API key.
+- ``secrets``: values to redact from messages besides the API key;
+- ``endpoint``: the `Endpoint` a resource method declared (its route is ``route``), None for
+  a call to a route the client has no method for (`AsyncFlowise.request`).
 
 Sending is in three layers: `Transport.send_spec` is the retry loop (the decisions are the
 `_retry` policy's), `Transport._send_once` sends once and turns a failure or an error status
@@ -59,6 +61,7 @@ import attrs
 from yarl import URL
 
 from ._config import Limits, Retries, Timeouts
+from ._endpoint import Endpoint
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -101,6 +104,10 @@ __all__ = [
 T = TypeVar("T")
 
 _MAX_ERROR_BODY = 64 * 1024
+VERSION = Endpoint("GET", "/api/v1/version")
+"""The server's version (public): what the feature check asks."""
+PING = Endpoint("GET", "/api/v1/ping", expect="text")
+"""The server's liveness (public)."""
 _JSON_TYPES = ("application/json",)
 _SSE_TYPE = "text/event-stream"
 _READ_CHUNK = 64 * 1024
@@ -141,6 +148,26 @@ class RequestSpec:
     streamed: bool = False
     retry: bool | None = None
     secrets: tuple[str, ...] = ()
+    endpoint: Endpoint | None = None
+
+    @classmethod
+    def of(
+        cls, endpoint: Endpoint, path_params: Mapping[str, Any] | None = None, **fields: Any
+    ) -> RequestSpec:
+        """The request of a declared *endpoint*: its method, route, retry class and the
+        values of its secret parameters (to redact), with *fields* (``query``, ``json`` ...)."""
+        values = endpoint.check(path_params or {})
+        secrets = (*endpoint.secrets(values), *fields.pop("secrets", ()))
+        retry = fields.pop("retry", endpoint.retry)
+        return cls(
+            method=endpoint.method,
+            route=endpoint.route,
+            path_params=values,
+            secrets=secrets,
+            retry=retry,
+            endpoint=endpoint,
+            **fields,
+        )
 
     @property
     def path(self) -> str:
@@ -867,7 +894,23 @@ class Transport:
             retry=retry,
             secrets=tuple(secrets),
         )
-        options = options or self.defaults
+        return await self.call(spec, expect=expect, max_size=max_size)
+
+    async def call(
+        self,
+        spec: RequestSpec,
+        *,
+        expect: Literal["json", "text", "any"] | None = None,
+        max_size: int = 512 * 1024 * 1024,
+    ) -> Any:
+        """
+        Send *spec* and return its decoded body (see `request`); *expect* defaults to the
+        endpoint's (else ``"json"``).
+        """
+        if expect is None:
+            expect = spec.endpoint.expect if spec.endpoint is not None else "json"
+        method = spec.method
+        options = spec.options or self.defaults
         total = options.timeouts.total
         raw: RawResponse | None = None
         try:
@@ -899,7 +942,7 @@ class Transport:
         except (NotFoundError, UnexpectedContentError) as exc:
             # A route of a feature newer than the server: say so (see _features).
             content_type = raw.content_type if raw is not None else ""
-            missing = await self._feature_unavailable(path, exc.status, content_type)
+            missing = await self._feature_unavailable(spec, exc.status, content_type)
             if missing is not None:
                 raise missing from None
             raise
@@ -915,17 +958,23 @@ class Transport:
             raw.close(reuse=True)
 
     async def _feature_unavailable(
-        self, path: str, status: int, content_type: str
+        self, spec: RequestSpec, status: int, content_type: str
     ) -> FeatureUnavailableError | None:
-        if feature_for_route(path) is None:
+        endpoint = spec.endpoint
+        if endpoint is not None:
+            feature = endpoint.feature  # declared
+        else:
+            found = feature_for_route(spec.path)  # a route without a method: the table
+            feature = None if found is None else found.name
+        if feature is None:
             return None
         if not self._version_read:
             self._version_read = True
             with contextlib.suppress(FlowiseError):
-                data = await self.request("GET", "/api/v1/version")
+                data = await self.call(RequestSpec.of(VERSION))
                 if isinstance(data, dict) and isinstance(data.get("version"), str):
                     self._server_version = data["version"]
-        return unavailable_error(path, status, content_type, self._server_version)
+        return unavailable_error(feature, status, content_type, self._server_version)
 
 
 def decode_body(raw: RawResponse, body: bytes, expect: Literal["json", "text", "any"]) -> Any:

@@ -54,7 +54,7 @@ from ._transport import RawResponse, RequestSpec, Transport
 from .models._prediction import Prediction, RunStatus
 
 
-__all__ = ["CAPTURE_CONTENT_ENV", "SEMCONV_VERSION", "FlowiseAsyncInstrumentor", "route_template"]
+__all__ = ["CAPTURE_CONTENT_ENV", "SEMCONV_VERSION", "FlowiseAsyncInstrumentor"]
 
 #: The version of the GenAI semantic conventions followed (status Development).
 SEMCONV_VERSION: Final = "1.41.0"
@@ -64,45 +64,12 @@ CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 _SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 _PROVIDER = "flowise"
 _OPERATION = "invoke_agent"
-_PREDICTION_ROUTE = "/api/v1/prediction/{id}"
 _ON = frozenset({"true", "1", "yes", "on", "span_only", "span_and_event"})
 
 # Bucket boundaries the conventions advise.
 _DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48)
 _CHUNK_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
-
-# Path segments of Flowise's routes; any other segment is an id (or a key) and becomes a
-# placeholder, so a route template never carries an id, a key or other user data.
-_LITERALS = frozenset(
-    {
-        *("abort", "apikey", "assistants", "attachments", "chatflows", "chatflows-streaming"),
-        *("chatflows-uploads", "chatmessage", "chunks", "components", "credentials"),
-        *("document-store", "embeddings", "executions", "feedback", "insert", "leads"),
-        *("loader", "loaders", "ping", "prediction", "preview", "process", "query"),
-        *("recordmanager", "refresh", "save", "store", "store-configs", "tools", "update"),
-        *("upsert", "upsert-history", "variables", "vector", "vectorstore", "verify", "version"),
-    }
-)
-
-
-def route_template(path: str) -> str:
-    """
-    The route template of a request path: its ids replaced by ``{id}``.
-
-    A path that already is a template (it contains ``{``) is returned as it is.
-
-    Example:
-        >>> route_template("/api/v1/chatmessage/abort/flow-1/chat-9")
-        '/api/v1/chatmessage/abort/{id}/{id}'
-    """
-    if "{" in path:
-        return path
-    parts = path.partition("?")[0].split("/")
-    return "/".join(
-        part if index < 3 or part in _LITERALS or not part else "{id}"
-        for index, part in enumerate(parts)
-    )
 
 
 def _error_type(error: BaseException) -> str:
@@ -579,23 +546,32 @@ async def _traced_send_spec(
     return raw
 
 
-async def _traced_request(
+async def _traced_call(
     wrapped: Callable[..., Awaitable[Any]],
     instance: Transport,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    """An API call: a CLIENT span named by its method and route template."""
+    """An API call: a CLIENT span named by its method and the route template its endpoint
+    declares (the method alone for a route without a declaration, `AsyncFlowise.request`)."""
     tel = _telemetry
-    method = str(_arg(args, kwargs, 0, "method"))
-    route = route_template(str(_arg(args, kwargs, 1, "path")))
+    spec: RequestSpec = _arg(args, kwargs, 0, "spec")
+    method = spec.method
+    endpoint = spec.endpoint
     outer = _active.get()
-    if tel is None or (route == _PREDICTION_ROUTE and isinstance(outer, _RunOperation)):
+    if tel is None or (
+        endpoint is not None
+        and endpoint.route == _predictions.PREDICTION.route
+        and isinstance(outer, _RunOperation)
+    ):
         return await wrapped(*args, **kwargs)  # the run's own span covers its request
+    attributes: dict[str, Any] = {"http.request.method": method}
+    if endpoint is not None:
+        attributes["url.template"] = endpoint.route
     span = tel.tracer.start_span(
-        f"{method} {route}",
+        f"{method} {endpoint.route}" if endpoint is not None else method,
         kind=SpanKind.CLIENT,
-        attributes={"http.request.method": method, "url.template": route, **_server(instance)},
+        attributes={**attributes, **_server(instance)},
     )
     operation = _Operation(span)
     token = _active.set(operation)
@@ -660,7 +636,7 @@ def _traced_stream(
 
 _WRAPPED: Final = (
     (Transport, "send_spec", _traced_send_spec),
-    (Transport, "request", _traced_request),
+    (Transport, "call", _traced_call),
     (_predictions.Predictions, "create", _traced_create),
     (_predictions.Predictions, "create_with_files", _traced_create),
     (_predictions.Predictions, "stream", _traced_stream),

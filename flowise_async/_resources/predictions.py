@@ -12,12 +12,12 @@ from .._convert import structure_prediction
 from .._exceptions import EventDecodeError
 from .._options import FinalOptions
 from .._stream import Body, EventStream
-from .._transport import RawResponse, unexpected_content
+from .._transport import RawResponse, RequestSpec, unexpected_content
 from ..models._chat_messages import ChatMessage
 from ..models._prediction import Action, Prediction, RunStatus, recovered
 from ..models._request import HumanInput, Message, PredictionRequest, Upload
 from . import _resume
-from ._base import RequestOptions, Resource, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource
 from ._files import FileInput, form_files, override_form
 
 
@@ -35,9 +35,12 @@ class PredictionOptions(TypedDict, total=False):
     extra_body: Mapping[str, Any]
 
 
-_PREDICTION = "/api/v1/prediction/{}"
-_ABORT = "/api/v1/chatmessage/abort/{}/{}"
-_MESSAGES = "/api/v1/chatmessage/{}"
+# Re-sent only when it certainly never reached the server (see Retries).
+PREDICTION = Endpoint("POST", "/api/v1/prediction/{chatflow_id}", retry=True)
+# With files (multipart): never re-sent, a file object cannot be read twice.
+PREDICTION_FILES = Endpoint("POST", "/api/v1/prediction/{chatflow_id}", retry=False)
+ABORT = Endpoint("PUT", "/api/v1/chatmessage/abort/{chatflow_id}/{chat_id}", expect="any")
+_MESSAGES = Endpoint("GET", "/api/v1/chatmessage/{chatflow_id}", answer=list[ChatMessage])
 
 
 class Predictions(Resource):
@@ -121,12 +124,8 @@ class Predictions(Resource):
             extra_body=extra_body,
         ).body(streaming=False)
         options = _options(timeouts, retries, headers, extra_headers, extra_query)
-        data = await self._request(
-            "POST",
-            _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
-            json_body=body,
-            retry=True,
-            options=options,
+        data = await self._call(
+            PREDICTION, {"chatflow_id": chatflow_id}, json_body=body, options=options
         )
         prediction = _prediction(data)
         if recover_from_history:
@@ -157,13 +156,10 @@ class Predictions(Resource):
             return prediction
         message_id = prediction.chat_message_id
         params = {"chatId": prediction.chat_id, "order": "DESC", "messageId": message_id}
-        data = await self._request(
-            "GET",
-            _MESSAGES.format(path_id(chatflow_id, "chatflow_id")),
-            params=params,
-            options=options,
+        messages: list[ChatMessage] = await self._call(
+            _MESSAGES, {"chatflow_id": chatflow_id}, params=params, options=options
         )
-        for message in structure(data, list[ChatMessage]):
+        for message in messages:
             if message.role != "apiMessage" or not message.content:
                 continue
             if message_id is None or message.id == message_id:
@@ -241,14 +237,13 @@ class Predictions(Resource):
             lead_email=lead_email,
             extra_body=extra_body,
         ).body(streaming=True)
-        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
         final = self._final(_options(timeouts, retries, headers, extra_headers, extra_query))
+        spec = RequestSpec.of(
+            PREDICTION, {"chatflow_id": chatflow_id}, json=body, streamed=True, options=final
+        )
 
         async def opener() -> Body:
-            raw = await self._transport.send(
-                "POST", path, json_body=body, retry=True, stream=True, options=final
-            )
-            return await _checked(raw)
+            return await _checked(await self._transport.send_spec(spec))
 
         return self._event_stream(
             opener,
@@ -423,9 +418,9 @@ class Predictions(Resource):
         parts, form = _files_form(
             files, question, chat_id, lead_email, override_config, streaming=False
         )
-        data = await self._request(
-            "POST",
-            _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
+        data = await self._call(
+            PREDICTION_FILES,
+            {"chatflow_id": chatflow_id},
             form=form,
             files=parts,
             options=_options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
@@ -565,7 +560,6 @@ class Predictions(Resource):
             files, question, chat_id, lead_email, override_config, streaming=True
         )
         chat_id = form["chatId"]  # a streamed run gets its id now, for its abort
-        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
         final = self._final(
             _options(
                 timeouts,
@@ -577,12 +571,17 @@ class Predictions(Resource):
             )
         )
 
+        spec = RequestSpec.of(
+            PREDICTION_FILES,
+            {"chatflow_id": chatflow_id},
+            form=form,
+            files=tuple(parts),
+            streamed=True,
+            options=final,
+        )
+
         async def opener() -> Body:
-            # Not re-sent on failure: a file object cannot be read twice.
-            raw = await self._transport.send(
-                "POST", path, form=form, files=parts, retry=False, stream=True, options=final
-            )
-            return await _checked(raw)
+            return await _checked(await self._transport.send_spec(spec))
 
         return self._event_stream(
             opener,
@@ -603,12 +602,7 @@ class Predictions(Resource):
         Flowise answers 200 even when nothing runs; it stops agent flows, while classic
         chatflows run to their end.
         """
-        await self._request(
-            "PUT",
-            _ABORT.format(path_id(chatflow_id, "chatflow_id"), path_id(chat_id, "chat_id")),
-            expect="any",
-            options=options,
-        )
+        await self._call(ABORT, {"chatflow_id": chatflow_id, "chat_id": chat_id}, options=options)
 
 
 def _options(  # noqa: PLR0917 - private, called with the same six values each time
