@@ -165,7 +165,7 @@ async def test_off_adds_nothing_and_uninstrument_restores_everything() -> None:
     def patched() -> list[Any]:
         return [
             Transport.send_spec,
-            Transport.request,
+            Transport.call,
             predictions_module.Predictions.create,
             predictions_module.Predictions.create_with_files,
             predictions_module.Predictions.stream,
