@@ -17,7 +17,8 @@ A request is a `RequestSpec`:
   header and the hints of some errors); ``retry``: the call's retry opt-in (see `_retry`);
 - ``secrets``: values to redact from messages besides the API key;
 - ``endpoint``: the `Endpoint` a resource method declared (its route is ``route``), None for
-  a call to a route the client has no method for (`AsyncFlowise.request`).
+  a call to a route the client has no method for (`AsyncFlowise.request`). Log records of a
+  request carry its template as ``url_template``.
 
 Sending is in three layers: `Transport.send_spec` is the retry loop (the decisions are the
 `_retry` policy's), `Transport._send_once` sends once and turns a failure or an error status
@@ -315,6 +316,11 @@ async def _acquire(slots: asyncio.Semaphore, timeouts: Timeouts, clock: _TotalCl
             await slots.acquire()
     except TimeoutError:
         raise _PoolWaitExpired(limit) from None
+
+
+def _template(spec: RequestSpec) -> str | None:
+    """The route template a log record carries (``url_template``): the endpoint's."""
+    return None if spec.endpoint is None else spec.endpoint.route
 
 
 def _short(error: BaseException) -> str:
@@ -704,6 +710,7 @@ class Transport:
                     _short(error),
                     attempt,
                     delay,
+                    extra={"url_template": _template(spec)},
                 )
             await asyncio.sleep(delay)
 
@@ -762,7 +769,14 @@ class Transport:
             # (and so the API key) are not chained.
             raise failure.error from failure.cause
         elapsed = time.monotonic() - started
-        logger.debug("%s %s -> %d (%.0f ms)", p.spec.method, p.shown, wire.status, 1000 * elapsed)
+        logger.debug(
+            "%s %s -> %d (%.0f ms)",
+            p.spec.method,
+            p.shown,
+            wire.status,
+            1000 * elapsed,
+            extra={"url_template": _template(p.spec)},
+        )
         found = _responses.get()  # a raw response asked for: show the request headers
         meta = ResponseMeta(
             status=wire.status,

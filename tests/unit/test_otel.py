@@ -757,7 +757,10 @@ async def test_the_api_key_is_never_recorded(monkeypatch: pytest.MonkeyPatch) ->
     assert len(spans) == 2
     assert KEY not in _all_text(spans)
     assert KEY not in str(telemetry.reader.get_metrics_data())
-    assert {s.name for s in spans} == {"GET /api/v1/chatflows/apikey/{api_key}", "invoke_agent flow"}
+    assert {s.name for s in spans} == {
+        "GET /api/v1/chatflows/apikey/{api_key}",
+        "invoke_agent flow",
+    }
 
 
 # -- other API calls ---------------------------------------------------------------------------
