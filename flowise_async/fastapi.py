@@ -32,7 +32,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from ._client import AsyncFlowise
-from ._convert import encode_event
+from ._event_table import encode_event
 from ._exceptions import ClientStateError
 from ._stream import EventStream
 from .serving import (
