@@ -298,15 +298,18 @@ class AsyncFlowise:
 
     async def version(self) -> str:
         """The server's version, e.g. ``"3.1.4"`` (``GET /api/v1/version``, public)."""
-        data = await self._live_transport().request("GET", "/api/v1/version", options=self._options)
+        transport = self._live_transport()
+        data = await transport.request("GET", "/api/v1/version", options=self._options)
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+            options = self._options
+            redact = transport.redactor((options.api_key,) if options and options.api_key else ())
             raise UnexpectedContentError(
-                f"the answer of GET /api/v1/version has no version: {str(data)[:200]}: is "
-                "the base URL a Flowise server?",
+                "the answer of GET /api/v1/version has no version: "
+                f"{redact.cut(str(data), 200)}: is the base URL a Flowise server?",
                 status=200,
                 method="GET",
                 url=self.base_url + "/api/v1/version",
-                body=str(data)[:500],
+                body=redact.cut(str(data), 500),
             )
         return str(data["version"])
 

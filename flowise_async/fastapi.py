@@ -1,7 +1,8 @@
 """
 Serve prediction streams from FastAPI (or any Starlette / ASGI app) as standard SSE.
 
-Install with ``pip install "flowise-async[fastapi]"`` (FastAPI and uvicorn).
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone (FastAPI and
+uvicorn).
 
 Each typed event becomes one SSE frame named after the Flowise event, with its payload as JSON::
 
@@ -31,6 +32,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+from . import events as ev
 from ._client import AsyncFlowise
 from ._event_table import encode_event
 from ._exceptions import ClientStateError
@@ -39,6 +41,7 @@ from .serving import (
     DisconnectAwareResponse,
     ErrorMessageHook,
     describe_error,
+    describe_event_error,
     guarded_events,
 )
 
@@ -47,8 +50,8 @@ try:
     from starlette.requests import Request
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "flowise_async.fastapi needs Starlette (FastAPI brings it): "
-        'pip install "flowise-async[fastapi]"'
+        "flowise_async.fastapi needs Starlette (FastAPI brings it). From the folder holding "
+        'your clone of flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 
@@ -98,6 +101,11 @@ async def sse_frames(
         ):
             if event is None:
                 yield HEARTBEAT_FRAME
+                continue
+            if isinstance(event, ev.ErrorEvent):
+                # Flowise's in-band error (a stream opened with raise_on_error=False): its
+                # text may hold internals; the browser gets the safe error instead.
+                yield encode_sse("error", describe_event_error(event, error_message).payload())
                 continue
             name, payload = encode_event(event)
             if wanted is None or name in wanted:

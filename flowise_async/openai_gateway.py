@@ -1,7 +1,7 @@
 """
 An OpenAI-compatible gateway in front of Flowise flows.
 
-Install with ``pip install "flowise-async[fastapi]"``.
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone.
 
 Any client that speaks OpenAI's chat completions API (the ``openai`` package, LangChain's
 ``ChatOpenAI``, Open WebUI, LibreChat ...) can talk to Flowise chatflows and agent flows
@@ -75,7 +75,8 @@ try:
     from fastapi.responses import JSONResponse, Response
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        'flowise_async.openai_gateway needs FastAPI: pip install "flowise-async[fastapi]"'
+        "flowise_async.openai_gateway needs FastAPI. From the folder holding your clone of "
+        'flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 
@@ -483,14 +484,16 @@ class _Answer:
             return {"reasoning_content": thought}
         return None
 
-    def usage_payload(self) -> dict[str, int] | None:
-        """The run's usage (`PredictionAccumulator.usage`) in OpenAI's shape, if it has one."""
+    def usage_payload(self) -> dict[str, int]:
+        """
+        The run's usage (`PredictionAccumulator.usage`: what Flowise reported, else the
+        executed nodes of an agent flow) in OpenAI's shape; zeros when Flowise reported none
+        (OpenAI always sends usage, and clients rely on it).
+        """
         usage = self.parts.usage
-        if usage is None:
-            return None
-        prompt = usage.input_tokens or 0
-        completion = usage.output_tokens or 0
-        total = usage.total_tokens
+        prompt = (usage and usage.input_tokens) or 0
+        completion = (usage and usage.output_tokens) or 0
+        total = usage.total_tokens if usage is not None else None
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -934,10 +937,8 @@ class _Run:
                 }
             ],
             "system_fingerprint": None,
+            "usage": self.answer_parts.usage_payload(),
         }
-        usage = self.answer_parts.usage_payload()
-        if usage is not None:
-            out["usage"] = usage
         return out
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:

@@ -1,7 +1,8 @@
 """
 Serving Flowise to the public: what every server-side front of a Flowise server needs.
 
-Install with ``pip install "flowise-async[fastapi]"`` (it needs Starlette, which FastAPI brings).
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone (it needs
+Starlette, which FastAPI brings).
 
 The SSE relay (`flowise_async.fastapi`), the widget proxy (`flowise_async.widget`) and any
 other front you build on them share these pieces:
@@ -54,8 +55,8 @@ try:
     from starlette.types import Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "flowise_async.serving needs Starlette (FastAPI brings it): "
-        'pip install "flowise-async[fastapi]"'
+        "flowise_async.serving needs Starlette (FastAPI brings it). From the folder holding "
+        'your clone of flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 
@@ -72,6 +73,7 @@ __all__ = [
     "TokenBucket",
     "client_address",
     "describe_error",
+    "describe_event_error",
     "guarded_events",
 ]
 
@@ -208,6 +210,26 @@ def describe_error(exc: BaseException, hook: ErrorMessageHook | None = None) -> 
         if custom is not None:
             error = attrs.evolve(error, message=custom)
     return error
+
+
+def describe_event_error(event: ev.ErrorEvent, hook: ErrorMessageHook | None = None) -> SafeError:
+    """
+    The one rule for Flowise's in-band ``error`` event on every browser-facing path: its text
+    may hold internals (addresses, keys, stack traces), so the browser gets the safe
+    ``flow_error`` of `describe_error` instead (the hook sees a
+    `~flowise_async.ServerEventError` carrying the server's text).
+
+    Args:
+        event: The error event (a stream opened with ``raise_on_error=False`` yields it).
+        hook: The application's message writer.
+
+    Returns:
+        The `SafeError` to send in place of the event's text.
+    """
+    failure = ServerEventError(
+        "the flow reported an error in the stream", server_message=event.message
+    )
+    return describe_error(failure, hook)
 
 
 async def guarded_events(

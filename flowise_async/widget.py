@@ -2,7 +2,7 @@
 A proxy for Flowise's official chat widget (``flowise-embed``) that keeps the API key and the
 Flowise address on your server.
 
-Install with ``pip install "flowise-async[fastapi]"``.
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone.
 
 `widget_router` is a FastAPI router that speaks Flowise's own wire format for the routes the
 widget calls, so the widget points its ``apiHost`` at your app instead of at Flowise::
@@ -46,7 +46,7 @@ import attrs
 from . import events as ev
 from ._client import AsyncFlowise
 from ._convert import unstructure
-from ._exceptions import FlowiseError, ServerEventError
+from ._exceptions import FlowiseError
 from ._wire import sse_frame
 from .fastapi import get_flowise
 from .models._request import PredictionRequest
@@ -57,6 +57,7 @@ from .serving import (
     RequestRejectedError,
     SafeError,
     describe_error,
+    describe_event_error,
     guarded_events,
 )
 
@@ -66,7 +67,8 @@ try:
     from fastapi.responses import JSONResponse, Response, StreamingResponse
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        'flowise_async.widget needs FastAPI: pip install "flowise-async[fastapi]"'
+        "flowise_async.widget needs FastAPI. From the folder holding your clone of "
+        'flowise_async: python -m pip install "./flowise_async[fastapi]"'
     ) from exc
 
 
@@ -301,10 +303,8 @@ def widget_router(
                         yield _HEARTBEAT
                     elif isinstance(event, ev.ErrorEvent):
                         # Flowise's in-band error: the text may hold internals; send a safe one.
-                        failure = ServerEventError(event.message, server_message=event.message)
-                        yield _flowise_frame(
-                            "error", describe_error(failure, error_message).message
-                        )
+                        error = describe_event_error(event, error_message)
+                        yield _flowise_frame("error", error.message)
                     else:
                         yield sse_frame(event).replace(hidden, shown)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a safe frame

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import BodyPartReader, web
 
 from flowise_async import AsyncFlowise, ChatBusyError, ChatSession, NotWaitingError, Retries
+from tests._wait import wait_until
 from tests.unit._server import frame, serve, write_sse
 from tests.unit.test_agentflows import ACTION, stopped_run_frames
 
@@ -79,8 +80,7 @@ async def test_session_refuses_a_second_concurrent_ask(
     chat = flowise.chat(FLOW)
     server.release.clear()
     first = asyncio.create_task(chat.ask("slow"))
-    while not server.bodies:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server.bodies, what="the first question at the server")
     assert chat.busy
     with pytest.raises(ChatBusyError, match="merge two"):
         await chat.ask("second")

@@ -117,6 +117,59 @@ async def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) ->
             await asyncio.wait_for(asyncio.to_thread(_run, block, source, namespace), 60)
 
 
+_PYTHON_FENCE = re.compile(r"^(?P<indent> *)```(?:python|py|\{code-block\} (?:python|py))\s*$")
+
+
+def copyable_blocks(page: Path) -> list[tuple[int, str]]:
+    """
+    Every Python block a reader can copy from *page*, with its first line: the ```python fences
+    the runner above executes and the ```{code-block} python ones it does not.
+    """
+    lines = page.read_text(encoding="utf-8").splitlines()
+    found: list[tuple[int, str]] = []
+    index = 0
+    while index < len(lines):
+        match = _PYTHON_FENCE.match(lines[index])
+        index += 1
+        if match is None:
+            continue
+        start = index
+        while start < len(lines) and lines[start].lstrip().startswith(":"):
+            start += 1  # the directive's options (:caption: ...)
+        end = start
+        while lines[end].strip() != "```":
+            end += 1
+        found.append((start + 1, "\n".join(lines[start:end]) + "\n"))
+        index = end + 1
+    return found
+
+
+COPYABLE = sorted([*DOCS.glob("*.md"), *DOCS.glob("api/*.md")])
+
+
+def test_copyable_blocks_are_found() -> None:
+    """The finder sees both kinds of block, on the guide pages and the API pages."""
+    found = {page.relative_to(DOCS).as_posix(): copyable_blocks(page) for page in COPYABLE}
+    assert len(found["testing.md"]) == len(blocks_of(DOCS / "testing.md"))
+    assert len(found["agentflows.md"]) > len(blocks_of(DOCS / "agentflows.md"))
+    assert any(found[name] for name in found if name.startswith("api/"))
+
+
+@pytest.mark.parametrize("page", COPYABLE, ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_every_block_compiles_as_a_module_of_its_own(page: Path) -> None:
+    """
+    Each Python block, saved alone as a ``.py`` file, is valid Python: no top-level ``await``,
+    ``async with`` or ``async for`` (which only the runner above, and a REPL, accept).
+    """
+    errors = []
+    for line, source in copyable_blocks(page):
+        try:
+            compile(source, f"{page.relative_to(ROOT)}:{line}", "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            errors.append(f"{exc.filename}, line {exc.lineno} of the block: {exc.msg}")
+    assert not errors, "\n".join(errors)
+
+
 _INCLUDE = re.compile(r"^```\{literalinclude\}\s+(?P<path>\S+)\s*$", re.MULTILINE)
 
 
