@@ -67,8 +67,11 @@ def test_every_group_and_method_has_a_typed_raw_line() -> None:
         path, group, raw_group = pending.pop()
         assert type(raw_group) is not _RawGroup, f"{path}: no typed raw class"
         methods, subgroups = _methods(group)
-        missing = methods | set(subgroups)
-        assert missing == _raw_names(type(raw_group)), f"{path}: one line per method in _raw.py"
+        lines = _raw_names(type(raw_group))
+        missing = sorted((methods | set(subgroups)) - lines)
+        hint = ", ".join(f"{name} = raw({type(group).__name__}.{name})" for name in missing)
+        assert not missing, f"{path}: add to {type(raw_group).__name__} in _raw.py: {hint}"
+        assert lines <= methods | set(subgroups), f"{path}: lines for no method"
         pending.extend(
             (f"{path}.{name}", sub, getattr(raw_group, name)) for name, sub in subgroups.items()
         )
