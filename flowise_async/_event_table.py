@@ -26,7 +26,7 @@ one row in `ROWS` (``docs/architecture.md`` shows a worked example).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -61,11 +61,9 @@ __all__ = [
     "event_payload",
     "event_types",
     "fill",
-    "iter_rows",
     "prediction_events",
     "reasoning_text",
     "remove_row",
-    "row_of",
 ]
 
 Parse = Callable[[Any, Mapping[str, Any]], Any]
@@ -390,11 +388,6 @@ def _build(rows: tuple[EventRow, ...]) -> None:
 _build(ROWS)
 
 
-def row_of(event: Any) -> EventRow | None:
-    """The row of *event*'s class (None for an `~flowise_async.events.UnknownEvent`)."""
-    return _BY_CLASS.get(type(event))
-
-
 def event_types() -> Mapping[str, type[Any]]:
     """Every registered event name, mapped to its class (a read-only live view)."""
     return _TYPES_VIEW
@@ -639,8 +632,3 @@ def reasoning_text(event: Any) -> str | None:
     row = _BY_CLASS.get(type(event))
     attr = None if row is None else row.reasoning
     return None if attr is None else getattr(event, attr)
-
-
-def iter_rows() -> Iterator[EventRow]:
-    """The registered rows, in table order."""
-    return iter(tuple(_rows))
