@@ -681,6 +681,7 @@ class Transport:
                     error, attempt, policy=policy, resend_safe=safe, attempts=attempts
                 )
                 if delay is None:
+                    error.attempts = attempt  # for the server side's operator log
                     raise
                 logger.info(
                     "%s %s: %s; retry %d in %.2f s",

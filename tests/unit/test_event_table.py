@@ -175,12 +175,12 @@ def test_accumulator_fake_and_gateway_read_the_table_not_the_events() -> None:
     """What an event adds to a Prediction is written once, in its row: the accumulator, the
     fake's JSON answer and the gateway's answer name no event class."""
     pytest.importorskip("fastapi", reason="needs the fastapi extra")
-    from flowise_async import openai_gateway
+    from flowise_async.serving import gateway
 
     sources = {
         "accumulator": inspect.getsource(_accumulate.PredictionAccumulator),
         "fake": inspect.getsource(testing.Reply._json_answer),
-        "gateway": inspect.getsource(openai_gateway._Answer),
+        "gateway": inspect.getsource(gateway._Answer),
     }
     classes = {name for name in ev.__all__ if name.endswith("Event")} - {"Event"}
     for where, source in sources.items():
