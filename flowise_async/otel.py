@@ -46,6 +46,7 @@ from opentelemetry.metrics import Histogram, get_meter
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 
 from . import events as ev
+from ._accumulate import PredictionAccumulator
 from ._exceptions import APIStatusError, FlowiseError
 from ._outcome import RunOutcome
 from ._resources import predictions as _predictions
@@ -145,7 +146,6 @@ class _Run:
     """
 
     __slots__ = (
-        "action",
         "base",
         "chat_id",
         "chatflow_id",
@@ -154,9 +154,9 @@ class _Run:
         "first",
         "fresh",
         "last",
-        "nodes",
         "operation",
         "outcome",
+        "parts",
         "question",
         "read_at",
         "span",
@@ -194,8 +194,7 @@ class _Run:
         self.error: str | None = None
         self.chatflow_id = chatflow_id
         self.outcome: RunOutcome | None = None  # created at the first event that tells
-        self.nodes: list[Any] = []
-        self.action: Any = None
+        self.parts = PredictionAccumulator()  # what the events add, as the event table says
         self.texts: list[str] | None = None
         self._start(chatflow_id)
 
@@ -236,31 +235,22 @@ class _Run:
         self.last = now
 
     def other(self, event: ev.Event) -> None:
-        """Any other event: what tells how the run ended (`RunOutcome`), ids, the end."""
+        """Any other event: what tells how the run ended (`RunOutcome`), its parts, the end."""
         if RunOutcome.watches(event):
             if self.outcome is None:
                 self.outcome = RunOutcome()
             self.outcome.add(event)
-            return
-        cls = type(event)
-        if cls is ev.AgentFlowExecutedDataEvent:
-            self.nodes = list(event.nodes)  # type: ignore[union-attr]
-        elif cls is ev.MetadataEvent:
-            self.chat_id = event.chat_id or self.chat_id  # type: ignore[union-attr]
-            self.action = event.action or self.action  # type: ignore[union-attr]
-        elif cls is ev.ActionEvent:
-            self.action = event.action  # type: ignore[union-attr]
-        elif cls is ev.EndEvent:
+        elif type(event) is ev.EndEvent:
             self.end("end", prediction=self._settled())
+        else:
+            self.parts.add(event)
 
     def _settled(self) -> Prediction:
         """How a stream that reached its end ended: the same rules as its ``final()``."""
-        prediction = Prediction(
+        prediction = attrs.evolve(
+            self.parts.prediction(self.chat_id or ""),
             # The text itself when it is recorded; else only whether answer text came counts.
             text="".join(self.texts) if self.texts else "" if self.first is None else " ",
-            chat_id=self.chat_id,
-            agent_flow_executed_data=self.nodes,
-            action=self.action,
         )
         outcome = self.outcome or RunOutcome()
         return outcome.settle(prediction, chatflow_id=self.chatflow_id, redact=_same)
@@ -288,6 +278,7 @@ class _Run:
             return
         elapsed = time.perf_counter() - self.started
         usage = prediction.usage if prediction is not None else None
+        self.chat_id = self.parts.fields().get("chat_id") or self.chat_id
         if prediction is not None:
             self.chat_id = prediction.chat_id or self.chat_id
             if prediction.status is RunStatus.FAILED and self.error is None:

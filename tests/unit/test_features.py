@@ -20,7 +20,7 @@ from flowise_async import (
     Retries,
     UnexpectedContentError,
 )
-from flowise_async._convert import decode_event
+from flowise_async._event_table import decode_event
 from flowise_async._features import (
     FEATURES,
     feature_for_route,
