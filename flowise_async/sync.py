@@ -1023,7 +1023,8 @@ class SyncFlowise(_Bound):
         base_url: The server root, e.g. ``"http://localhost:3000"``. Defaults to
             ``FLOWISE_BASE_URL``, else ``http://localhost:3000``.
         api_key: Sent as ``Authorization: Bearer <key>``. Defaults to ``FLOWISE_API_KEY``.
-        timeouts: Connect, response-headers and idle timeouts (`~flowise_async.Timeouts`).
+        timeouts: The timeouts (`~flowise_async.Timeouts`), or a number of seconds for
+            *connect*, *headers*, *idle* and *event*.
         limits: Connection pool size and keep-alive (`~flowise_async.Limits`).
         retries: Retry policy (`~flowise_async.Retries`).
         abort_on_exit: Default for streams: abort the run on the server when a stream is
@@ -1081,7 +1082,7 @@ class SyncFlowise(_Bound):
         base_url: str | None = None,
         *,
         api_key: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         limits: Limits | None = None,
         retries: Retries | None = None,
         abort_on_exit: bool = False,
