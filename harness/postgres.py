@@ -246,7 +246,7 @@ class PostgresServer:
         """Create the cluster and start the server; on failure the caller must call `stop`."""
         self._bin = ensure_postgres()
         self._run_as = SYSTEM_USER if os.geteuid() == 0 else None
-        self.directory = Path(tempfile.mkdtemp(prefix="flowise-async-pg-"))
+        self.directory = Path(tempfile.mkdtemp(prefix="flowise-async-pg-", dir=self._parent()))
         data = self.directory / "data"
         data.mkdir()
         if self._run_as is not None:
@@ -388,6 +388,19 @@ class PostgresServer:
                 self.directory = None
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _parent(self) -> str | None:
+        """
+        The temporary directory's parent: the usual one, unless the ``postgres`` user could not
+        reach into it (a ``TMPDIR`` inside root's home), then ``/tmp``.
+        """
+        base = Path(tempfile.gettempdir()).resolve()
+        if self._run_as is None:
+            return None
+        for path in (base, *base.parents):
+            if not path.stat().st_mode & 0o001:  # others may not traverse it
+                return "/tmp"  # a private directory is created inside it
+        return str(base)
 
     def _group(self) -> int | None:
         if self._run_as is None:
