@@ -132,6 +132,41 @@ def test_an_unknown_database_is_refused(steps: FakeSteps) -> None:
     assert steps.steps == []
 
 
+# -- what the server is told --------------------------------------------------------------
+
+
+class _FakePostgres:
+    host, port, user = "127.0.0.1", 54321, postgres.DB_USER
+
+
+@pytest.mark.parametrize("database", ["postgres", "sqlite"])
+def test_queue_mode_env_per_database(tmp_path: Path, database: str) -> None:
+    """
+    Queue mode on PostgreSQL: main and workers get the database's address and no SQLite
+    busy-timeout preload; on SQLite, the shared file and the preload.
+    """
+    server = FlowiseServer(queue=True, workers=2, database=database)
+    server.data_dir = tmp_path
+    server.redis_port = 6399
+    server._postgres = _FakePostgres()  # type: ignore[assignment]
+    server._db_name = "flowise"
+
+    env = server._flowise_env(tmp_path, 3000)
+
+    assert env["DATABASE_TYPE"] == database
+    assert env["MODE"] == "queue"
+    preloaded = "sqlite_busy_timeout.cjs" in env["NODE_OPTIONS"]
+    if database == "postgres":
+        assert not preloaded
+        assert (env["DATABASE_HOST"], env["DATABASE_PORT"]) == ("127.0.0.1", "54321")
+        assert (env["DATABASE_USER"], env["DATABASE_NAME"]) == (postgres.DB_USER, "flowise")
+        assert "DATABASE_PATH" not in env
+    else:
+        assert preloaded
+        assert env["DATABASE_PATH"] == str(tmp_path)
+        assert "DATABASE_HOST" not in env
+
+
 # -- PostgreSQL missing --------------------------------------------------------------------
 
 
