@@ -57,11 +57,13 @@ class _State(enum.Enum):
 class _Lifecycle:
     """The state a client shares with its views (``with_options``, ``with_raw_response``)."""
 
-    __slots__ = ("aborts", "state")
+    __slots__ = ("aborts", "busy_chats", "state")
 
     def __init__(self) -> None:
         self.state = _State.UNOPENED
         self.aborts: set[asyncio.Task[Any]] = set()
+        # The chat ids a ChatSession of this client (or of a view) is asking on right now.
+        self.busy_chats: set[str] = set()
 
 
 class AsyncFlowise:
@@ -298,15 +300,18 @@ class AsyncFlowise:
 
     async def version(self) -> str:
         """The server's version, e.g. ``"3.1.4"`` (``GET /api/v1/version``, public)."""
-        data = await self._live_transport().request("GET", "/api/v1/version", options=self._options)
+        transport = self._live_transport()
+        data = await transport.request("GET", "/api/v1/version", options=self._options)
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+            options = self._options
+            redact = transport.redactor((options.api_key,) if options and options.api_key else ())
             raise UnexpectedContentError(
-                f"the answer of GET /api/v1/version has no version: {str(data)[:200]}: is "
-                "the base URL a Flowise server?",
+                "the answer of GET /api/v1/version has no version: "
+                f"{redact.cut(str(data), 200)}: is the base URL a Flowise server?",
                 status=200,
                 method="GET",
                 url=self.base_url + "/api/v1/version",
-                body=str(data)[:500],
+                body=redact.cut(str(data), 500),
             )
         return str(data["version"])
 

@@ -561,22 +561,25 @@ class EventStream:
 async def _read_prediction(body: Body, limit: int) -> Prediction:
     """Read and structure a plain JSON answer; a wrong one is an `EventDecodeError`."""
     raw = await body.read_all(limit)
+    problem = "is not valid JSON"
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise EventDecodeError(
-            f"the JSON answer of {body.method} {body.url} is not valid JSON ({exc})",
-            event=None,
-            data=raw[:200].decode("utf-8", "replace"),
-        ) from None
-    try:
-        return structure_prediction(data)
-    except (ValueError, TypeError) as exc:
-        raise EventDecodeError(
-            f"the JSON answer of {body.method} {body.url} is not a prediction: {exc}",
-            event=None,
-            data=raw[:200].decode("utf-8", "replace"),
-        ) from None
+        reason = str(exc)
+    else:
+        problem = "is not a prediction"
+        try:
+            return structure_prediction(data)
+        except (ValueError, TypeError) as exc:
+            reason = str(exc)
+    # Raised outside the except blocks: the decoder's error holds the whole body, which may
+    # echo the API key, and would stay reachable as __context__.
+    redact: Callable[[str], str] = getattr(body, "redact", _identity)
+    raise EventDecodeError(
+        f"the JSON answer of {body.method} {body.url} {problem} ({redact(reason)})",
+        event=None,
+        data=redact(raw[:2000].decode("utf-8", "replace"))[:200],
+    )
 
 
 class _TextIterator:

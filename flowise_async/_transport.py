@@ -76,6 +76,7 @@ from ._exceptions import (
 )
 from ._features import feature_for_route, unavailable_error
 from ._logs import logger
+from ._redact import Redactor, redact
 from ._retry import attempts_allowed, resend_safe, retry_delay
 from ._transport_errors import Failure, FailureContext, pool_timeout, translate
 
@@ -577,15 +578,16 @@ class Transport:
     def _strip(url: URL) -> URL:
         return url.with_user(None).with_password(None) if url.user or url.password else url
 
-    def _redactor(self, secrets: tuple[str, ...]) -> Callable[[str], str]:
-        return lambda text: self.redact(text, secrets)
+    def _redactor(self, secrets: Iterable[str] = ()) -> Redactor:
+        return Redactor((self._api_key, *secrets))
+
+    def redactor(self, secrets: Iterable[str] = ()) -> Redactor:
+        """The redaction of one call: the API key and the call's *secrets* (`_redact`)."""
+        return Redactor((self._api_key, *secrets))
 
     def redact(self, text: str, secrets: Iterable[str] = ()) -> str:
         """Remove the API key (and the other *secrets*) from a text meant for humans."""
-        for secret in (self._api_key, *secrets):
-            if secret and secret in text:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, (self._api_key, *secrets))
 
     def display_url(self, url: URL | str) -> str:
         """A URL safe for messages and logs: no credentials, no API key."""
@@ -679,6 +681,7 @@ class Transport:
                     error, attempt, policy=policy, resend_safe=safe, attempts=attempts
                 )
                 if delay is None:
+                    error.attempts = attempt  # for the server side's operator log
                     raise
                 logger.info(
                     "%s %s: %s; retry %d in %.2f s",
@@ -730,7 +733,7 @@ class Transport:
             timeouts=p.timeouts,
             streamed=p.spec.streamed,
             pool_size=self.limits.max_connections,
-            redact=lambda text: self.redact(text, secrets),
+            redact=self._redactor(secrets),
         )
 
     async def _send_once(self, p: _Prepared, attempt: int) -> RawResponse:
@@ -837,7 +840,7 @@ class Transport:
             content_type=resp.content_type,
             body=body_bytes,
             retry_after=retry_after,
-            redact=lambda text: self.redact(text, secrets),
+            redact=self._redactor(secrets),
         )
 
     async def request(
@@ -925,17 +928,21 @@ def decode_body(raw: RawResponse, body: bytes, expect: Literal["json", "text", "
     if expect == "text":
         return body.decode("utf-8", "replace")
     if is_json:
+        reason = ""
         try:
             return json.loads(body)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-            raise UnexpectedContentError(
-                f"{raw.status} from {raw.method} {raw.url}: the body is not valid JSON ({exc}): "
-                "is a proxy answering instead of the server?",
-                status=raw.status,
-                method=raw.method,
-                url=raw.url,
-                body=raw.redact(_snippet(body)),
-            ) from None
+            reason = str(exc)
+        # Raised outside the except block: the decoder's error holds the whole body (.doc),
+        # which may echo the API key, and would stay reachable as __context__.
+        raise UnexpectedContentError(
+            f"{raw.status} from {raw.method} {raw.url}: the body is not valid JSON "
+            f"({raw.redact(reason)}): is a proxy answering instead of the server?",
+            status=raw.status,
+            method=raw.method,
+            url=raw.url,
+            body=_snippet(body, raw.redact),
+        )
     if expect == "any":
         return body.decode("utf-8", "replace")
     raise unexpected_content(raw, body)
@@ -955,13 +962,14 @@ def unexpected_content(raw: RawResponse, body: bytes) -> UnexpectedContentError:
         status=raw.status,
         method=raw.method,
         url=raw.url,
-        body=raw.redact(_snippet(body)),
+        body=_snippet(body, raw.redact),
     )
 
 
-def _snippet(body: bytes) -> str:
-    text = body[:500].decode("utf-8", "replace")
-    return text + ("..." if len(body) > 500 else "")
+def _snippet(body: bytes, redact: Callable[[str], str]) -> str:
+    """The start of a body to show, redacted before it is cut (no secret cut in half)."""
+    text = redact(body[:2000].decode("utf-8", "replace"))
+    return text[:500] + ("..." if len(body) > 500 else "")
 
 
 def _idle_connections(connector: aiohttp.BaseConnector) -> int:
@@ -1118,17 +1126,6 @@ def _server_message(body: Any) -> str | None:
     return None
 
 
-def _redact_json(value: Any, redact: Callable[[str], str]) -> Any:
-    """*value* with the API key removed from every string in it (an echoing server)."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(str(k)): _redact_json(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_json(v, redact) for v in value]
-    return value
-
-
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
@@ -1179,11 +1176,13 @@ def make_status_error(
     content_type: str,
     body: bytes,
     retry_after: float | None,
-    redact: Callable[[str], str],
+    redact: Redactor,
 ) -> APIStatusError:
     """Build the typed error for an error status (one mapping for the whole library)."""
     decoded: Any
-    text = body.decode("utf-8", "replace")
+    # Redacted before anything is taken from it (a server may echo the key); the decoded
+    # values are redacted again below (a key written with JSON escapes).
+    text = redact(body.decode("utf-8", "replace"))
     try:
         decoded = json.loads(text) if text else None
     except (ValueError, RecursionError):
@@ -1202,7 +1201,7 @@ def make_status_error(
         parts.append(f" ({hint})")
     message = "".join(parts)
     try:
-        body_value = _redact_json(decoded, redact)
+        body_value = redact.value(decoded)
     except RecursionError:
         body_value = redact(text[:2000])
     kwargs: dict[str, Any] = {

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from .._config import Limits, Retries, Timeouts
 from .._convert import structure as _structure
 from .._exceptions import UnexpectedContentError
+from .._redact import Redactor
 from .._transport import CallOptions, Transport
 from ..models._common import DeleteResult, Page
 
@@ -26,11 +27,13 @@ __all__ = [
     "path_id",
     "pop_options",
     "structure",
+    "wrong_answer",
 ]
 
-# The last request a resource sent in this task, for the error of an answer of the wrong shape.
-_last_call: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
-    "flowise_async_last_call", default=("", "")
+# The last request a resource sent in this task, for the error of an answer of the wrong
+# shape: its method, its path as it may be shown, and the redaction of its secrets.
+_last_call: contextvars.ContextVar[tuple[str, str, Redactor]] = contextvars.ContextVar(
+    "flowise_async_last_call", default=("", "", Redactor(()))
 )
 
 
@@ -45,16 +48,19 @@ def structure(value: Any, cls: type[T]) -> T:
     try:
         return _structure(value, cls)
     except (ValueError, TypeError) as exc:
-        method, path = _last_call.get()
-        name = getattr(cls, "__name__", str(cls))
-        raise UnexpectedContentError(
-            f"the answer to {method} {path} is not a {name} ({exc}): is the base URL a "
-            "Flowise server of a supported release?",
-            status=200,
-            method=method,
-            url=path,
-            body=str(value)[:500],
-        ) from None
+        reason = str(exc)
+    # Raised outside the except block: the converter's error may hold the answer's values
+    # (a server may echo a key), and would stay reachable as __context__.
+    method, path, redact = _last_call.get()
+    name = getattr(cls, "__name__", str(cls))
+    raise UnexpectedContentError(
+        f"the answer to {method} {path} is not a {name} ({redact(reason)}): is the base URL "
+        "a Flowise server of a supported release?",
+        status=200,
+        method=method,
+        url=path,
+        body=redact.cut(str(value), 500),
+    )
 
 
 class RequestOptions(TypedDict, total=False):
@@ -230,8 +236,12 @@ class Resource:
         **kwargs: Any,
     ) -> Any:
         opts = self._options(options)
-        _last_call.set((method, path))
-        return await self._transport.request(method, path, expect=expect, options=opts, **kwargs)
+        transport = self._transport
+        redact = transport.redactor(
+            (*kwargs.get("secrets", ()), *((opts.api_key,) if opts and opts.api_key else ()))
+        )
+        _last_call.set((method, redact(path), redact))
+        return await transport.request(method, path, expect=expect, options=opts, **kwargs)
 
     async def _get_list(
         self,
@@ -301,11 +311,23 @@ class Resource:
 
 
 def not_a(path: str, what: str, data: Any) -> UnexpectedContentError:
-    """The error for a ``GET`` answer that is valid JSON of the wrong shape."""
+    """
+    The error for a ``GET`` answer that is valid JSON of the wrong shape; the path and the
+    answer are redacted with the secrets of the call that sent it (this task's last call).
+    """
+    return wrong_answer(f"the answer to GET {path} is not {what}", data, "GET", path)
+
+
+def wrong_answer(message: str, data: Any, method: str, url: str) -> UnexpectedContentError:
+    """
+    The error for an answer of the wrong shape: *message* and *url* with the answer's start,
+    all redacted with the secrets of the call that sent it (this task's last call).
+    """
+    _, _, redact = _last_call.get()
     return UnexpectedContentError(
-        f"the answer to GET {path} is not {what}: {str(data)[:200]}",
+        f"{redact(message)}: {redact.cut(str(data), 200)}",
         status=200,
-        method="GET",
-        url=path,
-        body=str(data)[:500],
+        method=method,
+        url=redact(url),
+        body=redact.cut(str(data), 500),
     )

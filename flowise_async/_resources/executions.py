@@ -7,11 +7,18 @@ import datetime as dt
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Unpack
 
-from .._convert import StructureError, converter, structure
-from .._exceptions import UnexpectedContentError
+from .._convert import StructureError, converter
 from ..models._common import Page
 from ..models._executions import Execution, ExecutionState
-from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, date_param, path_id
+from ._base import (
+    DEFAULT_PAGE_SIZE,
+    RequestOptions,
+    Resource,
+    date_param,
+    path_id,
+    structure,
+    wrong_answer,
+)
 
 
 __all__ = ["Executions"]
@@ -102,13 +109,12 @@ class Executions(Resource):
         }
         data = await self._request("GET", _EXECUTIONS, params=params, options=options)
         if not isinstance(data, dict) or "data" not in data or "total" not in data:
-            raise UnexpectedContentError(
+            raise wrong_answer(
                 "the answer to GET /api/v1/executions is not a page of executions (is the "
-                f"server older than Flowise 3.0?): {str(data)[:200]}",
-                status=200,
-                method="GET",
-                url=_EXECUTIONS,
-                body=str(data)[:500],
+                "server older than Flowise 3.0?)",
+                data,
+                "GET",
+                _EXECUTIONS,
             )
         return Page(
             items=structure(data["data"], builtins.list[Execution]),
@@ -268,10 +274,6 @@ def _non_empty(value: str, what: str) -> str:
 def _deleted(data: Any) -> int:
     if isinstance(data, dict) and isinstance(data.get("deletedCount"), int):
         return int(data["deletedCount"])
-    raise UnexpectedContentError(
-        f"the answer to an execution delete has no deletedCount: {str(data)[:200]}",
-        status=200,
-        method="DELETE",
-        url=_EXECUTIONS,
-        body=str(data)[:500],
+    raise wrong_answer(
+        "the answer to an execution delete has no deletedCount", data, "DELETE", _EXECUTIONS
     )

@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from flowise_async.redis_store import RedisStateStore
+from flowise_async.serving.redis_store import RedisStateStore
 
 
 async def bucket(url: str, key: str, rate: float, burst: int) -> None:

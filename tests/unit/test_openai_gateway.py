@@ -229,7 +229,8 @@ async def test_completion_text_and_what_flowise_receives(
         "refusal": None,
     }
     assert answer["choices"][0]["finish_reason"] == "stop"
-    assert "usage" not in answer  # this flow reported none
+    # This flow reported no usage: zeros, never a missing field (clients rely on it).
+    assert answer["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     [sent] = fake.predictions
     assert sent.path == f"/api/v1/prediction/{FLOW}"
     assert sent.authorized
@@ -331,6 +332,33 @@ async def test_usage_from_usage_metadata(gateway: Gateway, fake: FakeFlowise) ->
     assert chunks[-1]["usage"] == expected
     assert all(c["usage"] is None for c in chunks[:-1])
     assert whole.json()["usage"] == expected
+
+
+async def test_usage_chunk_without_reported_usage_is_zeros(
+    gateway: Gateway, fake: FakeFlowise
+) -> None:
+    """include_usage on a flow that reports none: a usage object of zeros, not null."""
+    fake.answer(FLOW, "a", "b")
+    async with gateway() as http:
+        streamed = await http.post(
+            "/v1/chat/completions",
+            json=body(user("q"), stream=True, stream_options={"include_usage": True}),
+        )
+        parsed = [
+            chunk
+            async for chunk in await openai_client(http).chat.completions.create(
+                model="bot",
+                messages=[user("q")],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        ]
+    chunks = [json.loads(item) for item in sse_data(streamed.text)[:-1]]
+    zeros = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == zeros
+    assert parsed[-1].usage is not None
+    assert parsed[-1].usage.total_tokens == 0
 
 
 async def test_usage_from_agent_flow_nodes_of_a_json_answer(

@@ -21,10 +21,16 @@ from pathlib import Path
 import pytest
 
 
+pytest.importorskip("starlette", reason="needs the fastapi extra")
 pytest.importorskip("redis", reason="needs the redis extra")
 
-from flowise_async import FlowiseError
-from flowise_async.redis_store import (
+from flowise_async.serving import (
+    ConversationLock,
+    StateStore,
+    StateStoreUnavailableError,
+    StoreRateLimiter,
+)
+from flowise_async.serving.redis_store import (
     RedisStateStore,
     RedisStoreUnavailableError,
 )
@@ -242,6 +248,24 @@ async def test_lock_of_a_killed_process_expires_within_its_ttl(
         holder.communicate(timeout=10)  # and close the pipes
 
 
+async def test_the_serving_pieces_run_on_it(
+    store: RedisStateStore, request: pytest.FixtureRequest
+) -> None:
+    """It is a StateStore: StoreRateLimiter and ConversationLock (the fronts' pieces) use it."""
+    shared: StateStore = store
+    limiter = StoreRateLimiter(shared, rate=0.5, burst=2)
+    key = _key(request)
+    assert [await limiter.acquire(key) for _ in range(2)] == [None, None]
+    assert (await limiter.acquire(key) or 0) > 1.0
+    first = ConversationLock(shared, f"conversation:{key}", ttl=5)
+    second = ConversationLock(shared, f"conversation:{key}", ttl=5)
+    assert await first.acquire()
+    assert not await second.acquire()  # the gateway's 409
+    await first.release()
+    assert await second.acquire()
+    await second.release()
+
+
 # -- when Redis is not there ---------------------------------------------------------------------
 
 
@@ -269,7 +293,7 @@ async def test_unreachable_redis_is_a_typed_error_within_the_bound(
             with pytest.raises(RedisStoreUnavailableError) as info:
                 await call
             assert time.monotonic() - started < BOUND + SLACK
-            assert isinstance(info.value, FlowiseError)
+            assert isinstance(info.value, StateStoreUnavailableError)  # the fronts' 503
             assert info.value.timeout == BOUND
             _no_password(caplog, info.value)
     finally:

@@ -2,10 +2,10 @@
 Serving state in Redis: rate limits and conversation locks shared by every worker process and
 every machine that uses the same Redis server.
 
-Install the ``redis`` extra (``python -m pip install "./flowise_async[redis]"`` next to a clone)
-and create the store from a URL::
+Install the ``redis`` extra (``python -m pip install "./flowise_async[fastapi,redis]"`` next to
+a clone) and create the store from a URL::
 
-    from flowise_async.redis_store import RedisStateStore
+    from flowise_async.serving.redis_store import RedisStateStore
 
     store = RedisStateStore.from_url("redis://127.0.0.1:6379/0", timeout=2.0)
     wait = await store.take("user:alice", rate=1.0, burst=5)  # None: admitted
@@ -28,7 +28,7 @@ import math
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._exceptions import FlowiseError
+from .state import StateStoreUnavailableError
 
 
 try:
@@ -38,8 +38,8 @@ try:
     from redis.exceptions import RedisError
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "flowise_async.redis_store needs the redis package. From the folder holding your clone "
-        'of flowise_async: python -m pip install "./flowise_async[redis]"'
+        "flowise_async.serving.redis_store needs the redis package. From the folder holding "
+        'your clone of flowise_async: python -m pip install "./flowise_async[fastapi,redis]"'
     ) from exc
 
 
@@ -100,9 +100,11 @@ return 0
 """
 
 
-class RedisStoreUnavailableError(FlowiseError):
+class RedisStoreUnavailableError(StateStoreUnavailableError):
     """
-    Redis could not be reached, failed, or did not answer within the store's bound.
+    Redis could not be reached, failed, or did not answer within the store's bound (a
+    `~flowise_async.serving.StateStoreUnavailableError`: the fronts answer it with a safe
+    ``503``).
 
     Attributes:
         url: The Redis URL, without its password.
@@ -139,7 +141,8 @@ def _milliseconds(ttl: float) -> int:
 
 class RedisStateStore:
     """
-    Rate limits and conversation locks in Redis, for several workers and machines.
+    A `~flowise_async.serving.StateStore` in Redis: rate limits and conversation locks for
+    several workers and machines.
 
     Every method answers or raises `RedisStoreUnavailableError` within *timeout* seconds.
     Keys are stored under *prefix* (``<prefix>rate:<key>`` for buckets, ``<prefix>lock:<key>``
