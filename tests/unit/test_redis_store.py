@@ -197,7 +197,7 @@ async def test_renewed_lock_outlives_three_times_its_ttl(
     store: RedisStateStore, request: pytest.FixtureRequest
 ) -> None:
     """A run renewing its lock keeps it for 3x the ttl; once it stops, the lock expires."""
-    key, ttl = _key(request), 1.0
+    key, ttl = _key(request), 2.0  # renewals late by up to ttl / 2 on a loaded machine still hold
     assert await store.lock(key, "long-run", ttl=ttl)
     started = time.monotonic()
     while time.monotonic() - started < 3 * ttl:
@@ -214,7 +214,7 @@ async def test_renewed_lock_outlives_three_times_its_ttl(
 async def test_lock_of_a_killed_process_expires_within_its_ttl(
     redis_server: RedisServer, store: RedisStateStore, request: pytest.FixtureRequest
 ) -> None:
-    key, ttl = _key(request), 1.0
+    key, ttl = _key(request), 2.0  # renewals late by up to ttl / 2 on a loaded machine still hold
     holder = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
