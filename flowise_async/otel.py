@@ -46,6 +46,7 @@ from opentelemetry.metrics import Histogram, get_meter
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 
 from . import events as ev
+from ._accumulate import PredictionAccumulator
 from ._exceptions import APIStatusError, FlowiseError
 from ._outcome import RunOutcome
 from ._resources import predictions as _predictions
@@ -54,7 +55,7 @@ from ._transport import RawResponse, RequestSpec, Transport
 from .models._prediction import Prediction, RunStatus
 
 
-__all__ = ["CAPTURE_CONTENT_ENV", "SEMCONV_VERSION", "FlowiseAsyncInstrumentor", "route_template"]
+__all__ = ["CAPTURE_CONTENT_ENV", "SEMCONV_VERSION", "FlowiseAsyncInstrumentor"]
 
 #: The version of the GenAI semantic conventions followed (status Development).
 SEMCONV_VERSION: Final = "1.41.0"
@@ -64,45 +65,12 @@ CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 _SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 _PROVIDER = "flowise"
 _OPERATION = "invoke_agent"
-_PREDICTION_ROUTE = "/api/v1/prediction/{id}"
 _ON = frozenset({"true", "1", "yes", "on", "span_only", "span_and_event"})
 
 # Bucket boundaries the conventions advise.
 _DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48)
 _CHUNK_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
-
-# Path segments of Flowise's routes; any other segment is an id (or a key) and becomes a
-# placeholder, so a route template never carries an id, a key or other user data.
-_LITERALS = frozenset(
-    {
-        *("abort", "apikey", "assistants", "attachments", "chatflows", "chatflows-streaming"),
-        *("chatflows-uploads", "chatmessage", "chunks", "components", "credentials"),
-        *("document-store", "embeddings", "executions", "feedback", "insert", "leads"),
-        *("loader", "loaders", "ping", "prediction", "preview", "process", "query"),
-        *("recordmanager", "refresh", "save", "store", "store-configs", "tools", "update"),
-        *("upsert", "upsert-history", "variables", "vector", "vectorstore", "verify", "version"),
-    }
-)
-
-
-def route_template(path: str) -> str:
-    """
-    The route template of a request path: its ids replaced by ``{id}``.
-
-    A path that already is a template (it contains ``{``) is returned as it is.
-
-    Example:
-        >>> route_template("/api/v1/chatmessage/abort/flow-1/chat-9")
-        '/api/v1/chatmessage/abort/{id}/{id}'
-    """
-    if "{" in path:
-        return path
-    parts = path.partition("?")[0].split("/")
-    return "/".join(
-        part if index < 3 or part in _LITERALS or not part else "{id}"
-        for index, part in enumerate(parts)
-    )
 
 
 def _error_type(error: BaseException) -> str:
@@ -178,7 +146,6 @@ class _Run:
     """
 
     __slots__ = (
-        "action",
         "base",
         "chat_id",
         "chatflow_id",
@@ -187,9 +154,9 @@ class _Run:
         "first",
         "fresh",
         "last",
-        "nodes",
         "operation",
         "outcome",
+        "parts",
         "question",
         "read_at",
         "span",
@@ -227,8 +194,7 @@ class _Run:
         self.error: str | None = None
         self.chatflow_id = chatflow_id
         self.outcome: RunOutcome | None = None  # created at the first event that tells
-        self.nodes: list[Any] = []
-        self.action: Any = None
+        self.parts = PredictionAccumulator()  # what the events add, as the event table says
         self.texts: list[str] | None = None
         self._start(chatflow_id)
 
@@ -269,31 +235,22 @@ class _Run:
         self.last = now
 
     def other(self, event: ev.Event) -> None:
-        """Any other event: what tells how the run ended (`RunOutcome`), ids, the end."""
+        """Any other event: what tells how the run ended (`RunOutcome`), its parts, the end."""
         if RunOutcome.watches(event):
             if self.outcome is None:
                 self.outcome = RunOutcome()
             self.outcome.add(event)
-            return
-        cls = type(event)
-        if cls is ev.AgentFlowExecutedDataEvent:
-            self.nodes = list(event.nodes)  # type: ignore[union-attr]
-        elif cls is ev.MetadataEvent:
-            self.chat_id = event.chat_id or self.chat_id  # type: ignore[union-attr]
-            self.action = event.action or self.action  # type: ignore[union-attr]
-        elif cls is ev.ActionEvent:
-            self.action = event.action  # type: ignore[union-attr]
-        elif cls is ev.EndEvent:
+        elif type(event) is ev.EndEvent:
             self.end("end", prediction=self._settled())
+        else:
+            self.parts.add(event)
 
     def _settled(self) -> Prediction:
         """How a stream that reached its end ended: the same rules as its ``final()``."""
-        prediction = Prediction(
+        prediction = attrs.evolve(
+            self.parts.prediction(self.chat_id or ""),
             # The text itself when it is recorded; else only whether answer text came counts.
             text="".join(self.texts) if self.texts else "" if self.first is None else " ",
-            chat_id=self.chat_id,
-            agent_flow_executed_data=self.nodes,
-            action=self.action,
         )
         outcome = self.outcome or RunOutcome()
         return outcome.settle(prediction, chatflow_id=self.chatflow_id, redact=_same)
@@ -321,6 +278,7 @@ class _Run:
             return
         elapsed = time.perf_counter() - self.started
         usage = prediction.usage if prediction is not None else None
+        self.chat_id = self.parts.fields().get("chat_id") or self.chat_id
         if prediction is not None:
             self.chat_id = prediction.chat_id or self.chat_id
             if prediction.status is RunStatus.FAILED and self.error is None:
@@ -567,8 +525,9 @@ async def _traced_send_spec(
         server = _server(instance)  # known here, whoever started the run
         operation.run.base.update(server)
         operation.span.set_attributes(server)
+    kwargs.pop("spec", None)
     try:
-        raw = await wrapped(spec)
+        raw = await wrapped(spec, *args[1:], **kwargs)  # the rest: the total timeout's clock
     except APIStatusError as exc:
         if operation is not None:
             operation.status = exc.status
@@ -578,23 +537,32 @@ async def _traced_send_spec(
     return raw
 
 
-async def _traced_request(
+async def _traced_call(
     wrapped: Callable[..., Awaitable[Any]],
     instance: Transport,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    """An API call: a CLIENT span named by its method and route template."""
+    """An API call: a CLIENT span named by its method and the route template its endpoint
+    declares (the method alone for a route without a declaration, `AsyncFlowise.request`)."""
     tel = _telemetry
-    method = str(_arg(args, kwargs, 0, "method"))
-    route = route_template(str(_arg(args, kwargs, 1, "path")))
+    spec: RequestSpec = _arg(args, kwargs, 0, "spec")
+    method = spec.method
+    endpoint = spec.endpoint
     outer = _active.get()
-    if tel is None or (route == _PREDICTION_ROUTE and isinstance(outer, _RunOperation)):
+    if tel is None or (
+        endpoint is not None
+        and endpoint.route == _predictions.PREDICTION.route
+        and isinstance(outer, _RunOperation)
+    ):
         return await wrapped(*args, **kwargs)  # the run's own span covers its request
+    attributes: dict[str, Any] = {"http.request.method": method}
+    if endpoint is not None:
+        attributes["url.template"] = endpoint.route
     span = tel.tracer.start_span(
-        f"{method} {route}",
+        f"{method} {endpoint.route}" if endpoint is not None else method,
         kind=SpanKind.CLIENT,
-        attributes={"http.request.method": method, "url.template": route, **_server(instance)},
+        attributes={**attributes, **_server(instance)},
     )
     operation = _Operation(span)
     token = _active.set(operation)
@@ -659,7 +627,7 @@ def _traced_stream(
 
 _WRAPPED: Final = (
     (Transport, "send_spec", _traced_send_spec),
-    (Transport, "request", _traced_request),
+    (Transport, "call", _traced_call),
     (_predictions.Predictions, "create", _traced_create),
     (_predictions.Predictions, "create_with_files", _traced_create),
     (_predictions.Predictions, "stream", _traced_stream),
