@@ -132,7 +132,8 @@ class EventStream:
     there. The body is read only when the next event is asked for, so a slow consumer slows the
     server down instead of filling memory. Leaving the block early, ``break``, an exception, a
     cancelled task or a timeout closes the response and discards its connection; if
-    *abort_on_exit* was set, the run is also aborted on the server.
+    *abort_on_exit* was set, the run is also aborted on the server (also when a stream nobody
+    closed is garbage collected).
 
     Attributes:
         chat_id: The conversation id of this run, known before the first event.
@@ -297,7 +298,11 @@ class EventStream:
 
     def __del__(self) -> None:
         if self._state is _State.OPEN and self._body is not None:
+            self._state = _State.CLOSED
             self._body.close(reuse=False)
+            if not self._saw_end:
+                # Abandoned before its end: the run goes on on the server (abort_on_exit).
+                self._fire_abort_hook()
             warnings.warn(
                 f"{self!r} was not closed; use 'async with' so the connection is released",
                 ResourceWarning,
@@ -578,8 +583,15 @@ async def _read_prediction(body: Body, limit: int) -> Prediction:
     raise EventDecodeError(
         f"the JSON answer of {body.method} {body.url} {problem} ({redact(reason)})",
         event=None,
-        data=redact(raw[:2000].decode("utf-8", "replace"))[:200],
+        data=_prefix(raw, redact),
     )
+
+
+def _prefix(raw: bytes, redact: Callable[[str], str]) -> str:
+    """The first 200 bytes of a body, decoded; redacted before the cut if it holds a secret."""
+    window = raw[:2000].decode("utf-8", "replace")
+    shown = redact(window)
+    return raw[:200].decode("utf-8", "replace") if shown == window else shown[:200]
 
 
 class _TextIterator:

@@ -450,10 +450,34 @@ def _init(
             return await opener()
         return await _open_run(me, state, opener)
 
+    abort = kwargs.get("abort_hook")
+    if abort is not None:
+        kwargs["abort_hook"] = _in_run(state, abort)
     _originals["__init__"](self, traced_opener, *args, **kwargs)
     key = id(self)
     _streams[key] = state
     weakref.finalize(self, _stream_gone, key, state).atexit = False
+
+
+def _in_run(state: _StreamState, abort: Callable[[], None]) -> Callable[[], None]:
+    """
+    The stream's abort hook, scheduling the abort call as a child of the run's span: however
+    the stream was left (``break``, cancellation, a timeout, an error, the garbage collector),
+    the task it creates copies a context whose current span is the run's.
+    """
+
+    def scheduled_in_run() -> None:
+        run = state.run
+        if run is None or run.span is None:
+            abort()
+            return
+        attached = otel_context.attach(trace.set_span_in_context(run.span))
+        try:
+            abort()
+        finally:
+            otel_context.detach(attached)
+
+    return scheduled_in_run
 
 
 async def _open_run(
@@ -516,12 +540,7 @@ async def _aclose(self: EventStream) -> None:
     if state is None or run is None or run.span is None:
         await _originals["aclose"](self)
         return
-    # The abort call a stream left early schedules is a child of the run's span.
-    attached = otel_context.attach(trace.set_span_in_context(run.span))
-    try:
-        await _originals["aclose"](self)
-    finally:
-        otel_context.detach(attached)
+    await _originals["aclose"](self)
     if not state.in_next:  # inside __anext__, the failure that closes the stream ends it
         run.end("closed")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -29,6 +30,8 @@ import flowise_async._resources.predictions as predictions_module
 from flowise_async import (
     APITimeoutError,
     AsyncFlowise,
+    FlowiseError,
+    Limits,
     NotFoundError,
     Retries,
     ServerEventError,
@@ -811,6 +814,115 @@ async def test_an_abort_after_an_early_exit_is_a_span_of_its_own(telemetry: Tele
     assert server.aborts
     abort = next(r for r in server.requests if "/abort/" in r.path)
     assert "traceparent" in abort.headers
+
+
+_ABORT_SPAN = "PUT /api/v1/chatmessage/abort/{id}/{id}"
+# Every way out of a stream before its end; each one sends the abort (abort_on_exit).
+ENDINGS = ("cancel", "timeout", "idle", "server-error", "collected", "break", "aclose", "raise")
+
+
+def _script_endings(server: FakeFlowise) -> None:
+    tokens = [f"t{i} " for i in range(40)]
+    server.answer("slow", *tokens, delay=0.05)
+    server.answer("stall", "a", "b", stall_after=3)
+    server.answer("drop", "a", "b", "c", drop_after=3)
+
+
+async def _leave(flowise: AsyncFlowise, how: str) -> None:
+    """Open a stream, read an event or two, and leave it early the way *how* says."""
+    flow = {"idle": "stall", "server-error": "drop"}.get(how, "slow")
+    timeouts = Timeouts(idle=0.3) if how == "idle" else None
+    stream = flowise.predictions.stream(flow, "q", timeouts=timeouts)
+    if how == "collected":
+        await stream.__anext__()
+        del stream  # abandoned: its abort is sent when it is collected
+        gc.collect()
+        return
+    if how == "cancel":
+        reading = asyncio.create_task(_read_all(stream))
+        while not reading.done() and not stream.text:
+            await asyncio.sleep(0.01)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        return
+    if how == "timeout":
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await _read_all(stream)
+        return
+    if how in ("idle", "server-error"):
+        with pytest.raises(FlowiseError):
+            await _read_all(stream)
+        return
+    async with stream:
+        await stream.__anext__()
+        if how == "aclose":
+            await stream.aclose()
+        elif how == "raise":
+            with contextlib.suppress(RuntimeError):
+                async for _ in stream:
+                    raise RuntimeError("the loop body failed")
+        # "break": leaving the block now
+
+
+async def _read_all(stream: EventStream) -> None:
+    async with stream:
+        async for _ in stream:
+            pass
+
+
+def _abort_parents(telemetry: Telemetry) -> tuple[list[int | None], set[int]]:
+    """The parent span ids of the abort spans, and the span ids of the runs."""
+    spans = telemetry.spans()
+    runs = {s.context.span_id for s in spans if s.name.startswith("invoke_agent") and s.context}
+    parents = [s.parent.span_id if s.parent else None for s in spans if s.name == _ABORT_SPAN]
+    return parents, runs
+
+
+@pytest.mark.parametrize("how", ENDINGS)
+async def test_the_abort_of_a_stream_left_early_is_a_child_of_its_run(
+    telemetry: Telemetry, how: str
+) -> None:
+    """Each way out of a stream before its end: its abort span has the run's span as parent."""
+    async with FakeFlowise() as server:
+        _script_endings(server)
+        async with _client(server, abort_on_exit=True) as flowise:
+            with warnings.catch_warnings():  # an abandoned stream warns when collected
+                warnings.simplefilter("ignore", ResourceWarning)
+                await _leave(flowise, how)
+            await flowise.wait_for_aborts()
+        assert len(server.aborts) == 1
+    parents, runs = _abort_parents(telemetry)
+    assert len(runs) == 1
+    assert parents == list(runs)
+
+
+@pytest.mark.timeout(180)
+async def test_a_storm_of_streams_left_early_gives_every_abort_its_run_as_parent(
+    telemetry: Telemetry,
+) -> None:
+    """160 concurrent streams left in every way: each abort span is a child of its own run."""
+    rng = random.Random(22)
+    hows = [how for how in ENDINGS for _ in range(20)]
+    rng.shuffle(hows)
+    async with FakeFlowise() as server:
+        _script_endings(server)
+        limits = Limits(max_connections=400)
+        timeouts = Timeouts(connect=60.0, headers=60.0, idle=60.0)  # a loaded machine
+        async with _client(server, abort_on_exit=True, limits=limits, timeouts=timeouts) as flowise:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                await asyncio.gather(*(_leave(flowise, how) for how in hows))
+                gc.collect()
+            await flowise.wait_for_aborts()
+        assert server.aborts  # (each one is sent; under heavy load some may time out)
+    parents, runs = _abort_parents(telemetry)
+    assert len(runs) == len(hows)
+    assert len(parents) == len(hows)
+    orphans = [p for p in parents if p not in runs]
+    assert orphans == []
+    assert len(set(parents)) == len(parents)  # one abort per run, each under its own run
 
 
 async def test_raw_responses_work_while_instrumented(telemetry: Telemetry) -> None:
