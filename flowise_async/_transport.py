@@ -57,6 +57,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
+from . import _hooks
 from ._config import Limits, Retries, Timeouts
 from ._exceptions import (
     APIConnectionError,
@@ -671,17 +672,21 @@ class Transport:
         safe = resend_safe(spec.method, policy, opt_in=spec.retry)
         attempts = attempts_allowed(policy, retry=safe if spec.retry is None else spec.retry)
         prepared = self._prepare(spec, options)
+        hooked = bool(_hooks.registered())
         attempt = 0
         while True:
             attempt += 1
+            sent = self._sent_request(prepared, attempt) if hooked else None
             try:
-                return await self._send_once(prepared, attempt)
+                return await self._send_once(prepared, attempt, sent)
             except (APIConnectionError, APIStatusError) as error:
                 delay = retry_delay(
                     error, attempt, policy=policy, resend_safe=safe, attempts=attempts
                 )
                 if delay is None:
                     raise
+                if sent is not None:
+                    _hooks.retrying(sent, error, delay)
                 logger.info(
                     "%s %s: %s; retry %d in %.2f s",
                     spec.method,
@@ -735,8 +740,24 @@ class Transport:
             redact=self._redactor(secrets),
         )
 
-    async def _send_once(self, p: _Prepared, attempt: int) -> RawResponse:
+    def _sent_request(self, p: _Prepared, attempt: int) -> _hooks.SentRequest:
+        """An attempt as the hooks see it (its headers are the ones sent: hooks may add)."""
+        return _hooks.SentRequest(
+            method=p.spec.method,
+            url=p.shown,
+            headers=p.headers,
+            attempt=attempt,
+            server_address=self.base_url.host,
+            server_port=self.base_url.port,
+            call=_hooks.current_call.get(),
+        )
+
+    async def _send_once(
+        self, p: _Prepared, attempt: int, sent: _hooks.SentRequest | None = None
+    ) -> RawResponse:
         """Send *p* once; an error status or a failure before the headers is raised."""
+        if sent is not None:
+            _hooks.sent(sent)
         started = time.monotonic()
         failure: Failure | None = None
         try:
@@ -763,6 +784,8 @@ class Transport:
                 {} if found is None else _shown_headers(p.headers, self._redactor(p.secrets))
             ),
         )
+        if sent is not None:
+            _hooks.headers_arrived(sent, meta)
         # _exchange took a pool slot when the transport has slots; the response gives it back.
         slot = self._slots is not None
         raw = RawResponse(self, wire, p.spec.method, p.timeouts.idle, meta=meta, slot=slot)
@@ -842,7 +865,22 @@ class Transport:
             redact=self._redactor(secrets),
         )
 
-    async def request(
+    def request(self, method: str, path: str, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        """
+        Send a request and return its decoded body: JSON (``expect="json"``), text
+        (``"text"``), or whichever it is (``"any"``). An empty body is ``None``. The
+        keywords are `_request`'s. Registered hooks (`_hooks`) follow it as one call.
+
+        Raises:
+            UnexpectedContentError: ``expect="json"`` and the body is not JSON (e.g. the
+                ``200 text/html`` Flowise answers on unknown routes).
+        """
+        work = self._request(method, path, **kwargs)
+        if not _hooks.registered():
+            return work
+        return _hooks.observed(_hooks.CallInfo("call", method, path), work)
+
+    async def _request(
         self,
         method: str,
         path: str,
@@ -859,14 +897,7 @@ class Transport:
         secrets: Iterable[str] = (),
         options: CallOptions | None = None,
     ) -> Any:
-        """
-        Send a request and return its decoded body: JSON (``expect="json"``), text
-        (``"text"``), or whichever it is (``"any"``). An empty body is ``None``.
-
-        Raises:
-            UnexpectedContentError: ``expect="json"`` and the body is not JSON (e.g. the
-                ``200 text/html`` Flowise answers on unknown routes).
-        """
+        """`request`, unobserved."""
         if timeouts is not None:
             options = CallOptions(timeouts=timeouts).merge(options)
         timeouts = self.effective_timeouts(options)

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
+from .. import _hooks
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
 from .._config import Limits, Retries, Timeouts
 from .._convert import structure_prediction
@@ -120,13 +121,24 @@ class Predictions(Resource):
             extra_body=extra_body,
         ).body(streaming=False)
         options = _options(timeouts, retries, headers, extra_headers, extra_query)
-        data = await self._request(
-            "POST",
-            _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
-            json_body=body,
-            retry=True,
-            options=options,
+        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
+        work = self._create(chatflow_id, path, body, options, recover_from_history)
+        if not _hooks.registered():
+            return await work
+        run = _hooks.CallInfo(
+            "run", "POST", path, chatflow_id=chatflow_id, chat_id=chat_id, question=question
         )
+        return await _hooks.observed(run, work)
+
+    async def _create(
+        self,
+        chatflow_id: str,
+        path: str,
+        body: dict[str, Any],
+        options: RequestOptions,
+        recover_from_history: bool,
+    ) -> Prediction:
+        data = await self._request("POST", path, json_body=body, retry=True, options=options)
         prediction = _prediction(data)
         if recover_from_history:
             prediction = await self.recover(chatflow_id, prediction)
@@ -257,6 +269,7 @@ class Predictions(Resource):
             abort_on_exit=abort_on_exit,
             timeouts=timeouts,
             keep_text=keep_text,
+            question=question,
         )
 
     def _event_stream(
@@ -269,6 +282,7 @@ class Predictions(Resource):
         abort_on_exit: bool | None,
         timeouts: Timeouts | None,
         keep_text: bool = True,
+        question: Any = None,
     ) -> EventStream:
         """The stream of one prediction whose request *opener* sends (not sent yet)."""
         ctx = self._ctx
@@ -290,6 +304,7 @@ class Predictions(Resource):
             event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
             recover=lambda prediction: self.recover(chatflow_id, prediction),
             keep_text=keep_text,
+            question=question,
         )
 
     def batch(
@@ -419,13 +434,24 @@ class Predictions(Resource):
         parts, form = _files_form(
             files, question, chat_id, lead_email, override_config, streaming=False
         )
-        data = await self._request(
-            "POST",
-            _PREDICTION.format(path_id(chatflow_id, "chatflow_id")),
-            form=form,
-            files=parts,
-            options=_options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
+        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
+        work = self._create_with_files(
+            path,
+            form,
+            parts,
+            _options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
         )
+        if not _hooks.registered():
+            return await work
+        run = _hooks.CallInfo(
+            "run", "POST", path, chatflow_id=chatflow_id, chat_id=chat_id, question=question
+        )
+        return await _hooks.observed(run, work)
+
+    async def _create_with_files(
+        self, path: str, form: Mapping[str, Any], parts: Any, options: RequestOptions
+    ) -> Prediction:
+        data = await self._request("POST", path, form=form, files=parts, options=options)
         return _prediction(data)
 
     async def resume(
@@ -587,6 +613,7 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_on_exit=abort_on_exit,
             timeouts=timeouts,
+            question=question,
         )
 
     async def abort(
