@@ -13,10 +13,10 @@ A `Hooks` object registered with `add_hooks` is told, for every client of the pr
 - `Hooks.retry`: an attempt failed and another follows after a pause;
 - `Hooks.response_headers`: the headers of a response arrived (any status).
 
-With no hooks registered nothing of this runs: the cost is one check per call and, for a
-stream, one per event. The OpenTelemetry instrumentation (`flowise_async.otel`) is built on
-these hooks only. A hook must be quick and must not raise: an exception it raises propagates
-into the call it observes.
+Only what a registered hook overrides runs: with no hook (or hooks that override nothing)
+the cost is one check per call and, for a stream, one per event. The OpenTelemetry
+instrumentation (`flowise_async.otel`) is built on these hooks only. A hook must be quick
+and must not raise: an exception it raises propagates into the call it observes.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ class SentRequest:
         attempt: 1 for the first attempt.
         server_address: The server's host name.
         server_port: The server's port.
-        call: The call this request belongs to, when hooks follow it.
+        call: The call this request belongs to, when a registered hook follows calls
+            (overrides `Hooks.call_started`).
     """
 
     __slots__ = ("attempt", "call", "headers", "method", "server_address", "server_port", "url")
@@ -212,8 +213,28 @@ class Hooks:
         """
 
 
-# The registered hooks: a tuple replaced (never mutated) on change, read once per call.
+# The registered hooks: tuples replaced (never mutated) on change, read once per call. Each
+# of the others holds the hooks that override that method (only those are called).
 _registered: tuple[Hooks, ...] = ()
+_on_call: tuple[Hooks, ...] = ()
+_on_sent: tuple[Hooks, ...] = ()
+_on_retry: tuple[Hooks, ...] = ()
+_on_headers: tuple[Hooks, ...] = ()
+
+
+def _overriding(name: str) -> tuple[Hooks, ...]:
+    default = getattr(Hooks, name)
+    return tuple(h for h in _registered if getattr(type(h), name) is not default)
+
+
+def _changed(hooks: tuple[Hooks, ...]) -> None:
+    global _registered, _on_call, _on_sent, _on_retry, _on_headers  # noqa: PLW0603
+    _registered = hooks
+    _on_call = _overriding("call_started")
+    _on_sent = _overriding("request_sent")
+    _on_retry = _overriding("retry")
+    _on_headers = _overriding("response_headers")
+
 
 # The library's call in progress in this task (the parent of the calls it makes itself).
 current_call: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar(
@@ -228,22 +249,25 @@ def add_hooks(hooks: Hooks) -> None:
     Raises:
         TypeError: *hooks* is not a `Hooks`.
     """
-    global _registered  # noqa: PLW0603 - one registry per process, read without a lock
     if not isinstance(hooks, Hooks):
         raise TypeError(f"hooks must be a flowise_async.Hooks, got {type(hooks).__name__}")
     if hooks not in _registered:
-        _registered = (*_registered, hooks)
+        _changed((*_registered, hooks))
 
 
 def remove_hooks(hooks: Hooks) -> None:
     """Unregister *hooks* (calls already followed keep their `CallHooks`). Idempotent."""
-    global _registered  # noqa: PLW0603
-    _registered = tuple(h for h in _registered if h is not hooks)
+    _changed(tuple(h for h in _registered if h is not hooks))
 
 
-def registered() -> tuple[Hooks, ...]:
-    """The hooks registered now."""
-    return _registered
+def follows_calls() -> tuple[Hooks, ...]:
+    """The hooks registered now that follow calls (override `Hooks.call_started`)."""
+    return _on_call
+
+
+def observes_requests() -> bool:
+    """Whether a registered hook overrides one of the request hooks."""
+    return bool(_on_sent or _on_retry or _on_headers)
 
 
 def start_call(call: CallInfo) -> CallInfo | None:
@@ -251,7 +275,7 @@ def start_call(call: CallInfo) -> CallInfo | None:
     Tell the registered hooks that *call* begins; None when no hook is registered (the
     caller then skips everything else). The library's current call is *call*'s parent.
     """
-    hooks = _registered
+    hooks = _on_call
     if not hooks:
         return None
     if call.parent is None:
@@ -298,19 +322,19 @@ def end_call(
 
 def sent(request: SentRequest) -> None:
     """`Hooks.request_sent` of every registered hook."""
-    for hook in _registered:
+    for hook in _on_sent:
         hook.request_sent(request)
 
 
 def retrying(request: SentRequest, error: BaseException, delay: float) -> None:
     """`Hooks.retry` of every registered hook."""
-    for hook in _registered:
+    for hook in _on_retry:
         hook.retry(request, error, delay)
 
 
 def headers_arrived(request: SentRequest, meta: Any) -> None:
     """`Hooks.response_headers` of every registered hook."""
-    for hook in _registered:
+    for hook in _on_headers:
         hook.response_headers(request, meta)
 
 

@@ -250,7 +250,7 @@ class EventStream:
     async def _open(self) -> None:
         self._state = _State.OPEN
         token = None
-        if _hooks.registered():
+        if _hooks.follows_calls():
             call = _hooks.start_call(
                 _hooks.CallInfo(
                     "run",

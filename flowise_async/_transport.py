@@ -508,6 +508,7 @@ class Transport:
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"base_url must be an http(s) URL, got {self._strip(url)!s}")
         self.base_url = url
+        self._address = (url.host, url.port)  # what hooks are told of the server
         self._api_key = api_key
         self.timeouts = timeouts
         self.limits = limits
@@ -672,7 +673,7 @@ class Transport:
         safe = resend_safe(spec.method, policy, opt_in=spec.retry)
         attempts = attempts_allowed(policy, retry=safe if spec.retry is None else spec.retry)
         prepared = self._prepare(spec, options)
-        hooked = bool(_hooks.registered())
+        hooked = _hooks.observes_requests()
         attempt = 0
         while True:
             attempt += 1
@@ -747,8 +748,8 @@ class Transport:
             url=p.shown,
             headers=p.headers,
             attempt=attempt,
-            server_address=self.base_url.host,
-            server_port=self.base_url.port,
+            server_address=self._address[0],
+            server_port=self._address[1],
             call=_hooks.current_call.get(),
         )
 
@@ -876,7 +877,7 @@ class Transport:
                 ``200 text/html`` Flowise answers on unknown routes).
         """
         work = self._request(method, path, **kwargs)
-        if not _hooks.registered():
+        if not _hooks.follows_calls():
             return work
         return _hooks.observed(_hooks.CallInfo("call", method, path), work)
 

@@ -123,7 +123,7 @@ class Predictions(Resource):
         options = _options(timeouts, retries, headers, extra_headers, extra_query)
         path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
         work = self._create(chatflow_id, path, body, options, recover_from_history)
-        if not _hooks.registered():
+        if not _hooks.follows_calls():
             return await work
         run = _hooks.CallInfo(
             "run", "POST", path, chatflow_id=chatflow_id, chat_id=chat_id, question=question
@@ -441,7 +441,7 @@ class Predictions(Resource):
             parts,
             _options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
         )
-        if not _hooks.registered():
+        if not _hooks.follows_calls():
             return await work
         run = _hooks.CallInfo(
             "run", "POST", path, chatflow_id=chatflow_id, chat_id=chat_id, question=question
