@@ -17,6 +17,7 @@ once and the run is aborted on the Flowise server (``abort_on_exit=True``).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Annotated, Any
 
@@ -24,8 +25,12 @@ from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from flowise_async import AsyncFlowise, FlowiseError, NotFoundError
+from flowise_async import AsyncFlowise, FlowiseError
 from flowise_async.fastapi import SSEResponse, flowise_lifespan, get_flowise, sse_response
+from flowise_async.serving import describe_error
+
+
+logger = logging.getLogger("fastapi_app")
 
 
 PAGE = """<!doctype html>
@@ -116,15 +121,18 @@ def create_app(
 
     @app.post("/ask")
     async def ask(body: Ask, flowise: Flowise) -> dict[str, str | None]:
-        """Wait for the whole answer; Flowise's errors become HTTP errors."""
+        """
+        Wait for the whole answer. Flowise's errors become HTTP errors with a safe status and
+        message: Flowise's address and error text stay in the server's log.
+        """
         try:
             prediction = await flowise.predictions.create(
                 flow_id(), body.question, chat_id=body.chat_id
             )
-        except NotFoundError as exc:
-            raise HTTPException(404, exc.message) from None
         except FlowiseError as exc:
-            raise HTTPException(502, exc.message) from None
+            logger.warning("the flow failed: %s", exc)
+            error = describe_error(exc)
+            raise HTTPException(error.status, error.message, headers=error.headers()) from None
         return {"text": prediction.text, "chat_id": prediction.chat_id}
 
     return app

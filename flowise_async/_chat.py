@@ -30,9 +30,12 @@ class ChatSession:
     asked through one session continues the same conversation. Create one with
     ``flowise.chat(chatflow_id)``; ask with `ask` (whole answers) or `stream`.
 
-    A session answers one question at a time: Flowise merges two runs on one chat id into
-    one response, so a second ask while one runs raises `ChatBusyError`. Use one session
-    per conversation (they are cheap: a session is just the chat id and a flag).
+    A chat id answers one question at a time: Flowise merges two runs on one chat id into
+    one response, so a second ask while one runs raises `ChatBusyError`, whether it comes
+    from this session or another session of the same client (or of its ``with_options``
+    views) on the same chat id. Plain ``predictions.create``/``stream`` calls are not
+    guarded. Use one session per conversation (they are cheap: a session is just the chat
+    id and a flag).
 
     Attributes:
         chatflow_id: The flow.
@@ -211,17 +214,23 @@ class ChatSession:
 
     @contextlib.contextmanager
     def _turn(self) -> Any:
-        if self._busy:
+        # One question per chat id at a time, across every session of the client and its
+        # views: Flowise would merge two runs on one chat id into one response.
+        busy_chats = self._client._life.busy_chats
+        if self._busy or self.chat_id in busy_chats:
+            where = "this session" if self._busy else "another session of this client"
             raise ChatBusyError(
-                f"chat {self.chat_id} is still answering a question: Flowise would merge two "
-                "runs on one chat id into one response. Wait for the answer, or use another "
-                "session (flowise.chat(...)) for a parallel conversation"
+                f"chat {self.chat_id} is still answering a question ({where}): Flowise would "
+                "merge two runs on one chat id into one response. Wait for the answer, or use "
+                "another session (flowise.chat(...)) for a parallel conversation"
             )
         self._busy = True
+        busy_chats.add(self.chat_id)
         try:
             yield
         finally:
             self._busy = False
+            busy_chats.discard(self.chat_id)
 
     def _record(self, answer: Prediction) -> None:
         self.last = answer

@@ -57,11 +57,13 @@ class _State(enum.Enum):
 class _Lifecycle:
     """The state a client shares with its views (``with_options``, ``with_raw_response``)."""
 
-    __slots__ = ("aborts", "state")
+    __slots__ = ("aborts", "busy_chats", "state")
 
     def __init__(self) -> None:
         self.state = _State.UNOPENED
         self.aborts: set[asyncio.Task[Any]] = set()
+        # The chat ids a ChatSession of this client (or of a view) is asking on right now.
+        self.busy_chats: set[str] = set()
 
 
 class AsyncFlowise:

@@ -61,9 +61,14 @@ __all__ = [
 class FlowiseError(Exception):
     """
     Base class of every exception raised by flowise_async.
+
+    Attributes:
+        attempts: How many times the request was sent before it failed (retries included),
+            for an error of an HTTP request; None otherwise.
     """
 
     message: str
+    attempts: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -272,10 +277,11 @@ class ClientStateError(FlowiseError, RuntimeError):
 
 class ChatBusyError(ClientStateError):
     """
-    A chat session was asked a second question while it was still answering one.
+    A chat session was asked a question while its chat id was still answering one.
 
-    Flowise merges two concurrent runs on one chat id into one response, so a session allows
-    one ask at a time; use another session (another chat id) for parallel questions.
+    Flowise merges two concurrent runs on one chat id into one response, so a chat id allows
+    one ask at a time across every session of a client and its ``with_options`` views; use
+    another chat id for parallel questions.
     """
 
 

@@ -2,8 +2,8 @@
 ``flowise-async serve-openai``: the OpenAI-compatible gateway (`flowise_async.openai_gateway`)
 served by uvicorn.
 
-FastAPI and uvicorn are imported only when the command runs (``pip install
-"flowise-async[fastapi]"``).
+FastAPI and uvicorn are imported only when the command runs (the ``fastapi`` extra:
+``python -m pip install "./flowise_async[fastapi]"`` next to a clone).
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ def build_app(args: argparse.Namespace) -> Any:
         from .serving import Access, TokenBucket  # noqa: PLC0415
     except ImportError:
         raise UsageError(
-            'serve-openai needs FastAPI and uvicorn: pip install "flowise-async[fastapi]"'
+            "serve-openai needs FastAPI and uvicorn. From the folder holding your clone of "
+            'flowise_async: python -m pip install "./flowise_async[fastapi]"'
         ) from None
     models = {}
     for item in args.model:

@@ -685,6 +685,7 @@ class Transport:
                     error, attempt, policy=policy, resend_safe=safe, attempts=attempts
                 )
                 if delay is None:
+                    error.attempts = attempt  # for the server side's operator log
                     raise
                 if sent is not None:
                     _hooks.retrying(sent, error, delay)

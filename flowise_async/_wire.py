@@ -15,7 +15,17 @@ from . import events as ev
 from ._convert import encode_event
 
 
-__all__ = ["FRAME_PREFIX", "FRAME_SUFFIX", "event_payload", "js_dumps", "js_number", "sse_frame"]
+__all__ = [
+    "FRAME_PREFIX",
+    "FRAME_SUFFIX",
+    "SSE_HEADERS",
+    "event_payload",
+    "js_dumps",
+    "js_number",
+    "sse_comment",
+    "sse_fields",
+    "sse_frame",
+]
 
 _FLOAT_MARK = "\ue000flowise-float\ue000"
 
@@ -92,6 +102,34 @@ FRAME_SUFFIX = b"\n\n"
 """What ends a frame."""
 
 
+SSE_HEADERS: dict[str, str] = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
+"""The headers of an SSE answer, as Flowise sends them (and every server side of ours).
+``Connection`` is Flowise's HTTP/1.1 header; an ASGI server manages its own."""
+
+
+def sse_fields(*lines: bytes) -> bytes:
+    """
+    The one byte-level SSE writer: one frame of already-formatted field lines (``data: ...``,
+    ``event: ...``, ``:comment``), each a line of its own, ended by a blank line. A line must
+    not hold a line break (compact JSON never does).
+
+    Example:
+        >>> sse_fields(b"event: token", b'data: "Hi"')
+        b'event: token\\ndata: "Hi"\\n\\n'
+    """
+    return b"\n".join(lines) + FRAME_SUFFIX
+
+
+def sse_comment(text: str) -> bytes:
+    """An SSE comment frame (``:<text>``), e.g. a heartbeat; clients skip it."""
+    return sse_fields(b":" + text.encode())
+
+
 def sse_frame(event: ev.Event) -> bytes:
     """
     Return the bytes of one event as Flowise writes them (one ``write()`` per frame).
@@ -101,4 +139,4 @@ def sse_frame(event: ev.Event) -> bytes:
         >>> sse_frame(TokenEvent(text="Hi"))
         b'message:\\ndata:{"event":"token","data":"Hi"}\\n\\n'
     """
-    return FRAME_PREFIX + js_dumps(event_payload(event)).encode() + FRAME_SUFFIX
+    return sse_fields(b"message:", b"data:" + js_dumps(event_payload(event)).encode())

@@ -1,7 +1,8 @@
 """
 Serve prediction streams from FastAPI (or any Starlette / ASGI app) as standard SSE.
 
-Install with ``pip install "flowise-async[fastapi]"`` (FastAPI and uvicorn).
+Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone (FastAPI and
+uvicorn).
 
 Each typed event becomes one SSE frame named after the Flowise event, with its payload as JSON::
 
@@ -26,195 +27,35 @@ is also aborted on the Flowise server.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
-
-from ._client import AsyncFlowise
-from ._convert import encode_event
-from ._exceptions import ClientStateError
-from ._stream import EventStream
-from .serving import (
-    DisconnectAwareResponse,
-    ErrorMessageHook,
-    describe_error,
-    guarded_events,
+from .serving.relay import (
+    SSEResponse,
+    flowise_lifespan,
+    get_flowise,
+    sse_frames,
+    sse_response,
 )
 
 
-try:
-    from starlette.requests import Request
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "flowise_async.fastapi needs Starlette (FastAPI brings it): "
-        'pip install "flowise-async[fastapi]"'
-    ) from exc
+__all__ = [
+    "SSEResponse",
+    "flowise_lifespan",
+    "get_flowise",
+    "sse_frames",
+    "sse_response",
+]
 
 
-__all__ = ["SSEResponse", "flowise_lifespan", "get_flowise", "sse_frames", "sse_response"]
+def __getattr__(name: str) -> object:
+    # The module's other names moved with it to `flowise_async.serving.relay`.
+    import warnings  # noqa: PLC0415
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-HEARTBEAT_FRAME = b": ping\n\n"
-_ATTRIBUTE_KEY = "flowise_async_client_attribute"  # where flowise_lifespan notes its name
+    from .serving import relay  # noqa: PLC0415
 
-
-def encode_sse(name: str, payload: Any) -> bytes:
-    """One SSE frame: ``event: <name>`` and the payload as one line of JSON."""
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {name}\ndata: {data}\n\n".encode()
-
-
-async def sse_frames(
-    stream: EventStream,
-    *,
-    events: Collection[str] | None = None,
-    first_event_timeout: float | None = 30.0,
-    heartbeat: float | None = 15.0,
-    error_message: ErrorMessageHook | None = None,
-) -> AsyncIterator[bytes]:
-    """
-    Open *stream* and yield its events as SSE frames (bytes), for any ASGI framework.
-
-    The stream is opened when the first frame is asked for and closed when the generator ends,
-    is closed (``aclose()``) or is cancelled. Errors (before or during the stream) become an
-    ``error`` frame and an ``end`` frame instead of an exception.
-
-    Args:
-        stream: An unopened stream from ``client.predictions.stream(...)``.
-        events: The Flowise event names to forward (e.g. ``{"token", "metadata"}``);
-            ``end`` and ``error`` are always sent. ``None`` forwards everything.
-        first_event_timeout: Seconds the first event may take before a ``timeout`` error
-            frame ends the answer (heartbeats do not count); None waits as long as the
-            client's own timeouts allow.
-        heartbeat: Write a ``: ping`` comment after this many quiet seconds; None: never.
-        error_message: ``hook(error, exc)`` returns the message of an error frame, or None
-            for the default (see `flowise_async.serving.describe_error`).
-    """
-    wanted = None if events is None else {*events, "end", "error"}
-    try:
-        async for event in guarded_events(
-            stream, first_event_timeout=first_event_timeout, heartbeat=heartbeat
-        ):
-            if event is None:
-                yield HEARTBEAT_FRAME
-                continue
-            name, payload = encode_event(event)
-            if wanted is None or name in wanted:
-                yield encode_sse(name, payload)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a safe frame
-        yield encode_sse("error", describe_error(exc, error_message).payload())
-        yield encode_sse("end", "[DONE]")
-
-
-class SSEResponse(DisconnectAwareResponse):
-    """
-    A ``StreamingResponse`` of SSE frames that watches for the client's disconnect itself and
-    closes the frame generator (and so the upstream stream) as soon as it happens, on any ASGI
-    server and ASGI spec version.
-    """
-
-    media_type = "text/event-stream"
-
-    def __init__(
-        self,
-        frames: AsyncIterator[bytes],
-        *,
-        status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            frames, status_code=status_code, headers={**SSE_HEADERS, **(headers or {})}
-        )
-
-
-def sse_response(
-    stream: EventStream,
-    *,
-    events: Collection[str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    status_code: int = 200,
-    first_event_timeout: float | None = 30.0,
-    heartbeat: float | None = 15.0,
-    error_message: ErrorMessageHook | None = None,
-) -> SSEResponse:
-    """
-    Turn a prediction stream into a streaming response of standard SSE for browsers.
-
-    Args:
-        stream: An unopened stream from ``client.predictions.stream(...)``; pass
-            ``abort_on_exit=True`` there (or to the client) to abort the run on the server
-            when the browser disconnects.
-        events: The Flowise event names to forward; ``end`` and ``error`` are always sent.
-        headers: Extra response headers.
-        status_code: The response status.
-        first_event_timeout: Seconds the first event may take (see `sse_frames`).
-        heartbeat: Seconds of quiet before a ``: ping`` comment (see `sse_frames`).
-        error_message: The application's error messages (see `sse_frames`).
-
-    Example::
-
-        @app.get("/chat")
-        async def chat(question: str, flowise: AsyncFlowise = Depends(get_flowise)):
-            return sse_response(flowise.predictions.stream(CHATFLOW_ID, question))
-    """
-    frames = sse_frames(
-        stream,
-        events=events,
-        first_event_timeout=first_event_timeout,
-        heartbeat=heartbeat,
-        error_message=error_message,
+    if name.startswith("__") or not hasattr(relay, name):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{__name__}.{name} moved: import it from flowise_async.serving.relay",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    return SSEResponse(frames, status_code=status_code, headers=headers)
-
-
-def flowise_lifespan(
-    factory: Callable[[], AsyncFlowise] | None = None, *, attribute: str = "flowise"
-) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """
-    A lifespan that owns one `~flowise_async.AsyncFlowise` for the app's life, stored on
-    ``app.state``.
-
-    Args:
-        factory: Builds the client at start-up; defaults to ``AsyncFlowise()`` (configured
-            from ``FLOWISE_BASE_URL`` and ``FLOWISE_API_KEY``).
-        attribute: The name on ``app.state``.
-
-    Example::
-
-        app = FastAPI(lifespan=flowise_lifespan(lambda: AsyncFlowise(BASE_URL, api_key=KEY)))
-    """
-
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        client = factory() if factory is not None else AsyncFlowise()
-        async with client:
-            setattr(app.state, attribute, client)
-            setattr(app.state, _ATTRIBUTE_KEY, attribute)
-            try:
-                yield
-            finally:
-                delattr(app.state, attribute)
-                delattr(app.state, _ATTRIBUTE_KEY)
-
-    return lifespan
-
-
-def get_flowise(request: Request) -> AsyncFlowise:
-    """
-    A dependency that returns the app's client (``Depends(get_flowise)``).
-
-    It finds the client under the attribute name given to `flowise_lifespan`.
-
-    Raises:
-        ClientStateError: The app has no client: use `flowise_lifespan` (a `RuntimeError`
-            too).
-    """
-    state = request.app.state
-    attribute = getattr(state, _ATTRIBUTE_KEY, "flowise")
-    client: AsyncFlowise | None = getattr(state, attribute, None)
-    if client is None:
-        raise ClientStateError(
-            "no AsyncFlowise on app.state: create the app with flowise_lifespan()"
-        )
-    return client
+    return getattr(relay, name)

@@ -1,7 +1,8 @@
 """
 OpenTelemetry for flowise_async: a span per run, the GenAI client metrics, trace context.
 
-Install the extra (``pip install 'flowise-async[otel]'``) and switch it on once::
+Install the extra (``python -m pip install "./flowise_async[otel]"`` next to a clone) and switch
+it on once::
 
     from flowise_async.otel import FlowiseAsyncInstrumentor
 

@@ -12,8 +12,10 @@ Two levels:
   chatflow with `FakeFlowise.answer`: these tokens, these events, an ``error`` event, an HTTP
   status, a stall, a dropped connection. It records every request it receives
   (`FakeFlowise.requests`), answers the abort call (`FakeFlowise.aborts`), the ping and the
-  chatflows routes, and can require an API key. ``python -m flowise_async.testing --port 3000``
-  runs it on its own, for trying a program or the command line by hand.
+  chatflows routes, and can require an API key. `FakeFlowise.agentflow` adds an agent flow
+  that stops for a person and is resumed, with its executions, as Flowise 3.1.4 runs one.
+  ``python -m flowise_async.testing --port 3000`` runs it on its own, for trying a program or
+  the command line by hand.
 
 Example::
 
@@ -34,6 +36,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
+import email.message
+import email.parser
+import email.policy
+import itertools
 import json
 import signal
 import sys
@@ -50,14 +57,16 @@ from . import events as ev
 from ._client import AsyncFlowise
 from ._convert import unstructure
 from ._exceptions import ClientStateError
-from ._features import server_has
-from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_frame
+from ._features import parse_version, server_has
+from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_comment, sse_fields, sse_frame
+from ._wire import SSE_HEADERS as _SSE_HEADERS
 
 
 __all__ = [
     "ANY_CHATFLOW",
     "HEARTBEAT",
     "SSE_HEADERS",
+    "AgentFlow",
     "FakeFlowise",
     "RecordedRequest",
     "Reply",
@@ -70,17 +79,14 @@ __all__ = [
 #: Script a reply for every chatflow that has no reply of its own.
 ANY_CHATFLOW: Final = "*"
 #: The keep-alive comment Flowise writes every 30 seconds to each open stream.
-HEARTBEAT: Final = b":heartbeat\n\n"
+HEARTBEAT: Final = sse_comment("heartbeat")
 #: The headers of a streamed prediction, as Flowise sends them (the server adds ``Date`` and
 #: ``Transfer-Encoding: chunked``).
 SSE_HEADERS: Final[Mapping[str, str]] = {
     "Vary": "Origin",
     "Content-Security-Policy": "frame-ancestors 'self'",
     "X-Frame-Options": "SAMEORIGIN",
-    "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
-    "Connection": "keep-alive",
-    "X-Accel-Buffering": "no",
+    **_SSE_HEADERS,
 }
 _JSON_HEADERS: Final[Mapping[str, str]] = {
     "Vary": "Origin",
@@ -177,7 +183,9 @@ class Reply:
             chunked body.
         hang: Never answer, not even the headers, as Flowise does when a streaming request
             fails before its stream starts.
-        delay: Seconds to wait before each frame.
+        delay: Seconds to wait before each frame of a stream, and once before a whole
+            answer (a JSON answer, an error or *status*), so a slow ``create()`` can be
+            tested too.
         heartbeat_every: Write `HEARTBEAT` after every this many frames.
         streaming: Whether the flow can stream. ``False`` answers JSON even to a streaming
             request, as Flowise does for such flows.
@@ -313,6 +321,8 @@ class RecordedRequest:
         query: The query parameters.
         headers: The request headers, without ``Authorization`` and cookies.
         json: The decoded JSON body, or ``None``.
+        form: The fields of a ``multipart/form-data`` body (text fields by name, and
+            ``files``: the names of the files sent), or ``None``.
         body: The raw body.
         authorized: Whether an ``Authorization`` header was sent.
     """
@@ -322,6 +332,7 @@ class RecordedRequest:
     query: Mapping[str, str] = attrs.field(factory=dict)
     headers: Mapping[str, str] = attrs.field(factory=dict)
     json: Any = None
+    form: Mapping[str, Any] | None = None
     body: bytes = attrs.field(default=b"", repr=False)
     authorized: bool = False
 
@@ -370,6 +381,19 @@ class FakeFlowise:
     - ``GET /api/v1/ping``: ``pong``.
     - ``GET /api/v1/version``: ``{"version": server_version}``, when *server_version* is given.
 
+    Agent flows that wait for a person (`agentflow`) are modelled on Flowise 3.1.4, from the
+    bytes of real 3.0.13 and 3.1.4 servers: a question stops at a Human Input node (an
+    ``action``, the execution ``STOPPED``), ``humanInput`` on the same chat resumes it
+    (proceed or reject, with feedback), and a resume of a chat that is not waiting gets
+    Flowise's "cannot resume" answer (``NotWaitingError`` in the client). Their runs are
+    served by the executions routes (which a *server_version* before 3.0 does not have):
+
+    - ``GET /api/v1/executions`` (filters ``id``, ``agentflowId``, ``agentflowName``,
+      ``sessionId``, ``state``, ``startDate``, ``endDate``; ``page``, ``limit``: the latest
+      update first), ``GET``/``PUT``/``DELETE /api/v1/executions/{id}``,
+      ``DELETE /api/v1/executions`` (``{"executionIds": [...]}``) and
+      ``GET /api/v1/public-executions/{id}`` (shared ones only), over `executions`.
+
     Args:
         max_stall: The longest a stalled or hanging reply waits for the client to leave,
             in seconds.
@@ -382,8 +406,9 @@ class FakeFlowise:
             ``404`` of a plain request at once (a real Flowise never does that).
         server_version: Speak the wire format of this Flowise release (e.g. ``"2.2.8"``:
             before 3.1.2 the ``error``, ``end`` and ``abort`` frames are written
-            ``message\\ndata:...`` without the colon, and no heartbeat comment is sent);
-            None speaks the latest.
+            ``message\\ndata:...`` without the colon, and no heartbeat comment is sent;
+            a stopped agent flow run carries its action in ``metadata`` and the whole answer
+            from 3.1.2); None speaks the latest.
     """
 
     def __init__(
@@ -409,7 +434,12 @@ class FakeFlowise:
         """``(chatflow_id, chat_id)`` of every abort call, in order."""
         self.messages: list[dict[str, Any]] = []
         """The chat messages stored by the runs (question and answer), oldest first."""
+        self.executions: list[dict[str, Any]] = []
+        """The executions of the agent flows' runs (rows as Flowise stores them), oldest first."""
         self._replies: dict[str, list[_Slot]] = {}
+        self._agentflows: dict[str, AgentFlow] = {}
+        self._order = itertools.count()
+        self._workspace_id = str(uuid.uuid4())
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._closing = asyncio.Event()
@@ -435,12 +465,35 @@ class FakeFlowise:
         self._replies.setdefault(chatflow_id, []).append(_Slot(reply))
         return reply
 
+    def agentflow(self, chatflow_id: str, **options: Any) -> AgentFlow:
+        """
+        Make *chatflow_id* an agent flow that stops for a person, as Flowise 3.1.4 runs one.
+
+        The flow is Start -> Human Input -> LLM (proceed) or Direct Reply (reject); the
+        keyword *options* are the fields of `AgentFlow`. A question starts a run that
+        stops at the Human Input node: the stream ends with ``action`` (and ``metadata``
+        carrying it), a whole answer has ``action`` and ``executionId``, and the run's
+        execution is ``STOPPED`` in `executions`. A resume (``humanInput``) on the same chat
+        goes on with the proceed or the reject branch and finishes the execution; a resume
+        of a chat whose latest run is not ``STOPPED``, or that never ran, gets Flowise's
+        "cannot resume" answer (a ``500``, or an ``error`` event in a stream).
+
+        Example::
+
+            server.agentflow("approval", answer="Sent.", feedback=False)
+        """
+        flow = AgentFlow(**options)
+        self._agentflows[chatflow_id] = flow
+        return flow
+
     def reset(self) -> None:
-        """Forget the scripted replies and the recorded requests."""
+        """Forget the scripted replies, the agent flows, the recorded requests and runs."""
         self._replies.clear()
         self.requests.clear()
         self.aborts.clear()
         self.messages.clear()
+        self._agentflows.clear()
+        self.executions.clear()
 
     def _take(self, chatflow_id: str) -> Reply | None:
         for key in (chatflow_id, ANY_CHATFLOW):
@@ -499,6 +552,8 @@ class FakeFlowise:
         app.router.add_get("/api/v1/chatflows/{chatflow_id}", self._chatflow)
         app.router.add_get("/api/v1/chatmessage/{chatflow_id}", self._messages)
         app.router.add_get("/api/v1/ping", self._ping)
+        if self.server_version is None or server_has("executions", self.server_version):
+            _ExecutionRoutes(self).add_to(app)  # Flowise 3.0 and later
         if self.server_version is not None:
             app.router.add_get("/api/v1/version", self._version)
         runner = web.AppRunner(
@@ -544,12 +599,16 @@ class FakeFlowise:
                 decoded = json.loads(body)
             except ValueError:
                 decoded = None
+        form = None
+        if body and request.content_type == "multipart/form-data":
+            form = _form_fields(body, request.headers.get("Content-Type", ""))
         recorded = RecordedRequest(
             method=request.method,
             path=request.path,
             query=dict(request.query),
             headers={k: v for k, v in request.headers.items() if k.lower() not in _PRIVATE_HEADERS},
             json=decoded,
+            form=form,
             body=body,
             authorized="Authorization" in request.headers,
         )
@@ -559,9 +618,12 @@ class FakeFlowise:
     async def _prediction(self, request: web.Request) -> web.StreamResponse:
         recorded = await self._record(request)
         chatflow_id = request.match_info["chatflow_id"]
-        if recorded.body and recorded.json is None:
+        if recorded.body and recorded.json is None and recorded.form is None:
             return _json_error(400, "Unexpected end of JSON input")
-        body = recorded.json if isinstance(recorded.json, dict) else {}
+        body = recorded.json if isinstance(recorded.json, dict) else dict(recorded.form or {})
+        flow = self._agentflows.get(chatflow_id)
+        if flow is not None:
+            return await self._agent_prediction(request, chatflow_id, flow, body)
         reply = self._take(chatflow_id)
         if reply is None:
             wants_stream = body.get("streaming") in (True, "true")
@@ -575,17 +637,129 @@ class FakeFlowise:
             await self._wait_for_exit(request)
             _drop(request)
             return web.Response()
+        wants_stream = body.get("streaming") in (True, "true")
+        if reply.delay and not (wants_stream and reply.streaming and reply.status is None):
+            await asyncio.sleep(reply.delay)  # a whole answer takes its time too
         if reply.status is not None:
             return _status_response(reply)
         run = _Run.of(body)
         if reply.error is None:
             self._store(chatflow_id, run, reply)
-        wants_stream = body.get("streaming") in (True, "true")
         if not (wants_stream and reply.streaming):
             if reply.error is not None:
                 return _json_error(500, reply.error)
             return _json_response(200, reply._json_answer(run))
         return await self._stream(request, reply, reply._stream_events(run))
+
+    async def _agent_prediction(
+        self, request: web.Request, chatflow_id: str, flow: AgentFlow, body: Mapping[str, Any]
+    ) -> web.StreamResponse:
+        run = _AgentFlowRun(self, chatflow_id, flow, body)
+        wants_stream = body.get("streaming") in (True, "true")
+        if flow.delay and not wants_stream:
+            await asyncio.sleep(flow.delay)
+        if run.human is not None:
+            problem = run.not_waiting()
+            if problem is not None:
+                if not wants_stream:
+                    return _json_error(500, problem)
+                failed = [{"event": "error", "data": problem}, {"event": "end", "data": "[DONE]"}]
+                return await self._write_payloads(request, failed, flow.delay)
+            payloads, answer = run.resume()
+        else:
+            payloads, answer = run.start()
+        if wants_stream:
+            return await self._write_payloads(request, payloads, flow.delay)
+        return _json_response(200, answer)
+
+    async def _write_payloads(
+        self, request: web.Request, payloads: Sequence[Mapping[str, Any]], delay: float
+    ) -> web.StreamResponse:
+        """Stream raw event payloads, one HTTP chunk per frame, as Flowise writes them."""
+        response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+        await response.prepare(request)
+        old = _old_line(self.server_version)
+        try:
+            for payload in payloads:
+                if delay:
+                    await asyncio.sleep(delay)
+                bare = old and payload["event"] in ("error", "end", "abort")
+                field = b"message" if bare else b"message:"
+                await response.write(sse_fields(field, b"data:" + js_dumps(payload).encode()))
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client left
+        return response
+
+    def _latest_execution(self, flow_id: str, session_id: str) -> dict[str, Any] | None:
+        rows = [
+            row
+            for row in self.executions
+            if row["agentflowId"] == flow_id and row["sessionId"] == session_id
+        ]
+        return max(rows, key=lambda row: row["_created"]) if rows else None
+
+    def _new_execution(
+        self, flow_id: str, session_id: str, nodes: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Store the execution of a run that stopped, as Flowise 3.1.4 does (no action)."""
+        order = next(self._order)
+        row = {
+            "id": str(uuid.uuid4()),
+            "executionData": js_dumps(nodes),
+            "state": "STOPPED",
+            "agentflowId": flow_id,
+            "sessionId": session_id,
+            "action": None,
+            "isPublic": None,
+            "createdDate": _iso_now(milliseconds=False),
+            "updatedDate": _iso_now(milliseconds=False),
+            "stoppedDate": _iso_now(milliseconds=True),
+            "workspaceId": self._workspace_id,
+            "_created": order,
+            "_order": order,
+        }
+        self.executions.append(row)
+        return row
+
+    def _finish_execution(self, row: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
+        row["executionData"] = js_dumps(nodes)
+        row["state"] = "FINISHED"
+        row["updatedDate"] = _iso_now(milliseconds=False)
+        row["_order"] = next(self._order)
+
+    def _store_turn(
+        self, flow_id: str, run: _Run, text: str, action: Mapping[str, Any] | None
+    ) -> None:
+        """Keep an agent flow turn in `messages`; an answered action is cleared."""
+        common = {"chatflowid": flow_id, "chatId": run.chat_id, "sessionId": run.session_id}
+        for message in self.messages:
+            if message["chatflowid"] == flow_id and message["chatId"] == run.chat_id:
+                message["action"] = None
+        question = run.question if isinstance(run.question, str) else ""
+        self.messages.append(
+            {"id": str(uuid.uuid4()), "role": "userMessage", "content": question, **common}
+        )
+        self.messages.append(
+            {
+                "id": run.chat_message_id,
+                "role": "apiMessage",
+                "content": text,
+                **common,
+                "action": dict(action) if action is not None else None,
+            }
+        )
+
+    def _agentflow_row(self, flow_id: str) -> dict[str, Any]:
+        """An agent flow as the executions listing joins it (Flowise 3.1.4's keys)."""
+        row = _chatflow_row(flow_id)
+        del row["workspaceId"]
+        row.update(type="AGENTFLOW", deployed=None, isPublic=None)
+        version = parse_version(self.server_version) if self.server_version else None
+        if version is None or version >= (3, 1, 0):
+            row.update(mcpServerConfig=None, webhookSecretConfigured=False)
+        row["workspaceId"] = self._workspace_id
+        return row
 
     async def _stream(
         self, request: web.Request, reply: Reply, events: Sequence[ev.Event]
@@ -662,6 +836,8 @@ class FakeFlowise:
     async def _streamable(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         chatflow_id = request.match_info["chatflow_id"]
+        if chatflow_id in self._agentflows:
+            return _json_response(200, {"isStreaming": True})
         slots = self._replies.get(chatflow_id) or self._replies.get(ANY_CHATFLOW)
         if not slots:
             message = (
@@ -685,19 +861,25 @@ class FakeFlowise:
         return await handler(request)
 
     def _known_chatflows(self) -> list[str]:
-        return [key for key, slots in self._replies.items() if key != ANY_CHATFLOW and slots]
+        scripted = [key for key, slots in self._replies.items() if key != ANY_CHATFLOW and slots]
+        return [*scripted, *(key for key in self._agentflows if key not in scripted)]
+
+    def _row_of(self, chatflow_id: str) -> dict[str, Any]:
+        if chatflow_id in self._agentflows:
+            return self._agentflow_row(chatflow_id)
+        return _chatflow_row(chatflow_id)
 
     async def _chatflows(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         wanted = request.query.get("type")
-        rows = [_chatflow_row(chatflow_id) for chatflow_id in self._known_chatflows()]
+        rows = [self._row_of(chatflow_id) for chatflow_id in self._known_chatflows()]
         return _json_response(200, [row for row in rows if wanted in (None, row["type"])])
 
     async def _chatflow(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         chatflow_id = request.match_info["chatflow_id"]
         if chatflow_id in self._known_chatflows() or self._replies.get(ANY_CHATFLOW):
-            return _json_response(200, _chatflow_row(chatflow_id))
+            return _json_response(200, self._row_of(chatflow_id))
         return _json_error(404, f"Chatflow {chatflow_id} not found")
 
     async def _version(self, request: web.Request) -> web.StreamResponse:
@@ -732,6 +914,27 @@ def _chatflow_row(chatflow_id: str) -> dict[str, Any]:
         "updatedDate": "2026-01-01T00:00:00.000Z",
         "workspaceId": None,
     }
+
+
+def _form_fields(body: bytes, content_type: str) -> dict[str, Any]:
+    """The text fields and the file names of a ``multipart/form-data`` body."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, Any] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        if not isinstance(part, email.message.EmailMessage):
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            fields.setdefault("files", []).append(filename)
+            continue
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode("utf-8", errors="replace")
+    return fields
 
 
 def _drop(request: web.Request) -> None:
@@ -792,6 +995,386 @@ def _status_response(reply: Reply) -> web.Response:
     if reply.content_type:
         headers["Content-Type"] = reply.content_type
     return _json_response(status, reply.body, headers)
+
+
+# --- agent flows that wait for a person -----------------------------------------------------
+
+_START = ("startAgentflow_0", "Start", "startAgentflow")
+_HUMAN = ("humanInputAgentflow_0", "Human Input", "humanInputAgentflow")
+_LLM = ("llmAgentflow_0", "LLM", "llmAgentflow")
+_REPLY = ("directReplyAgentflow_0", "Rejected", "directReplyAgentflow")
+_CANNOT_RESUME = "Error: predictionsServices.buildChatflow - "
+
+
+@attrs.frozen(kw_only=True)
+class AgentFlow:
+    """
+    An agent flow of `FakeFlowise` that stops for a person. Build it with
+    `FakeFlowise.agentflow`.
+
+    It is the flow Start -> Human Input -> LLM (proceed) or Direct Reply (reject), run as
+    Flowise 3.1.4 runs it: the first question stops at the Human Input node (an ``action``,
+    the execution ``STOPPED``), a resume on the same chat goes on from there.
+
+    Attributes:
+        description: The Human Input node's text, streamed as one token before it stops.
+        feedback: Whether the node takes a feedback text (``humanInputEnableFeedback``).
+        answer: What the LLM answers on proceed; ``None`` echoes the last user message it
+            gets, like the test model of the integration servers: ``"Echo: "`` and the
+            feedback, else ``"Echo: proceed"``.
+        rejected: What the reject branch replies.
+        approve_label: The label of the proceed button.
+        reject_label: The label of the reject button.
+        delay: Seconds to wait before each frame of a stream, and once before a whole answer.
+    """
+
+    description: str = "Shall I answer?"
+    feedback: bool = True
+    answer: str | None = None
+    rejected: str = "Request rejected."
+    approve_label: str = "Proceed"
+    reject_label: str = "Reject"
+    delay: float = 0.0
+
+
+def _iso_now(*, milliseconds: bool) -> str:
+    """A timestamp as Flowise writes it (SQLite keeps whole seconds for created/updated)."""
+    now = datetime.datetime.now(datetime.UTC)
+    if not milliseconds:
+        now = now.replace(microsecond=0)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def _node(
+    ids: tuple[str, str, str],
+    status: str,
+    previous: Sequence[str],
+    *,
+    input: Mapping[str, Any],
+    output: Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One item of ``agentFlowExecutedData``, with Flowise's keys in Flowise's order."""
+    node_id, label, name = ids
+    data: dict[str, Any] = {
+        "id": node_id,
+        "name": name,
+        "input": dict(input),
+        "output": dict(output),
+        "state": {},
+    }
+    if history is not None:
+        data["chatHistory"] = [dict(item) for item in history]
+    return {
+        "nodeId": node_id,
+        "nodeLabel": label,
+        "data": data,
+        "previousNodeIds": list(previous),
+        "status": status,
+    }
+
+
+def _flow_step(node: tuple[str, str, str], status: str) -> dict[str, Any]:
+    return {
+        "event": "nextAgentFlow",
+        "data": {"nodeId": node[0], "nodeLabel": node[1], "status": status},
+    }
+
+
+class _AgentFlowRun:
+    """One prediction of an `AgentFlow`: the frames, the JSON answer, what it stores."""
+
+    def __init__(
+        self, server: FakeFlowise, flow_id: str, flow: AgentFlow, body: Mapping[str, Any]
+    ) -> None:
+        self.server = server
+        self.flow_id = flow_id
+        self.flow = flow
+        self.run = _Run.of(body)
+        human = body.get("humanInput")
+        self.human: Mapping[str, Any] | None = human if isinstance(human, Mapping) else None
+
+    def action(self) -> dict[str, Any]:
+        flow = self.flow
+        return {
+            "id": str(uuid.uuid4()),
+            "mapping": {"approve": flow.approve_label, "reject": flow.reject_label},
+            "elements": [
+                {"type": "agentflowv2-approve-button", "label": flow.approve_label},
+                {"type": "agentflowv2-reject-button", "label": flow.reject_label},
+            ],
+            "data": {
+                "nodeId": _HUMAN[0],
+                "nodeLabel": _HUMAN[1],
+                "input": {"messages": [], "humanInputEnableFeedback": flow.feedback},
+            },
+        }
+
+    def not_waiting(self) -> str | None:
+        """Flowise's "cannot resume" message for this resume, or None when it can go on."""
+        execution = self.server._latest_execution(self.flow_id, self.run.session_id)
+        if execution is None:
+            return f"{_CANNOT_RESUME}No previous execution found for session {self.run.session_id}"
+        if execution["state"] != "STOPPED":
+            return (
+                f"{_CANNOT_RESUME}Cannot resume execution {execution['id']} because it is in "
+                f"'{execution['state']}' state. Only executions in 'STOPPED' state (or 'ERROR' "
+                "after 'STOPPED') can be resumed."
+            )
+        return None
+
+    def start(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """A new run: it stops at the Human Input node."""
+        question = self.run.question
+        text = "\n\n" + self.flow.description
+        action = self.action()
+        start = _node(
+            _START, "FINISHED", [], input={"question": question}, output={"question": question}
+        )
+        human = _node(
+            _HUMAN,
+            "STOPPED",
+            [_START[0]],
+            input={"messages": [], "humanInputEnableFeedback": self.flow.feedback},
+            output={"content": text, "humanInputAction": action},
+            history=[{"role": "assistant", "content": text}],
+        )
+        execution = self.server._new_execution(self.flow_id, self.run.session_id, [start, human])
+        events = [
+            {"event": "agentFlowEvent", "data": "INPROGRESS"},
+            _flow_step(_START, "INPROGRESS"),
+            _flow_step(_START, "FINISHED"),
+            {"event": "agentFlowExecutedData", "data": [start]},
+            _flow_step(_HUMAN, "INPROGRESS"),
+            {"event": "token", "data": text},
+            _flow_step(_HUMAN, "STOPPED"),
+            {"event": "agentFlowExecutedData", "data": [start, human]},
+            {"event": "agentFlowEvent", "data": "STOPPED"},
+            {"event": "action", "data": action},
+            {"event": "agentFlowEvent", "data": "STOPPED"},
+        ]
+        metadata = self._metadata(execution, action)
+        answer = self._answer(text, execution, [start, human])
+        if self._shows_action():
+            answer["action"] = action
+            answer["sessionId"] = answer.pop("sessionId")  # Flowise's key order
+        self.server._store_turn(self.flow_id, self.run, text, action)
+        return [*events, metadata, {"event": "end", "data": "[DONE]"}], answer
+
+    def resume(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """A resume of the chat's stopped run: the proceed or the reject branch."""
+        human_input = self.human or {}
+        execution = self.server._latest_execution(self.flow_id, self.run.session_id)
+        if execution is None:  # not_waiting said it exists
+            raise ClientStateError("no execution to resume")
+        nodes = json.loads(execution["executionData"])
+        start, stopped = nodes[0], nodes[-1]
+        decision = "reject" if human_input.get("type") == "reject" else "proceed"
+        feedback = human_input.get("feedback") or ""
+        question = start["data"]["input"].get("question")
+        asked = stopped["data"]["output"]["content"]
+        reply = feedback or decision
+        messages = [
+            {"content": question, "role": "user"},
+            {"content": asked, "role": "assistant"},
+            {"role": "user", "content": reply},
+        ]
+        given = {
+            key: human_input[key]
+            for key in ("type", "startNodeId", "feedback")
+            if key in human_input
+        }
+        conditions = [
+            {**given, "type": kind, "startNodeId": _HUMAN[0], "isFulfilled": kind == decision}
+            for kind in ("proceed", "reject")
+        ]
+        human = _node(
+            _HUMAN,
+            "FINISHED",
+            [_START[0]],
+            input={**given, "messages": messages},
+            output={"content": reply, "conditions": conditions},
+            history=[{"role": "user", "content": feedback}] if feedback else None,
+        )
+        if decision == "proceed":
+            text = self.flow.answer if self.flow.answer is not None else f"Echo: {reply}"
+            last = _node(
+                _LLM,
+                "FINISHED",
+                [_HUMAN[0]],
+                input={"messages": messages, "llmModel": "chatOpenAI"},
+                output={"content": text, "calledTools": []},
+                history=[{"role": "user", "content": text, "name": "llm"}],
+            )
+            tokens = _words(text)
+            read = len(_words(" ".join(str(m["content"]) for m in messages)))
+            usage = {
+                "input_tokens": read,
+                "output_tokens": len(tokens),
+                "total_tokens": read + len(tokens),
+                "input_token_details": {},
+                "output_token_details": {},
+            }
+            tail: list[dict[str, Any]] = [
+                {"event": "calledTools", "data": []},
+                {"event": "usageMetadata", "data": usage},
+            ]
+        else:
+            text = self.flow.rejected
+            last = _node(_REPLY, "FINISHED", [_HUMAN[0]], input={}, output={"content": text})
+            tokens = [text]
+            tail = []
+        node = _LLM if decision == "proceed" else _REPLY
+        executed = [start, human, last]
+        self.server._finish_execution(execution, executed)
+        events: list[dict[str, Any]] = [
+            {"event": "agentFlowEvent", "data": "INPROGRESS"},
+            _flow_step(_HUMAN, "INPROGRESS"),
+            _flow_step(_HUMAN, "FINISHED"),
+            {"event": "agentFlowExecutedData", "data": [start, human]},
+            _flow_step(node, "INPROGRESS"),
+            *({"event": "token", "data": token} for token in tokens),
+            *tail,
+            _flow_step(node, "FINISHED"),
+            {"event": "agentFlowExecutedData", "data": executed},
+            {"event": "agentFlowEvent", "data": "FINISHED"},
+            self._metadata(execution, None),
+            {"event": "end", "data": "[DONE]"},
+        ]
+        self.server._store_turn(self.flow_id, self.run, text, None)
+        return events, self._answer(text, execution, executed)
+
+    def _metadata(
+        self, execution: Mapping[str, Any], action: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        run = self.run
+        data: dict[str, Any] = {
+            "chatId": run.chat_id,
+            "chatMessageId": run.chat_message_id,
+            "question": run.question,
+            "sessionId": run.session_id,
+        }
+        if action is not None and self._shows_action():
+            data["action"] = action
+        return {"event": "metadata", "data": data}
+
+    def _shows_action(self) -> bool:
+        """Whether the answer and ``metadata`` of a stopped run carry the action (3.1.2+)."""
+        version = self.server.server_version
+        return version is None or server_has("metadata-action", version) is not False
+
+    def _answer(
+        self, text: str, execution: Mapping[str, Any], executed: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        run = self.run
+        return {
+            "text": text,
+            "question": run.question,
+            "chatId": run.chat_id,
+            "chatMessageId": run.chat_message_id,
+            "executionId": execution["id"],
+            "agentFlowExecutedData": executed,
+            "sessionId": run.session_id,
+        }
+
+
+class _ExecutionRoutes:
+    """The executions routes of `FakeFlowise` (``/api/v1/executions`` ...), over its runs."""
+
+    def __init__(self, server: FakeFlowise) -> None:
+        self.server = server
+
+    def add_to(self, app: web.Application) -> None:
+        router = app.router
+        router.add_get("/api/v1/executions", self.list)
+        router.add_delete("/api/v1/executions", self.delete_many)
+        router.add_get("/api/v1/executions/{execution_id}", self.get)
+        router.add_put("/api/v1/executions/{execution_id}", self.update)
+        router.add_delete("/api/v1/executions/{execution_id}", self.delete)
+        router.add_get("/api/v1/public-executions/{execution_id}", self.get_public)
+
+    def _find(self, execution_id: str) -> dict[str, Any] | None:
+        return next((row for row in self.server.executions if row["id"] == execution_id), None)
+
+    async def list(self, request: web.Request) -> web.StreamResponse:
+        await self.server._record(request)
+        query = request.query
+        try:
+            page = max(int(query.get("page", "1")), 1)
+            limit = max(int(query.get("limit", "12")), 1)
+        except ValueError:
+            return _json_error(500, "Error: executionsService.getAllExecutions - invalid page")
+        rows = [row for row in self.server.executions if _execution_matches(row, query)]
+        rows.sort(key=lambda row: row["_order"], reverse=True)  # the latest update first
+        shown = rows[(page - 1) * limit : page * limit]
+        data = [
+            {**_public_row(row), "agentflow": self.server._agentflow_row(row["agentflowId"])}
+            for row in shown
+        ]
+        return _json_response(200, {"data": data, "total": len(rows)})
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        await self.server._record(request)
+        row = self._find(request.match_info["execution_id"])
+        if row is None:
+            return _json_error(404, f"Execution {request.match_info['execution_id']} not found")
+        return _json_response(200, _public_row(row))
+
+    async def get_public(self, request: web.Request) -> web.StreamResponse:
+        await self.server._record(request)
+        row = self._find(request.match_info["execution_id"])
+        if row is None or row["isPublic"] is not True:
+            return _json_error(404, f"Execution {request.match_info['execution_id']} not found")
+        return _json_response(200, _public_row(row))
+
+    async def update(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self.server._record(request)
+        row = self._find(request.match_info["execution_id"])
+        if row is None:
+            return _json_error(404, f"Execution {request.match_info['execution_id']} not found")
+        body = recorded.json if isinstance(recorded.json, dict) else {}
+        for key in ("isPublic", "state", "action"):
+            if key in body:
+                row[key] = body[key]
+        row["updatedDate"] = _iso_now(milliseconds=False)
+        row["_order"] = next(self.server._order)
+        return _json_response(200, _public_row(row))
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        await self.server._record(request)
+        return _json_response(200, self._delete([request.match_info["execution_id"]]))
+
+    async def delete_many(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self.server._record(request)
+        body = recorded.json if isinstance(recorded.json, dict) else {}
+        ids = body.get("executionIds")
+        if not isinstance(ids, list):
+            return _json_error(500, "Error: executionsService.deleteExecutions - no executionIds")
+        return _json_response(200, self._delete([str(item) for item in ids]))
+
+    def _delete(self, ids: Sequence[str]) -> dict[str, Any]:
+        before = len(self.server.executions)
+        self.server.executions[:] = [row for row in self.server.executions if row["id"] not in ids]
+        return {"success": True, "deletedCount": before - len(self.server.executions)}
+
+
+def _public_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An execution as the routes answer it (without the fake's own keys)."""
+    return {key: value for key, value in row.items() if not key.startswith("_")}
+
+
+def _execution_matches(row: Mapping[str, Any], query: Mapping[str, str]) -> bool:
+    for param, key in (
+        ("id", "id"),
+        ("agentflowId", "agentflowId"),
+        ("agentflowName", "agentflowId"),  # a fake agent flow's name is its id
+        ("sessionId", "sessionId"),
+        ("state", "state"),
+    ):
+        if query.get(param) not in (None, "", row[key]):
+            return False
+    start, end = query.get("startDate"), query.get("endDate")
+    return not ((start and row["createdDate"] < start) or (end and row["createdDate"] > end))
 
 
 # --- standalone -----------------------------------------------------------------------------
@@ -862,7 +1445,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="wait before each streamed event, so streaming shows (default 0)",
+        help="wait before each streamed event and before a whole answer (default 0)",
+    )
+    parser.add_argument(
+        "--agentflow",
+        action="append",
+        default=[],
+        metavar="FLOW",
+        help="the id FLOW is an agent flow that stops for a person (see FakeFlowise.agentflow); "
+        "repeatable",
     )
     parser.add_argument("--api-key", help="require this API key on every route")
     return parser.parse_args(argv)
@@ -873,6 +1464,8 @@ async def _serve(args: argparse.Namespace, script: Mapping[str, Mapping[str, Any
     for chatflow_id, scripted in script.items():
         options = {"delay": args.delay, **scripted}
         server.answer(chatflow_id, *options.pop("tokens", ()), **options)
+    for flow_id in args.agentflow:
+        server.agentflow(flow_id, delay=args.delay)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -881,7 +1474,10 @@ async def _serve(args: argparse.Namespace, script: Mapping[str, Mapping[str, Any
     await server.start(args.port)
     try:
         print(f"fake Flowise on {server.url}", flush=True)
-        print(f"chatflows: {', '.join(script)}", flush=True)
+        if script:
+            print(f"chatflows: {', '.join(script)}", flush=True)
+        if args.agentflow:
+            print(f"agent flows: {', '.join(args.agentflow)}", flush=True)
         print("Ctrl-C stops it.", flush=True)
         await stop.wait()
     finally:
@@ -893,8 +1489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``python -m flowise_async.testing``: run `FakeFlowise` on its own until Ctrl-C.
 
     ``--port`` (default 3000), ``--answer CHATFLOW=TEXT`` (repeatable), ``--script FILE`` (a
-    JSON object of chatflow ids and their answer text or `Reply` fields), ``--delay`` and
-    ``--api-key``. Returns the exit code: 0, or 2 for a bad script or a port in use.
+    JSON object of chatflow ids and their answer text or `Reply` fields), ``--agentflow FLOW``
+    (repeatable: an agent flow that stops for a person), ``--delay`` and ``--api-key``.
+    Returns the exit code: 0, or 2 for a bad script or a port in use.
     """
     args = _parse_args(argv)
     try:
@@ -904,7 +1501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not sep or not chatflow_id:
                 raise ValueError(f"--answer expects CHATFLOW=TEXT, got {item!r}")
             script[chatflow_id] = {"tokens": _words(text)}
-        if not script:
+        if not script and not args.agentflow:
             script = {"demo": {"tokens": _words("Hello from the fake Flowise server.")}}
         asyncio.run(_serve(args, script))
     except (ValueError, TypeError) as exc:

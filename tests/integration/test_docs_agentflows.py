@@ -1,10 +1,10 @@
 """
 The examples of docs/agentflows.md run against the real Flowise of the harness.
 
-They need an agent flow that stops for a person, which the fake server of the guide's other
-pages (tests/unit/test_docs.py) does not run, so the page writes them as
-``{code-block} python`` directives, and this test runs those blocks: in page order, in one
-namespace, each in a worker thread with its own event loop, as ``test_docs_api`` does.
+``tests/unit/test_docs.py`` runs the same ```python blocks against the fake server (its
+agent flows wait for a person as Flowise 3.1.4's do); this test runs them, in page order, in
+one namespace, each in a worker thread with its own event loop, against a real server, with
+the flows they read from the environment.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from flowise_async import AsyncFlowise
 from harness.server import RealFlowise
 from tests.integration.test_api_uploads import API_CONFIG, _text_file_flow
-from tests.unit.test_docs import DOCS, Block, _run
+from tests.unit.test_docs import DOCS, _run, blocks_of
 
 
 pytestmark = pytest.mark.integration
@@ -29,26 +29,9 @@ PAGE = DOCS / "agentflows.md"
 BLOCK_TIMEOUT = 120
 
 
-def code_blocks(page: Path) -> list[Block]:
-    """The ```{code-block} python blocks of *page*, in order."""
-    lines = page.read_text(encoding="utf-8").splitlines()
-    blocks: list[Block] = []
-    index = 0
-    while index < len(lines):
-        if lines[index].strip() == "```{code-block} python":
-            start = index + 1
-            end = start
-            while lines[end].strip() != "```":
-                end += 1
-            blocks.append(Block(page, start + 1, "\n".join(lines[start:end]) + "\n", None))
-            index = end
-        index += 1
-    return blocks
-
-
 def test_the_page_has_its_examples() -> None:
     """The runner finds the page's examples (a broken parser or a lost page fails)."""
-    assert len(code_blocks(PAGE)) >= 6
+    assert len(blocks_of(PAGE)) >= 6
 
 
 @pytest.fixture
@@ -89,7 +72,7 @@ async def test_agentflows_page_examples_run(
     for name, value in flows.items():
         monkeypatch.setenv(name, value)
     namespace: dict[str, Any] = {"__name__": "docs_agentflows"}
-    for block in code_blocks(PAGE):
+    for block in blocks_of(PAGE):
         await asyncio.wait_for(
             asyncio.to_thread(_run, block, block.source, namespace), BLOCK_TIMEOUT
         )

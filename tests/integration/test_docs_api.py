@@ -37,6 +37,7 @@ EXPECTED = {
     "chatflows",
     "credentials",
     "document_store",
+    "executions",
     "feedback",
     "leads",
     "predictions",
@@ -158,6 +159,11 @@ async def _upserted_retrieval(setup: Setup) -> dict[str, str]:
     return env
 
 
+async def _agentflow(setup: Setup) -> dict[str, str]:
+    flow_data = setup.real.flow_data("agentflow-hitl")
+    return {"AGENTFLOW_ID": await setup.flow("agentflow-hitl", flow_data, type="AGENTFLOW")}
+
+
 async def _nothing(setup: Setup) -> dict[str, str]:
     return {}
 
@@ -166,6 +172,7 @@ SETUPS: dict[str, PageSetup] = {
     "attachments": _attachments,
     "chat_messages": _conversation,
     "document_store": _document_store,
+    "executions": _agentflow,
     "feedback": _conversation,
     "leads": _conversation,
     "predictions": _predictions,

@@ -1,6 +1,6 @@
 """
 The OpenAI-compatible gateway in front of a real Flowise, driven by independent clients:
-the official ``openai`` package and LangChain's ``ChatOpenAI``.
+the official ``openai`` package, LangChain's ``ChatOpenAI`` and the ``llm`` package.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from flowise_async.openai_gateway import GatewayModel, openai_app  # noqa: E402
 from flowise_async.serving import Access, TokenBucket  # noqa: E402
 from harness.fake_llm import echo_reply, tokens_of  # noqa: E402
 from harness.server import RealFlowise  # noqa: E402
+from tests._llm import closing_openai_clients, write_llm_home  # noqa: E402
 
 from .conftest import TIMEOUTS  # noqa: E402
 
@@ -377,6 +378,42 @@ async def test_langchain_chat_openai_streams_through_the_gateway(gateway: _Gatew
     texts = [chunk.content for chunk in chunks if chunk.content]
     assert "".join(texts) == echo_reply(question)
     assert len(texts) == len(tokens_of(echo_reply(question)))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_the_llm_package_through_the_gateway(
+    gateway: _Gateway, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """llm's async API and its command line (private LLM_USER_PATH), streamed and not."""
+    llm = pytest.importorskip("llm", reason="needs llm (test extra)")
+    home = write_llm_home(
+        tmp_path / "llm", api_base=gateway.url, key=KEY, model_id="flowise-echo", model="echo"
+    )
+    monkeypatch.setenv("LLM_USER_PATH", str(home))
+    question = f"from llm {uuid.uuid4().hex[:8]}"
+    async with closing_openai_clients(monkeypatch):
+        response = llm.get_async_model("flowise-echo").prompt(question, stream=stream)
+        assert await response.text() == echo_reply(question)
+        usage = await response.usage()
+    assert usage.input is not None  # the echo chatflow reports no tokens: zeros
+    args = [sys.executable, "-m", "llm", "prompt", "-m", "flowise-echo", question + " cli"]
+    if not stream:
+        args.insert(-1, "--no-stream")
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "LLM_USER_PATH": str(home)},
+    )
+    try:
+        async with asyncio.timeout(90):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == echo_reply(question + " cli")
 
 
 async def test_discovery_offers_the_chatflows_and_agent_flows(

@@ -189,14 +189,16 @@ async def test_thousand_random_cancellations_leak_nothing(
 
 async def _cancel_after_first_event(client: AsyncFlowise, **options: Any) -> str:
     stream = client.predictions.stream(FLOW_ID, "0 50 20 0", **options)
+    first = asyncio.Event()
 
     async def consume() -> None:
         async with stream:
             async for _ in stream:
-                await asyncio.sleep(10)
+                first.set()
+                await asyncio.sleep(10)  # a slow consumer, cancelled while it works
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(first.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

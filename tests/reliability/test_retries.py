@@ -34,6 +34,7 @@ from flowise_async import (
 )
 from flowise_async.events import TokenEvent
 
+from .._wait import wait_until
 from .conftest import (
     END,
     FLOW_ID,
@@ -177,14 +178,22 @@ async def test_retry_after_above_cap_is_not_waited_for(
     assert server.count() == 1
 
 
-async def test_connection_refused_is_retried(serve: Serve, make_client: MakeClient) -> None:
+def _retried(caplog: pytest.LogCaptureFixture) -> bool:
+    """Whether the client has logged a retry (its first attempt failed)."""
+    return any("; retry 1 in" in record.getMessage() for record in caplog.records)
+
+
+async def test_connection_refused_is_retried(
+    serve: Serve, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """A refused connection is retried: a server that comes up during the backoff gets one request."""
+    caplog.set_level(logging.INFO, logger="flowise_async")
     port = free_port()
     client = make_client(
         f"http://127.0.0.1:{port}", retries=Retries(attempts=5, backoff=0.4, max_backoff=0.4)
     )
     task = asyncio.create_task(run_create(client))
-    await asyncio.sleep(0.1)  # the first attempt has been refused by now
+    await wait_until(lambda: _retried(caplog), what="the first attempt refused")
     assert not task.done()
     server = await serve(fail_then_succeed(0, 200), port=port)
     prediction = await asyncio.wait_for(task, 5)
@@ -407,7 +416,9 @@ async def test_full_pool_is_a_pool_timeout_not_a_headers_timeout(
     assert server.count() == 1  # only the stream reached the server
 
 
-async def test_pool_timeout_is_retried_as_unsent(serve: Serve, make_client: MakeClient) -> None:
+async def test_pool_timeout_is_retried_as_unsent(
+    serve: Serve, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """A prediction that waited in vain for a connection is retried, and then sent once."""
     server = await serve(_hold_then_answer())
     client = make_client(
@@ -418,8 +429,9 @@ async def test_pool_timeout_is_retried_as_unsent(serve: Serve, make_client: Make
     )
     async with client.predictions.stream(FLOW_ID, "hold") as stream:
         await anext(aiter(stream))
+        caplog.set_level(logging.INFO, logger="flowise_async")
         task = asyncio.create_task(client.predictions.create(FLOW_ID, "hi"))
-        await asyncio.sleep(0.3)  # the first attempt timed out in the pool by now
+        await wait_until(lambda: _retried(caplog), what="the first attempt timed out in the pool")
         assert not task.done()
     prediction = await asyncio.wait_for(task, 5)  # the stream gave its connection back
     assert prediction.text == "hello"

@@ -21,6 +21,7 @@ from flowise_async import (
     ServerEventError,
     Timeouts,
 )
+from tests._wait import wait_until
 from tests.unit._usage_fake import FakeFlowise
 
 
@@ -207,10 +208,11 @@ async def test_cancelling_the_batch_is_prompt_and_keeps_partial_results(
     ] * 4
     batch = client.predictions.batch("slow~5", inputs, concurrency=6)
     task = asyncio.create_task(batch.run())
-    for _ in range(200):
-        if len(batch.completed) == 2 and fake.open_streams == 4:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(
+        lambda: len(batch.completed) == 2 and fake.open_streams == 4,
+        timeout=30,
+        what="two runs done, four streaming",
+    )
     started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -219,11 +221,7 @@ async def test_cancelling_the_batch_is_prompt_and_keeps_partial_results(
     assert sorted(r.index for r in batch.completed) == [0, 1]
     assert await _released(client)
     await asyncio.wait_for(fake.stream_closed.wait(), 5)
-    for _ in range(100):
-        if len(fake.disconnected) == 4:
-            break
-        await asyncio.sleep(0.02)
-    assert len(fake.disconnected) == 4
+    await wait_until(lambda: len(fake.disconnected) == 4, what="four streams disconnected")
 
 
 async def test_timeout_around_a_batch_cancels_it(client: AsyncFlowise) -> None:

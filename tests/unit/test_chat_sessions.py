@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 from aiohttp import BodyPartReader, web
 
 from flowise_async import AsyncFlowise, ChatBusyError, ChatSession, NotWaitingError, Retries
+from tests._wait import wait_until
 from tests.unit._server import frame, serve, write_sse
 from tests.unit.test_agentflows import ACTION, stopped_run_frames
 
@@ -79,8 +80,7 @@ async def test_session_refuses_a_second_concurrent_ask(
     chat = flowise.chat(FLOW)
     server.release.clear()
     first = asyncio.create_task(chat.ask("slow"))
-    while not server.bodies:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server.bodies, what="the first question at the server")
     assert chat.busy
     with pytest.raises(ChatBusyError, match="merge two"):
         await chat.ask("second")
@@ -222,3 +222,57 @@ async def test_stream_with_files_checks_its_arguments() -> None:
             flowise.predictions.stream_with_files(FLOW, 3, files=[("a.txt", b"a")])  # type: ignore[arg-type]
         with pytest.raises(FileNotFoundError):
             flowise.predictions.stream_with_files(FLOW, "q", files=["/nonexistent/x.txt"])
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until *condition* holds (bounded)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_busy_guard_holds_per_chat_id_across_sessions_and_views(
+    fake: tuple[_Flowise, AsyncFlowise],
+) -> None:
+    """
+    Two sessions on one chat id (of the client or of its views) cannot ask at once; another
+    chat id can, and a plain predictions call stays unguarded.
+    """
+    server, flowise = fake
+    server.release.clear()
+    first = flowise.chat(FLOW, "shared")
+    running = asyncio.create_task(first.ask("slow"))
+    await _until(lambda: len(server.bodies) == 1)
+    twin = flowise.chat(FLOW, "shared")
+    assert not twin.busy  # the session itself asks nothing
+    with pytest.raises(ChatBusyError, match="another session"):
+        await twin.ask("second")
+    with pytest.raises(ChatBusyError):
+        async with flowise.with_options(timeouts=None).chat(FLOW, "shared").stream("third"):
+            pass
+    with pytest.raises(ChatBusyError):
+        await flowise.chat("other-flow", "shared").ask("same chat, other flow")
+    assert len(server.bodies) == 1  # the refused asks sent nothing
+    # Another chat id is free; plain calls on the busy chat id are not guarded.
+    other = asyncio.create_task(flowise.chat(FLOW, "other").ask("parallel"))
+    plain = asyncio.create_task(flowise.predictions.create(FLOW, "plain", chat_id="shared"))
+    await _until(lambda: len(server.bodies) == 3)
+    server.release.set()
+    await asyncio.gather(running, other, plain)
+    assert not first.busy
+    assert (await twin.ask("after")).text == "ok"  # free again once the first answered
+
+
+async def test_a_separate_client_has_its_own_busy_chats(
+    fake: tuple[_Flowise, AsyncFlowise],
+) -> None:
+    """The guard belongs to one client (and its views): another client is not refused."""
+    server, flowise = fake
+    server.release.clear()
+    running = asyncio.create_task(flowise.chat(FLOW, "shared").ask("slow"))
+    await _until(lambda: len(server.bodies) == 1)
+    async with AsyncFlowise(flowise.base_url, retries=Retries(attempts=1)) as second:
+        elsewhere = asyncio.create_task(second.chat(FLOW, "shared").ask("other client"))
+        await _until(lambda: len(server.bodies) == 2)
+        server.release.set()
+        await asyncio.gather(running, elsewhere)

@@ -15,6 +15,7 @@ import pytest
 
 from flowise_async import cli
 from flowise_async.testing import FakeFlowise as ScriptedFlowise
+from tests._wait import wait_until
 from tests.unit._usage_fake import FakeFlowise
 
 
@@ -439,10 +440,12 @@ async def test_sigint_leaves_a_valid_file_and_resume_finishes(
     answers = tmp_path / "a.jsonl"
     args = ("batch", "slow~3~150", str(questions), "-o", str(answers), "--concurrency", "2")
     proc = await start_cli(*args, env=_env(fake))
-    for _ in range(300):
-        if answers.exists() and answers.read_text(encoding="utf-8").count("\n") >= 2:
-            break
-        await asyncio.sleep(0.05)
+    await wait_until(
+        lambda: answers.exists() and answers.read_text(encoding="utf-8").count("\n") >= 2,
+        timeout=30,
+        interval=0.05,
+        what="two answers written",
+    )
     proc.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, err_bytes = await asyncio.wait_for(proc.communicate(), 20)

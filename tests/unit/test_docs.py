@@ -5,11 +5,14 @@ namespace per page; top-level ``await`` is allowed. Blocks run in a worker threa
 event loop (so ``asyncio.run(main())`` works) while the fake server runs in the test's loop.
 ``http://localhost:3000`` in a block is replaced by the fake server's URL. Every chatflow answers
 a short text, unless an HTML comment ``<!-- fake-server: <python> -->`` before a block scripts
-the server (``server``, ``ANY_CHATFLOW`` and ``flowise_async.events`` as ``ev`` are in scope).
-Code that must not run is written as a ``{code-block} python`` directive instead.
+the server (``server``, ``ANY_CHATFLOW``, ``flowise_async.events`` as ``ev``,
+``flowise_async.models`` as ``models``, and ``setenv(name, value)`` for the ids an example reads
+from the environment are in scope). Code that must not run is written as a ``{code-block} python``
+directive instead. Blocks run in a temporary working directory.
 
 The pages of docs/api/ call REST endpoints the fake server does not implement (chatflows, document
-stores, credentials ...) and read ids from the environment: they are not run here.
+stores, credentials ...) and read ids from the environment: they are not run here, except the
+executions page, whose routes the fake serves for its agent flows.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import attrs
 import pytest
 
 from flowise_async import events as ev
+from flowise_async import models
 from flowise_async.testing import ANY_CHATFLOW, FakeFlowise
 
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = [*sorted(DOCS.glob("*.md")), DOCS / "api" / "executions.md"]
 _SETUP = re.compile(r"<!--\s*fake-server:(?P<code>.*?)-->", re.DOTALL)
 DEFAULT_TOKENS = ("Flowise", " is", " a", " low-code", " LLM", " app", " builder.")
 
@@ -95,13 +99,17 @@ def test_pages_with_examples_are_found() -> None:
     """The runner finds the guide's pages and their examples (a broken parser finds none)."""
     names = {page.name for page in RUNNABLE}
     assert {"getting-started.md", "streaming.md", "testing.md", "migration.md"} <= names
+    assert {"agentflows.md", "executions.md"} <= names  # agent flows run on the fake too
     assert sum(len(blocks_of(page)) for page in RUNNABLE) >= 15
 
 
 @pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: str(p.relative_to(DOCS)))
-async def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_page_examples_run(
+    page: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Every ```python block of the page runs without error against the fake server."""
     monkeypatch.delenv("FLOWISE_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
     namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
     async with FakeFlowise(max_stall=10) as server:
         monkeypatch.setenv("FLOWISE_BASE_URL", server.url)
@@ -110,11 +118,69 @@ async def test_page_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) ->
             if block.setup is None:
                 server.answer(ANY_CHATFLOW, *DEFAULT_TOKENS)
             else:
-                exec(  # noqa: S102 - the page's own server script
-                    block.setup, {"server": server, "ANY_CHATFLOW": ANY_CHATFLOW, "ev": ev}
-                )
+                scope = {
+                    "server": server,
+                    "ANY_CHATFLOW": ANY_CHATFLOW,
+                    "ev": ev,
+                    "models": models,
+                    "setenv": monkeypatch.setenv,
+                }
+                exec(block.setup, scope)  # noqa: S102 - the page's own server script
             source = block.source.replace("http://localhost:3000", server.url)
             await asyncio.wait_for(asyncio.to_thread(_run, block, source, namespace), 60)
+
+
+_PYTHON_FENCE = re.compile(r"^(?P<indent> *)```(?:python|py|\{code-block\} (?:python|py))\s*$")
+
+
+def copyable_blocks(page: Path) -> list[tuple[int, str]]:
+    """
+    Every Python block a reader can copy from *page*, with its first line: the ```python fences
+    the runner above executes and the ```{code-block} python ones it does not.
+    """
+    lines = page.read_text(encoding="utf-8").splitlines()
+    found: list[tuple[int, str]] = []
+    index = 0
+    while index < len(lines):
+        match = _PYTHON_FENCE.match(lines[index])
+        index += 1
+        if match is None:
+            continue
+        start = index
+        while start < len(lines) and lines[start].lstrip().startswith(":"):
+            start += 1  # the directive's options (:caption: ...)
+        end = start
+        while lines[end].strip() != "```":
+            end += 1
+        found.append((start + 1, "\n".join(lines[start:end]) + "\n"))
+        index = end + 1
+    return found
+
+
+COPYABLE = sorted([*DOCS.glob("*.md"), *DOCS.glob("api/*.md")])
+
+
+def test_copyable_blocks_are_found() -> None:
+    """The finder sees both kinds of block, on the guide pages and the API pages."""
+    found = {page.relative_to(DOCS).as_posix(): copyable_blocks(page) for page in COPYABLE}
+    assert len(found["testing.md"]) == len(blocks_of(DOCS / "testing.md"))
+    assert len(found["openai-gateway.md"]) > len(blocks_of(DOCS / "openai-gateway.md"))
+    assert any(found[name] for name in found if name.startswith("api/"))
+
+
+@pytest.mark.parametrize("page", COPYABLE, ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_every_block_compiles_as_a_module_of_its_own(page: Path) -> None:
+    """
+    Each Python block, saved alone as a ``.py`` file, is valid Python: no top-level ``await``,
+    ``async with`` or ``async for`` (which only the runner above, and a REPL, accept).
+    """
+    errors = []
+    for line, source in copyable_blocks(page):
+        try:
+            compile(source, f"{page.relative_to(ROOT)}:{line}", "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            errors.append(f"{exc.filename}, line {exc.lineno} of the block: {exc.msg}")
+    assert not errors, "\n".join(errors)
 
 
 _INCLUDE = re.compile(r"^```\{literalinclude\}\s+(?P<path>\S+)\s*$", re.MULTILINE)

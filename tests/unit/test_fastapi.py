@@ -26,6 +26,7 @@ from flowise_async.fastapi import (  # noqa: E402
 from flowise_async.serving import DEFAULT_MESSAGES, SafeError  # noqa: E402
 from flowise_async.testing import FakeFlowise as ScriptedFlowise  # noqa: E402
 from tests._examples import load_example  # noqa: E402
+from tests._wait import wait_until  # noqa: E402
 from tests.unit._usage_fake import FakeFlowise  # noqa: E402
 
 
@@ -66,11 +67,7 @@ async def serve(fake: FakeFlowise) -> AsyncIterator[Serve]:
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         servers.append((server, task))
-        for _ in range(250):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        assert server.started
+        await wait_until(lambda: server.started, timeout=30, what="uvicorn started")
         port = server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}", app
 

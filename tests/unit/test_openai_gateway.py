@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests._wait import wait_until
+
 
 pytest.importorskip("fastapi", reason="needs the fastapi extra")
 httpx = pytest.importorskip("httpx", reason="needs httpx (test extra)")
@@ -227,7 +229,8 @@ async def test_completion_text_and_what_flowise_receives(
         "refusal": None,
     }
     assert answer["choices"][0]["finish_reason"] == "stop"
-    assert "usage" not in answer  # this flow reported none
+    # This flow reported no usage: zeros, never a missing field (clients rely on it).
+    assert answer["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     [sent] = fake.predictions
     assert sent.path == f"/api/v1/prediction/{FLOW}"
     assert sent.authorized
@@ -329,6 +332,33 @@ async def test_usage_from_usage_metadata(gateway: Gateway, fake: FakeFlowise) ->
     assert chunks[-1]["usage"] == expected
     assert all(c["usage"] is None for c in chunks[:-1])
     assert whole.json()["usage"] == expected
+
+
+async def test_usage_chunk_without_reported_usage_is_zeros(
+    gateway: Gateway, fake: FakeFlowise
+) -> None:
+    """include_usage on a flow that reports none: a usage object of zeros, not null."""
+    fake.answer(FLOW, "a", "b")
+    async with gateway() as http:
+        streamed = await http.post(
+            "/v1/chat/completions",
+            json=body(user("q"), stream=True, stream_options={"include_usage": True}),
+        )
+        parsed = [
+            chunk
+            async for chunk in await openai_client(http).chat.completions.create(
+                model="bot",
+                messages=[user("q")],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        ]
+    chunks = [json.loads(item) for item in sse_data(streamed.text)[:-1]]
+    zeros = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == zeros
+    assert parsed[-1].usage is not None
+    assert parsed[-1].usage.total_tokens == 0
 
 
 async def test_usage_from_agent_flow_nodes_of_a_json_answer(
@@ -584,11 +614,9 @@ async def test_second_request_on_a_busy_conversation_is_409_and_leaving_aborts(
         first = asyncio.create_task(
             http.post("/v1/chat/completions", json=body(user("q"), stream=True), headers=headers)
         )
-        for _ in range(200):
-            if fake.predictions:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+        # The run is under way on the server: its lock is held (an abort follows a cancel even
+        # before the answer's headers).
+        await wait_until(lambda: fake.predictions, what="the first run at the server")
         second = await http.post("/v1/chat/completions", json=body(user("q")), headers=headers)
         elsewhere = await http.post(
             "/v1/chat/completions", json=body(user("q")), headers={"X-Conversation-Id": "free"}
@@ -596,10 +624,7 @@ async def test_second_request_on_a_busy_conversation_is_409_and_leaving_aborts(
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
-        for _ in range(200):
-            if fake.aborts:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: fake.aborts, what="the abort of the first run")
         third = await http.post("/v1/chat/completions", json=body(user("q")), headers=headers)
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "conversation_busy"
@@ -741,11 +766,8 @@ async def test_a_client_leaving_before_the_answer_starts_aborts_the_run(
     }
     async with app.router.lifespan_context(app):
         call = asyncio.create_task(app(scope, receive, send))
-        for _ in range(500):
-            if fake.predictions:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: fake.predictions, what="the run at the server")
+        await asyncio.sleep(0.2)  # not a synchronisation: time for a wrong early answer to show
         assert not call.done()  # still waiting for the flow
         gone.set()
         async with asyncio.timeout(5):

@@ -220,3 +220,61 @@ async def test_guard_rejects_bad_settings() -> None:
             await anext(guarded_events(client.predictions.stream("f", "q"), first_event_timeout=0))
         with pytest.raises(ValueError, match="heartbeat"):
             await anext(guarded_events(client.predictions.stream("f", "q"), heartbeat=-1))
+
+
+# -- the one rule for Flowise's in-band error text ------------------------------------------
+
+INBAND_TEXT = "Error: connect ECONNREFUSED http://internal-llm.corp:8080 key sk-LEAKME-inband"
+
+
+@pytest.mark.parametrize("front", ["relay", "relay-hook", "widget"])
+async def test_in_band_error_text_never_reaches_the_browser(front: str) -> None:
+    """The relay (a raise_on_error=False stream) and the widget proxy send the safe flow_error."""
+    pytest.importorskip("fastapi", reason="needs the fastapi extra")
+    from fastapi import FastAPI
+
+    from flowise_async import AsyncFlowise
+    from flowise_async.fastapi import flowise_lifespan, get_flowise, sse_response
+    from flowise_async.widget import widget_router
+
+    httpx = pytest.importorskip("httpx", reason="needs httpx (test extra)")
+
+    seen: list[tuple[str, str]] = []
+
+    def hook(error: SafeError, exc: BaseException) -> str | None:
+        seen.append((error.type, getattr(exc, "server_message", "")))
+        return "Custom words." if front == "relay-hook" else None
+
+    async with FakeFlowise() as fake:
+        fake.answer("flow", "partial", error=INBAND_TEXT)
+        app = FastAPI(lifespan=flowise_lifespan(lambda: AsyncFlowise(fake.url)))
+        if front == "widget":
+            app.include_router(widget_router({"pub": "flow"}, error_message=hook))
+        else:
+
+            @app.get("/chat")
+            async def chat(request: Request) -> Any:
+                flowise = get_flowise(request)
+                stream = flowise.predictions.stream("flow", "q", raise_on_error=False)
+                return sse_response(stream, error_message=hook)
+
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+                if front == "widget":
+                    response = await http.post(
+                        "/api/v1/prediction/pub", json={"question": "q", "streaming": True}
+                    )
+                else:
+                    response = await http.get("/chat")
+    assert response.status_code == 200
+    for secret in ("internal-llm", "sk-LEAKME", "ECONNREFUSED", "http://"):
+        assert secret not in response.text
+    assert "partial" in response.text  # the tokens before the error still went out
+    expected = "Custom words." if front == "relay-hook" else DEFAULT_MESSAGES["flow_error"]
+    assert expected in response.text
+    if front != "widget":
+        assert f'event: error\ndata: {{"type":"flow_error","message":"{expected}"}}' in (
+            response.text
+        )
+    assert seen == [("flow_error", INBAND_TEXT)]  # the hook sees Flowise's text, to log it

@@ -29,6 +29,7 @@ from flowise_async.events import (
     TokenEvent,
     UsedToolsEvent,
 )
+from tests._wait import wait_steady, wait_until
 from tests.unit._server import Recorder, conversation, frame, serve, write_sse
 
 
@@ -476,10 +477,10 @@ async def test_backpressure_slow_consumer_stops_server() -> None:
         async with flowise.predictions.stream("flow", "q") as stream:
             first = await stream.__anext__()
             assert isinstance(first, TokenEvent)
-            await asyncio.sleep(1.0)  # the consumer pauses
-            stalled_at = progress["written"]
-            await asyncio.sleep(0.5)
-            assert progress["written"] == stalled_at  # the server is stopped
+            # The consumer pauses: the server's writes stop once the buffers between are full.
+            stalled_at = await wait_steady(
+                lambda: progress["written"], steady=0.5, what="the bytes the server wrote"
+            )
             assert stalled_at < 16 * 1024 * 1024  # socket buffers + aiohttp's, not the stream
             count = 1
             async for event in stream:
@@ -487,10 +488,19 @@ async def test_backpressure_slow_consumer_stops_server() -> None:
         assert count * len(chunk) >= total
 
 
+def _pooled_connected(flowise: AsyncFlowise) -> int:
+    """The idle pooled connections still open at the client's end (aiohttp's private table)."""
+    connector = flowise._transport._session.connector
+    return sum(proto.is_connected() for idle in connector._conns.values() for proto, _ in idle)
+
+
 async def test_stale_keepalive_connection_not_handed_out() -> None:
     """A pooled connection the server closed after its keep-alive is not an error."""
 
+    transports: list[Any] = []
+
     async def handler(request: web.Request) -> web.StreamResponse:
+        transports.append(request.transport)
         return await write_sse(request, conversation("a"))
 
     async with (
@@ -500,7 +510,13 @@ async def test_stale_keepalive_connection_not_handed_out() -> None:
         for _ in range(3):
             async with flowise.predictions.stream("flow", "q") as stream:
                 assert (await stream.final()).text == "a"
-            await asyncio.sleep(0.6)  # the server closes the idle connection meanwhile
+            await wait_until(
+                lambda: transports[-1] is None or transports[-1].is_closing(),
+                what="the server closing the idle connection",
+            )
+            await wait_until(
+                lambda: not _pooled_connected(flowise), what="the client seeing the close"
+            )
 
 
 async def test_stream_used_twice_is_an_error() -> None:

@@ -385,12 +385,12 @@ async def test_too_deeply_nested_event_is_a_decode_error_with_a_prefix_of_the_da
     [b"\xff{not json" + b"x" * 300, ('{"text": 5, "pad": "x' + "\u00e9" * 200 + '"}').encode()],
 )
 async def test_bad_json_answer_keeps_a_decoded_prefix(raw: bytes) -> None:
-    """The error of a bad JSON answer holds its first 200 bytes, decoded with replacement."""
+    """The error of a bad JSON answer holds its first 200 characters, decoded with replacement."""
     body = Body(raw, content_type="application/json")
     with pytest.raises(EventDecodeError) as info:
         async with make(body):
             pass
-    assert info.value.data == raw[:200].decode("utf-8", "replace")
+    assert info.value.data == raw.decode("utf-8", "replace")[:200]
     assert body.url in str(info.value)
 
 

@@ -294,3 +294,23 @@ def test_standalone_port_in_use_is_a_clear_error() -> None:
         )
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+async def test_standalone_server_runs_agent_flows_that_wait() -> None:
+    """--agentflow FLOW serves an agent flow that stops for a person, beside the chatflows."""
+    port = _free_port()
+    proc, _ = await _start_standalone(
+        "--port", str(port), "--agentflow", "hitl", "--answer", "chat=Hi there"
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        async with AsyncFlowise(url, retries=Retries(attempts=1)) as client:
+            flows = await client.chatflows.list()
+            assert [(f.id, f.type) for f in flows] == [("chat", "CHATFLOW"), ("hitl", "AGENTFLOW")]
+            first = await client.predictions.create("hitl", "Send it")
+            assert first.pending_action is not None
+            done = await client.predictions.resume("hitl", first.chat_id or "", "proceed")
+            assert done.text == "Echo: proceed"  # no feedback: the decision
+    finally:
+        code, err = await _stop(proc)
+    assert code == 0, err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -393,3 +394,48 @@ async def test_url_before_start_raises_and_reset_forgets_everything() -> None:
             assert server.requests == []
             with pytest.raises(NotFoundError):
                 await client.predictions.create("f", "q")
+
+
+async def test_delay_also_slows_a_whole_json_answer() -> None:
+    """`delay` holds back a plain answer too, so a slow create() (and its timeout) is testable."""
+    async with FakeFlowise() as server:
+        server.answer("slow", "Hi", delay=5)
+        server.answer("late", "Hi", delay=0.3)
+        server.answer("failing", delay=5, status=503)
+        async with server.client(retries=Retries(attempts=1)) as flowise:
+            quick = flowise.with_options(timeouts=Timeouts(headers=0.5))
+            with pytest.raises(APITimeoutError):
+                await quick.predictions.create("slow", "Hi")
+            with pytest.raises(APITimeoutError):
+                await quick.predictions.create("failing", "Hi")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            answer = await flowise.predictions.create("late", "Hi")
+            assert answer.text == "Hi"
+            assert loop.time() - started >= 0.3
+
+
+async def test_multipart_predictions_are_answered_and_their_fields_recorded(
+    tmp_path: Path,
+) -> None:
+    """A prediction with files (multipart) is answered like JSON; its fields are recorded."""
+    path = tmp_path / "notes.txt"
+    path.write_text("The meeting is at noon.")
+    async with FakeFlowise() as server:
+        server.answer("files", "At", " noon")
+        async with server.client() as flowise:
+            async with flowise.predictions.stream_with_files(
+                "files", "When?", files=[path]
+            ) as stream:
+                assert (await stream.final()).text == "At noon"
+            answer = await flowise.predictions.create_with_files("files", "When?", files=[path])
+            assert answer.text == "At noon"
+        streamed, plain = server.predictions
+        assert streamed.json is None
+        assert streamed.form == {
+            "question": "When?",
+            "chatId": stream.chat_id,
+            "streaming": "true",
+            "files": ["notes.txt"],
+        }
+        assert plain.form == {"question": "When?", "files": ["notes.txt"]}

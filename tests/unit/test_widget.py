@@ -20,6 +20,7 @@ from flowise_async.fastapi import flowise_lifespan  # noqa: E402
 from flowise_async.serving import Access, SafeError, TokenBucket  # noqa: E402
 from flowise_async.testing import FakeFlowise  # noqa: E402
 from flowise_async.widget import WidgetFlow, widget_router  # noqa: E402
+from tests._wait import wait_until  # noqa: E402
 
 
 KEY = "sk-widget-secret-key"
@@ -305,10 +306,7 @@ async def test_browser_leaving_closes_upstream_and_aborts(fake: FakeFlowise) -> 
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        for _ in range(250):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: server.started, timeout=30, what="uvicorn started")
         port = server.servers[0].sockets[0].getsockname()[1]
         async with httpx.AsyncClient(timeout=10) as http:
             async with http.stream(
@@ -319,10 +317,7 @@ async def test_browser_leaving_closes_upstream_and_aborts(fake: FakeFlowise) -> 
                 async for chunk in response.aiter_text():
                     if '"event":"token"' in chunk:
                         break  # leaving the block drops the connection mid-stream
-        for _ in range(100):
-            if fake.aborts:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: fake.aborts, what="the abort")
         assert fake.aborts == [("real", "chat-9")]
         client: AsyncFlowise = app.state.flowise
         await client.wait_for_aborts()
