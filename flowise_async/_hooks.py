@@ -1,17 +1,19 @@
 """
 Seams for observers: what the transport and the streams report while they work.
 
-A `Hooks` object registered with `add_hooks` is told, for every client of the process:
+A `~flowise_async.Hooks` registered with `~flowise_async.add_hooks` is told, for every
+client of the process:
 
-- `Hooks.call_started`: an API call or a prediction run begins (in the task that makes it);
-  it may return a `CallHooks` that follows that one call: `CallHooks.chunk_read` and
-  `CallHooks.event_received` for the body and the events of a stream,
-  `CallHooks.abort_sent` when a stream left early schedules its abort, and
-  `CallHooks.ended` exactly once, with the outcome;
-- `Hooks.request_sent`: each attempt of a request, just before it goes out (its headers
-  may still be added to, e.g. a trace context);
-- `Hooks.retry`: an attempt failed and another follows after a pause;
-- `Hooks.response_headers`: the headers of a response arrived (any status).
+- `~flowise_async.Hooks.call_started`: an API call or a prediction run begins (in the task
+  that makes it); it may return a `~flowise_async.CallHooks` that follows that one call:
+  `~flowise_async.CallHooks.chunk_read` and `~flowise_async.CallHooks.event_received` for
+  the body and the events of a stream, `~flowise_async.CallHooks.abort_sent` when a stream
+  left early schedules its abort, and `~flowise_async.CallHooks.ended` exactly once, with
+  the outcome;
+- `~flowise_async.Hooks.request_sent`: each attempt of a request, just before it goes out
+  (its headers may still be added to, e.g. a trace context);
+- `~flowise_async.Hooks.retry`: an attempt failed and another follows after a pause;
+- `~flowise_async.Hooks.response_headers`: the headers of a response arrived (any status).
 
 Only what a registered hook overrides runs: with no hook (or hooks that override nothing)
 the cost is one check per call and, for a stream, one per event. The OpenTelemetry
@@ -22,7 +24,7 @@ and must not raise: an exception it raises propagates into the call it observes.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, MutableMapping
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 
@@ -132,7 +134,7 @@ class SentRequest:
         *,
         method: str,
         url: str,
-        headers: MutableMapping[str, str],
+        headers: dict[str, str],
         attempt: int,
         server_address: str | None,
         server_port: int | None,
