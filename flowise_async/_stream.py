@@ -654,15 +654,8 @@ async def _read_prediction(body: Body, limit: int) -> Prediction:
     raise EventDecodeError(
         f"the JSON answer of {body.method} {body.url} {problem} ({redact(reason)})",
         event=None,
-        data=_prefix(raw, redact),
+        data=redact(raw[:2000].decode("utf-8", "replace"))[:200],
     )
-
-
-def _prefix(raw: bytes, redact: Callable[[str], str]) -> str:
-    """The first 200 bytes of a body, decoded; redacted before the cut if it holds a secret."""
-    window = raw[:2000].decode("utf-8", "replace")
-    shown = redact(window)
-    return raw[:200].decode("utf-8", "replace") if shown == window else shown[:200]
 
 
 class _TextIterator:
