@@ -243,8 +243,8 @@ class EventStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is not None and self._follow is not None:
-            self._ended("error", exc)  # an exception in the block (a cancellation too)
+        if exc is not None:
+            self._close(exc)  # an exception in the block (a cancellation too)
         await self.aclose()
 
     async def _open(self) -> None:
@@ -270,12 +270,12 @@ class EventStream:
             body = await self._opener()
         except BaseException as exc:
             self._state = _State.CLOSED
-            self._ended("error", exc)
             if not isinstance(exc, Exception):
                 # Cancelled (or interrupted) while waiting for the headers: the server may
                 # have started the run, so abort it too. An error status or a connection
                 # failure means nothing runs.
                 self._fire_abort_hook()
+            self._ended("error", exc)
             raise
         finally:
             if token is not None:
@@ -308,14 +308,18 @@ class EventStream:
         """
         self._close()
 
-    def _close(self) -> None:
-        """`aclose`, which never needs to wait: closing a body and scheduling the abort."""
+    def _close(self, error: BaseException | None = None) -> None:
+        """
+        `aclose`, which never needs to wait: closing a body and scheduling the abort; *error*
+        is what made the stream close, if anything did (the run's outcome for the hooks).
+        """
         state = self._state
         if state in (_State.FINISHED, _State.CLOSED):
             return
         body = self._body
         if state is _State.NEW or body is None:
             self._state = _State.CLOSED
+            self._ended("closed" if error is None else "error", error)
             return
         self._state = _State.FINISHED if self._saw_end else _State.CLOSED
         self._stop_event_watch()
@@ -325,7 +329,7 @@ class EventStream:
             # the next __anext__ says the stream was closed before its end.
             self._pending.clear()
             self._fire_abort_hook()
-            self._ended("closed")
+            self._ended("closed" if error is None else "error", error)
         else:
             self._ended("end")
 
@@ -431,8 +435,7 @@ class EventStream:
         except StopAsyncIteration:
             raise
         except BaseException as exc:
-            self._ended("error", exc)
-            self._close()
+            self._close(exc)
             raise
         return self._next_pending(pending)
 
@@ -516,8 +519,7 @@ class EventStream:
             except EventDecodeError as exc:
                 failure = exc
             except BaseException as exc:
-                self._ended("error", exc)
-                self._close()
+                self._close(exc)
                 raise
             if failure is not None:
                 # A fresh error raised outside the except block: nothing chained to it keeps
@@ -526,8 +528,7 @@ class EventStream:
                 error = EventDecodeError(
                     redact(failure.message), event=failure.event, data=redact(failure.data)
                 )
-                self._ended("error", error)
-                self._close()
+                self._close(error)
                 raise error
         event = self._take(item)
         if self._follow is not None:

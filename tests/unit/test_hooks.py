@@ -139,7 +139,7 @@ async def test_a_failed_stream_ends_once_with_its_error(
         server.answer("error", "a", error="model failed")
         server.answer("stall", "a", "b", stall_after=2)
         server.answer("drop", "a", "b", drop_after=2)
-        async with server.client() as flowise:
+        async with server.client(abort_on_exit=True) as flowise:
             flow = {"in-band error": "error", "dropped": "drop"}.get(how, "stall")
             timeouts = Timeouts(idle=0.3) if how == "idle timeout" else None
             stream = flowise.predictions.stream(flow, "Hi", timeouts=timeouts)
@@ -158,8 +158,10 @@ async def test_a_failed_stream_ends_once_with_its_error(
                             if how == "exception in the loop":
                                 raise RuntimeError("the loop body failed")
                 assert type(info.value).__name__ == error
-    ends = [item for item in hooks.log if isinstance(item, tuple) and item[0] == "ended"]
+    ends = [item for item in hooks.log if isinstance(item, tuple) and item[:2] == ("ended", "run")]
     assert ends == [("ended", "run", "error", error)]
+    if how != "in-band error":  # left before its end: the abort is scheduled, then the end
+        assert hooks.log.index("abort") < hooks.log.index(ends[0])
 
 
 async def test_an_abandoned_stream_ends_when_collected(hooks: Recorder) -> None:
