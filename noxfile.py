@@ -81,7 +81,8 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package with ``mypy --strict``."""
     session.install("-e", ".[test]", "mypy==2.4.1")
     session.run("mypy", "flowise_async")
-    session.run("mypy", "--strict", "tests/typing/api.py", "tests/typing/agentflows.py")
+    typing_cases = ["tests/typing/api.py", "tests/typing/agentflows.py", "tests/typing/raw.py"]
+    session.run("mypy", "--strict", *typing_cases)
 
 
 def literal_references(html_dir: Path) -> list[str]:

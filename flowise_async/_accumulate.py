@@ -3,7 +3,8 @@ The two directions between a prediction and its events.
 
 `PredictionAccumulator` assembles the final `Prediction` from a stream's events (what
 ``EventStream.final`` returns); `prediction_events` is the inverse, the events a stream
-yields for a plain JSON answer.
+yields for a plain JSON answer. What each event adds to a `Prediction` is its row's in the
+event table (`flowise_async._event_table`): this module keeps the parts, it knows no event.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from . import events as ev
+from ._convert import unstructure, wire_names
+from ._event_table import combined, fill, prediction_events
 from ._exceptions import ClientStateError
-from .models._prediction import Action, Prediction
+from .models._prediction import Action, Prediction, Usage, usage_of_nodes
 
 
 __all__ = ["PredictionAccumulator", "prediction_events"]
@@ -23,9 +26,9 @@ class PredictionAccumulator:
     Collects the parts of a prediction from its events, in stream order.
 
     Tokens are appended to `texts` directly by the stream's hot path; every other event goes
-    through `add`. A later event of a kind that the server sends whole (documents, tools,
-    reasoning, node states, metadata) replaces an earlier one; artifacts and file annotations
-    add up.
+    through `add`, which fills the parts as the event's row says: a later event of a kind that
+    the server sends whole (documents, tools, reasoning, node states, metadata) replaces an
+    earlier one; text, artifacts, file annotations and usage add up.
 
     A long answer arrives as many small strings, each costing dozens of bytes beyond its
     text; `compact` (called by the stream once `texts` holds `COMPACT_AT` of them) joins them
@@ -33,19 +36,7 @@ class PredictionAccumulator:
     texts are dropped instead, and `text` raises `ClientStateError`.
     """
 
-    __slots__ = (
-        "_action",
-        "_agent_reasoning",
-        "_artifacts",
-        "_blocks",
-        "_documents",
-        "_executed",
-        "_file_annotations",
-        "_metadata",
-        "_tools",
-        "keep_text",
-        "texts",
-    )
+    __slots__ = ("_blocks", "_parts", "keep_text", "texts")
 
     #: `texts` longer than this is worth compacting.
     COMPACT_AT = 512
@@ -56,14 +47,8 @@ class PredictionAccumulator:
         # The compacted texts, UTF-8 ("surrogatepass": a JSON string may hold a lone
         # surrogate, and it must come back as it went in).
         self._blocks: list[bytes] = []
-        self._metadata: ev.MetadataEvent | None = None
-        self._documents: list[Any] = []
-        self._tools: list[Any] = []
-        self._artifacts: list[Any] = []
-        self._file_annotations: list[Any] = []
-        self._agent_reasoning: list[Any] = []
-        self._executed: list[Any] = []
-        self._action: Any = None
+        # Prediction field -> value (or the pieces that add up), in the order first filled.
+        self._parts: dict[str, Any] = {}
 
     def compact(self) -> None:
         """Join the texts received so far into one block (or drop them, without keep_text)."""
@@ -99,90 +84,47 @@ class PredictionAccumulator:
     @property
     def action(self) -> Action | None:
         """The request for a person the run stopped at (``action`` event), if any."""
-        action: Action | None = self._action
+        action: Action | None = self._parts.get("action")
         return action
 
     def add(self, event: ev.Event) -> None:
         """Take one event into account."""
-        if isinstance(event, ev.TokenEvent):
-            self.texts.append(event.text)
-        elif isinstance(event, ev.MetadataEvent):
-            self._metadata = event
-            if event.action is not None:
-                self._action = event.action
-        elif isinstance(event, ev.SourceDocumentsEvent):
-            self._documents = event.documents
-        elif isinstance(event, ev.UsedToolsEvent):
-            self._tools = event.tools
-        elif isinstance(event, ev.ArtifactsEvent):
-            self._artifacts.extend(event.artifacts)
-        elif isinstance(event, ev.FileAnnotationsEvent):
-            self._file_annotations.extend(event.annotations)
-        elif isinstance(event, ev.AgentReasoningEvent):
-            self._agent_reasoning = event.steps
-        elif isinstance(event, ev.AgentFlowExecutedDataEvent):
-            self._executed = event.nodes
-        elif isinstance(event, ev.ActionEvent):
-            self._action = event.action
+        parts = self._parts
+        fill(parts, event)
+        if "text" in parts:  # the answer text lives in texts (and the compacted blocks)
+            self.texts.extend(parts.pop("text"))
+
+    def fields(self) -> dict[str, Any]:
+        """The Prediction fields the events filled (the text aside), in the order first filled."""
+        return combined(self._parts)
+
+    @property
+    def usage(self) -> Usage | None:
+        """
+        The run's usage: the sum of its ``usageMetadata`` events, else what its agent flow
+        node states report; None when neither says.
+        """
+        fields = self.fields()
+        usage: Usage | None = fields.get("usage")
+        return usage or usage_of_nodes(fields.get("agent_flow_executed_data", ()))
+
+    def answer_fields(self) -> dict[str, Any]:
+        """
+        The fields the events filled (the text aside) as the keys and values of a JSON answer,
+        in the order first filled; fields the client derives are left out.
+        """
+        fields = self.fields()
+        wire = unstructure(Prediction(**fields))
+        names = wire_names(Prediction)
+        return {
+            names[field]: wire[names[field]]
+            for field in fields
+            if field in names and names[field] in wire
+        }
 
     def prediction(self, chat_id: str) -> Prediction:
         """The assembled result; *chat_id* is used when no metadata event named one."""
-        meta = self._metadata or ev.MetadataEvent()
-        return Prediction(
-            text=self.text,
-            question=meta.question,
-            chat_id=meta.chat_id or chat_id,
-            chat_message_id=meta.chat_message_id,
-            session_id=meta.session_id,
-            memory_type=meta.memory_type,
-            source_documents=list(self._documents),
-            used_tools=list(self._tools),
-            artifacts=list(self._artifacts),
-            file_annotations=list(self._file_annotations),
-            agent_reasoning=list(self._agent_reasoning),
-            agent_flow_executed_data=list(self._executed),
-            action=self._action,
-            follow_up_prompts=meta.follow_up_prompts,
-            flow_variables=meta.flow_variables,
-            is_stream_valid=True,
-            extra=meta.extra,
-        )
-
-
-def prediction_events(prediction: Prediction) -> list[ev.Event]:
-    """
-    The events a stream yields for a plain JSON answer (a flow that cannot stream): the text,
-    then documents, tools and the other parts, then metadata and end.
-    """
-    out: list[ev.Event] = []
-    if prediction.text:
-        out.append(ev.TokenEvent(text=prediction.text))
-    if prediction.source_documents:
-        out.append(ev.SourceDocumentsEvent(documents=prediction.source_documents))
-    if prediction.used_tools:
-        out.append(ev.UsedToolsEvent(tools=prediction.used_tools))
-    if prediction.artifacts:
-        out.append(ev.ArtifactsEvent(artifacts=prediction.artifacts))
-    if prediction.file_annotations:
-        out.append(ev.FileAnnotationsEvent(annotations=prediction.file_annotations))
-    if prediction.agent_reasoning:
-        out.append(ev.AgentReasoningEvent(steps=prediction.agent_reasoning))
-    if prediction.agent_flow_executed_data:
-        out.append(ev.AgentFlowExecutedDataEvent(nodes=prediction.agent_flow_executed_data))
-    if prediction.action is not None:
-        out.append(ev.ActionEvent(action=prediction.action))
-    out.append(
-        ev.MetadataEvent(
-            chat_id=prediction.chat_id,
-            chat_message_id=prediction.chat_message_id,
-            question=prediction.question,
-            session_id=prediction.session_id,
-            memory_type=prediction.memory_type,
-            follow_up_prompts=prediction.follow_up_prompts,
-            flow_variables=prediction.flow_variables,
-            action=prediction.action,
-            extra=prediction.extra,
-        )
-    )
-    out.append(ev.EndEvent())
-    return out
+        fields = self.fields()
+        fields["chat_id"] = fields.get("chat_id") or chat_id
+        fields["usage"] = self.usage
+        return Prediction(text=self.text, is_stream_valid=True, **fields)

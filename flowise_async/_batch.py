@@ -300,7 +300,7 @@ class Batch:
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
         override_config: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
     ) -> None:
         pool = pool_size
         if concurrency is None:

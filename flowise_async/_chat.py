@@ -92,7 +92,7 @@ class ChatSession:
         uploads: Sequence[Upload | Mapping[str, Any]] | None = None,
         form: Mapping[str, Any] | None = None,
         lead_email: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
     ) -> Prediction:
         """
         Ask a question in this conversation and wait for the whole answer.
@@ -124,7 +124,7 @@ class ChatSession:
         uploads: Sequence[Upload | Mapping[str, Any]] | None = None,
         form: Mapping[str, Any] | None = None,
         lead_email: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[EventStream]:
         """
         Ask a question in this conversation and stream the answer.
@@ -154,7 +154,7 @@ class ChatSession:
         decision: Decision = "proceed",
         *,
         feedback: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
     ) -> Prediction:
         """
         Answer the run that waits for a person (`pending_action`) and wait for the rest of it.
@@ -180,7 +180,7 @@ class ChatSession:
         decision: Decision = "proceed",
         *,
         feedback: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[EventStream]:
         """`resume`, streamed: ``async with chat.resume_stream("proceed") as stream:``."""
         return self._streamed(

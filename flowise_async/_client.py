@@ -13,11 +13,12 @@ from typing import Any, Literal, Unpack
 import aiohttp
 
 from ._chat import ChatSession
-from ._config import Limits, Retries, Timeouts
+from ._config import Limits, Retries, Timeouts, as_timeouts
 from ._exceptions import ClientStateError, UnexpectedContentError
 from ._logs import logger, setup_logging
+from ._options import CallOptions, FinalOptions
 from ._raw import RawResponses
-from ._resources._base import RequestOptions, call_options, path_id
+from ._resources._base import RequestOptions, call_options
 from ._resources.api_keys import ApiKeys
 from ._resources.assistants import Assistants
 from ._resources.attachments import Attachments
@@ -28,13 +29,13 @@ from ._resources.document_store import DocumentStores
 from ._resources.executions import Executions
 from ._resources.feedback import FeedbackResource
 from ._resources.leads import Leads
-from ._resources.predictions import Predictions
+from ._resources.predictions import ABORT, Predictions
 from ._resources.tools import Tools
 from ._resources.upsert_history import UpsertHistory
 from ._resources.variables import Variables
 from ._resources.vectors import Vectors
 from ._sse import DEFAULT_MAX_EVENT_SIZE
-from ._transport import CallOptions, Transport, run_bounded
+from ._transport import PING, VERSION, RequestSpec, Transport, run_bounded
 from .mock import MockTransport
 
 
@@ -42,7 +43,6 @@ __all__ = ["AsyncFlowise"]
 
 DEFAULT_BASE_URL = "http://localhost:3000"
 _ABORT_TIMEOUT = 5.0
-_ABORT_PATH = "/api/v1/chatmessage/abort/{}/{}"
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -78,7 +78,8 @@ class AsyncFlowise:
             ``FLOWISE_BASE_URL``, else ``http://localhost:3000``.
         api_key: Sent as ``Authorization: Bearer <key>``. Defaults to ``FLOWISE_API_KEY``.
             It never appears in a repr, a log line or an exception.
-        timeouts: Connect, response-headers and idle timeouts (`Timeouts`).
+        timeouts: The timeouts (`Timeouts`), or a number of seconds for *connect*,
+            *headers*, *idle* and *event* (the others keep their defaults).
         limits: Connection pool size and keep-alive (`Limits`).
         retries: Retry policy for failed connections and 429/502/503/504 (`Retries`).
         abort_on_exit: Default for streams: abort the run on the server when a stream is
@@ -141,7 +142,7 @@ class AsyncFlowise:
         base_url: str | None = None,
         *,
         api_key: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         limits: Limits | None = None,
         retries: Retries | None = None,
         abort_on_exit: bool = False,
@@ -161,7 +162,7 @@ class AsyncFlowise:
         self._transport = Transport(
             base_url,
             api_key=api_key,
-            timeouts=timeouts or Timeouts(),
+            timeouts=Timeouts() if timeouts is None else as_timeouts(timeouts),
             limits=limits or Limits(),
             retries=retries or Retries(),
             session=session,
@@ -174,7 +175,7 @@ class AsyncFlowise:
         self.max_event_size = max_event_size
         self._life = _Lifecycle()
         self._owns_session = session is None
-        self._options: CallOptions | None = None
+        self._options: FinalOptions = self._transport.defaults
         self._is_view = False
         self._attach_resources()
 
@@ -277,10 +278,9 @@ class AsyncFlowise:
             )
         if expect not in ("json", "text", "any"):
             raise ValueError(f"expect must be 'json', 'text' or 'any', got {expect!r}")
-        call = call_options(options)
-        merged = call.merge(self._options) if call is not None else self._options
+        final = self._options.over(call_options(options))
         return await self._live_transport().request(
-            verb, path, params=params, json_body=json, expect=expect, options=merged
+            verb, path, params=params, json_body=json, expect=expect, options=final
         )
 
     async def ping(self) -> str:
@@ -293,18 +293,16 @@ class AsyncFlowise:
         Raises:
             APIConnectionError: The server could not be reached.
         """
-        text = await self._live_transport().request(
-            "GET", "/api/v1/ping", expect="text", options=self._options
-        )
+        text = await self._live_transport().call(RequestSpec.of(PING, options=self._options))
         return str(text or "")
 
     async def version(self) -> str:
         """The server's version, e.g. ``"3.1.4"`` (``GET /api/v1/version``, public)."""
         transport = self._live_transport()
-        data = await transport.request("GET", "/api/v1/version", options=self._options)
+        data = await transport.call(RequestSpec.of(VERSION, options=self._options))
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
             options = self._options
-            redact = transport.redactor((options.api_key,) if options and options.api_key else ())
+            redact = transport.redactor((options.api_key,) if options.api_key else ())
             raise UnexpectedContentError(
                 "the answer of GET /api/v1/version has no version: "
                 f"{redact.cut(str(data), 200)}: is the base URL a Flowise server?",
@@ -325,7 +323,7 @@ class AsyncFlowise:
     @property
     def timeouts(self) -> Timeouts:
         """The default timeouts (of this view, for a client from `with_options`)."""
-        return self._transport.effective_timeouts(self._options)
+        return self._options.timeouts
 
     @property
     def limits(self) -> Limits:
@@ -335,10 +333,7 @@ class AsyncFlowise:
     @property
     def retries(self) -> Retries:
         """The retry policy (of this view, for a client from `with_options`)."""
-        options = self._options
-        if options is not None and options.retries is not None:
-            return options.retries
-        return self._transport.retries
+        return self._options.retries
 
     @property
     def is_closed(self) -> bool:
@@ -354,7 +349,7 @@ class AsyncFlowise:
     def with_options(
         self,
         *,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         retries: Retries | None = None,
         headers: Mapping[str, str] | None = None,
         api_key: str | None = None,
@@ -370,7 +365,8 @@ class AsyncFlowise:
 
         Args:
             timeouts: Timeouts of the view; the fields you set replace this client's, the
-                others stay this client's (`Timeouts.merge`).
+                others stay this client's (`Timeouts.merge`). A number of seconds sets
+                *connect*, *headers*, *idle* and *event*.
             retries: The retry policy of the view.
             headers: Headers added to this client's (a value given here wins).
             api_key: Another API key (e.g. one per tenant). Like the client's, it never
@@ -386,7 +382,8 @@ class AsyncFlowise:
             slow = flowise.with_options(timeouts=Timeouts(headers=600))
             answer = await slow.predictions.create(flow_id, "Summarise the report")
         """
-        _check_type("timeouts", timeouts, Timeouts)
+        if timeouts is not None:
+            timeouts = as_timeouts(timeouts)
         _check_type("retries", retries, Retries)
         _check_type("headers", headers, Mapping)
         _check_type("api_key", api_key, str)
@@ -398,7 +395,7 @@ class AsyncFlowise:
         view._life = self._life
         view._owns_session = False
         view._is_view = True
-        view._options = own.merge(self._options)
+        view._options = self._options.over(own)
         view.abort_on_exit = self.abort_on_exit if abort_on_exit is None else abort_on_exit
         view.max_event_size = self.max_event_size if max_event_size is None else max_event_size
         view._attach_resources()
@@ -486,10 +483,13 @@ class AsyncFlowise:
         except RuntimeError:
             return
         logger.info("aborting the run of chatflow %s, chat %s", chatflow_id, chat_id)
-        path = _ABORT_PATH.format(path_id(chatflow_id), path_id(chat_id))
-        call = self._transport.request(
-            "PUT", path, expect="any", retry=False, options=self._options
+        spec = RequestSpec.of(
+            ABORT,
+            {"chatflow_id": chatflow_id, "chat_id": chat_id},
+            retry=False,
+            options=self._options,
         )
+        call = self._transport.call(spec)
         task = loop.create_task(run_bounded(call, _ABORT_TIMEOUT))
         self._life.aborts.add(task)
         task.add_done_callback(self._life.aborts.discard)
@@ -525,12 +525,8 @@ class _Context:
         return self._client.retries
 
     @property
-    def options(self) -> CallOptions | None:
+    def options(self) -> FinalOptions:
         return self._client._options
-
-    @property
-    def timeouts(self) -> Timeouts:
-        return self._client.timeouts
 
     def live_transport(self) -> Transport:
         return self._client._live_transport()

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import enum
+import math
 from typing import Any
 
 import attrs
 
 
-__all__ = ["Limits", "Retries", "Timeouts"]
+__all__ = ["Limits", "Retries", "Timeouts", "as_timeouts"]
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number of seconds or None")
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool):  # a number to Python, a mistake here
+        raise ValueError(  # noqa: TRY004 - the documented error for a bool
+            f"{attribute.name} must be a positive number of seconds or None, not a bool"
+        )
+    if not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{attribute.name} must be a number of seconds or None, got {type(value).__name__}"
+        )
+    if not (0 < value < math.inf):
+        raise ValueError(
+            f"{attribute.name} must be a positive, finite number of seconds or None, got {value!r}"
+        )
 
 
 _TIMEOUT_FIELDS = ("pool", "connect", "headers", "idle", "event", "total")
@@ -40,6 +53,12 @@ class Timeouts:
     the others are the client's own values (see `merge` and `given`). A copy made with
     :func:`attrs.evolve` counts every field as given.
 
+    Wherever a ``Timeouts`` is taken (``AsyncFlowise(timeouts=...)``, a call's
+    ``timeouts=``, `~flowise_async.AsyncFlowise.with_options`), a plain number of seconds
+    is taken too: ``timeouts=5`` is ``Timeouts(connect=5, headers=5, idle=5, event=5)``,
+    which keeps *total* and *pool* (the client's, or the defaults). A bool, zero, a
+    negative number, infinity or NaN raises `ValueError`.
+
     Attributes:
         pool: Waiting for a free connection when the pool (``Limits.max_connections``) is
             full; ``None`` leaves that wait to the *headers* timeout. The request was not
@@ -49,22 +68,29 @@ class Timeouts:
         headers: From sending the request to receiving the response headers. Flowise can
             leave a failing streaming request unanswered forever, so keep this set.
         idle: The longest silence between two chunks of a streamed body (Flowise's
-            heartbeat comments, every 30 s, count as activity), and the longest wait for the
-            body of a plain JSON answer.
-        event: The longest wait for the next *event* of a stream; comments and heartbeats
-            do not count, so this catches a run that went silent while the server (or a
-            proxy) keeps the connection alive. The default is generous (5 minutes) for
-            slow tools; ``None`` disables it.
-        total: A cap on a whole non-streaming request. Streams have no total timeout: wrap
-            the loop in :func:`asyncio.timeout` for that.
+            heartbeat comments, every 30 s, count as activity), and the longest silence
+            while reading the body of a plain JSON answer. It runs only while the caller
+            waits for the body, so a slow consumer never trips it.
+        event: Streams only: the longest wait for the next *event*; comments and
+            heartbeats do not count, so this catches a run that went silent while the
+            server (or a proxy) keeps the connection alive. The default is generous (5
+            minutes) for slow tools; ``None`` disables it. Plain (non-streamed) calls ignore
+            it.
+        total: Plain (non-streamed) calls only: a cap on the whole request, counted from
+            the first attempt's send to the last byte of the answer, across retries and the
+            pauses between them. The wait for a pooled connection is left out (``pool``
+            bounds it; with a session you pass, aiohttp's own wait for a connection counts,
+            as it is part of sending). The other limits still apply within it, and whichever
+            fires first is the error: ``phase="total"`` when this one does. Streams ignore
+            it: wrap the loop in :func:`asyncio.timeout` for that.
     """
 
-    pool: float | None = attrs.field(default=None, validator=_non_negative)
-    connect: float | None = attrs.field(default=10.0, validator=_non_negative)
-    headers: float | None = attrs.field(default=120.0, validator=_non_negative)
-    idle: float | None = attrs.field(default=120.0, validator=_non_negative)
-    event: float | None = attrs.field(default=300.0, validator=_non_negative)
-    total: float | None = attrs.field(default=None, validator=_non_negative)
+    pool: float | None = attrs.field(default=None, validator=_seconds)
+    connect: float | None = attrs.field(default=10.0, validator=_seconds)
+    headers: float | None = attrs.field(default=120.0, validator=_seconds)
+    idle: float | None = attrs.field(default=120.0, validator=_seconds)
+    event: float | None = attrs.field(default=300.0, validator=_seconds)
+    total: float | None = attrs.field(default=None, validator=_seconds)
     given: frozenset[str] = attrs.field(default=frozenset(), init=False, eq=False, repr=False)
     """The names of the fields given explicitly (the others inherit in `merge`)."""
 
@@ -106,6 +132,29 @@ class Timeouts:
         result = Timeouts(**merged)
         object.__setattr__(result, "given", self.given | base.given)
         return result
+
+
+def as_timeouts(value: Timeouts | float, name: str = "timeouts") -> Timeouts:
+    """
+    *value* as `Timeouts`: a number of seconds sets *connect*, *headers*, *idle* and *event*.
+
+    Raises:
+        ValueError: A bool, or a number that is not positive and finite.
+        TypeError: Neither a `Timeouts` nor a number.
+    """
+    if isinstance(value, Timeouts):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(  # noqa: TRY004 - the documented error for a bool
+            f"{name} must be a Timeouts or a number of seconds, not a bool"
+        )
+    if not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be a Timeouts or a number of seconds, got {type(value).__name__}"
+        )
+    if not (0 < value < math.inf):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    return Timeouts(connect=value, headers=value, idle=value, event=value)
 
 
 _DEFAULT_VALUES: dict[str, float | None] = {

@@ -1,12 +1,16 @@
 """
 The one private cattrs converter, and the only place that knows Flowise's wire names.
 
+The payloads of the stream's events are the event table's (`flowise_async._event_table`),
+which builds on this converter.
+
 - Attribute names are snake_case; wire names are camelCase, derived once per class (a field can
   name its own wire key with ``metadata={WIRE: "name"}``).
 - Classes with an ``extra`` field keep every key they do not know there, so fields the server
   adds later are never an error and never lost.
 - Fields marked ``metadata={JSON_STRING: True}`` hold JSON that the server stores as a string
-  (``flowData``, ``chatbotConfig``, ``followUpPrompts`` ...): decoded on read, encoded on write.
+  (``flowData``, ``chatbotConfig``, ``followUpPrompts`` ...): decoded on read, encoded on write
+  as JavaScript's ``JSON.stringify`` writes it (`js_dumps`), which is what the server stores.
 - Scalars are checked, not coerced: a number where a string belongs is an error.
 """
 
@@ -15,37 +19,25 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
 
-from . import events as ev
-from ._exceptions import EventDecodeError
+from ._jstext import js_dumps
 from ._types import DERIVED, JSON_STRING, WIRE
-from .models._prediction import (
-    Action,
-    AgentReasoning,
-    Artifact,
-    Document,
-    ExecutedNode,
-    FileAnnotation,
-    Prediction,
-    UsedTool,
-    answered,
-)
+from .models._prediction import Prediction, answered
 
 
 __all__ = [
     "JSON_STRING",
     "WIRE",
+    "StructureError",
     "converter",
-    "decode_event",
-    "decode_items",
-    "decode_message",
-    "encode_event",
     "structure",
+    "structure_prediction",
     "unstructure",
+    "wire_names",
 ]
 
 T = TypeVar("T")
@@ -194,18 +186,31 @@ def _decode_json_string(value: Any) -> Any:
 # --- attrs classes: camelCase, extra, JSON-string columns ----------------------------------
 
 
+def wire_names(cls: type[Any]) -> dict[str, str]:
+    """
+    The wire name of each field of the attrs class *cls* that the wire carries: its
+    ``metadata={WIRE: ...}`` or its camelCase name (not ``extra``, not derived fields).
+    """
+    return {
+        field.name: field.metadata.get(WIRE) or camel(field.name)
+        for field in attrs.fields(cls)
+        if field.name != "extra" and not field.metadata.get(DERIVED)
+    }
+
+
 def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
     attrs.resolve_types(cls)
     specs: list[tuple[str, str, Any, bool, bool, bool]] = []
     known: set[str] = set()
     has_extra = False
+    names = wire_names(cls)  # derived fields are the client's, never read from the wire
     for field in attrs.fields(cls):
         if field.name == "extra":
             has_extra = True
             continue
-        if field.metadata.get(DERIVED):
-            continue  # derived by the client, never read from the wire
-        wire = field.metadata.get(WIRE) or camel(field.name)
+        if field.name not in names:
+            continue
+        wire = names[field.name]
         known.add(wire)
         specs.append(
             (
@@ -251,14 +256,11 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
 
 def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
     attrs.resolve_types(cls)
+    names = wire_names(cls)
     specs = [
-        (
-            field.name,
-            field.metadata.get(WIRE) or camel(field.name),
-            bool(field.metadata.get(JSON_STRING)),
-        )
+        (field.name, names[field.name], bool(field.metadata.get(JSON_STRING)))
         for field in attrs.fields(cls)
-        if field.name != "extra" and not field.metadata.get(DERIVED)
+        if field.name in names
     ]
     has_extra = any(field.name == "extra" for field in attrs.fields(cls))
 
@@ -272,7 +274,7 @@ def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
                 continue
             value = converter.unstructure(value)
             if json_string and not isinstance(value, str):
-                value = json.dumps(value, separators=(",", ":"))
+                value = js_dumps(value)  # as the server's JSON.stringify stores it
             out[wire] = value
         return out
 
@@ -291,301 +293,6 @@ def structure(value: Any, cls: type[T]) -> T:
 def unstructure(value: Any) -> Any:
     """Turn a value into JSON-ready data with wire names."""
     return converter.unstructure(value)
-
-
-# --- events ---------------------------------------------------------------------------------
-
-_END = ev.EndEvent()
-_ABORT = ev.AbortEvent()
-_MAX_DATA_IN_ERRORS = 200
-
-
-def _text(value: Any) -> str:
-    if type(value) is str:
-        return value
-    raise StructureError(f"expected a string, got {_kind(value)}")
-
-
-def _list_of(cls: type[Any]) -> Callable[[Any], list[Any]]:
-    hook = converter.get_structure_hook(list[cls])  # type: ignore[valid-type]
-    t = list[cls]  # type: ignore[valid-type]
-
-    def parse(value: Any) -> list[Any]:
-        if value is None:
-            return []
-        return hook(value, t)  # type: ignore[no-any-return]
-
-    return parse
-
-
-_documents_generic = _list_of(Document)
-
-
-def _documents(value: Any) -> list[Any]:
-    """
-    `_list_of(Document)` with a fast path for the usual document, an object of exactly a
-    string ``pageContent`` and an object ``metadata`` (thousands of them in a large
-    ``sourceDocuments`` event): built directly, as the generic hook would build it. Any other
-    shape, in any item, takes the generic path, which gives the typed error.
-    """
-    if type(value) is not list:
-        return _documents_generic(value)
-    out: list[Any] = []
-    append = out.append
-    for item in value:
-        if (
-            type(item) is dict
-            and len(item) == 2
-            and type(page := item.get("pageContent")) is str
-            and type(metadata := item.get("metadata")) is dict
-        ):
-            append(Document(page_content=page, metadata=metadata, extra={}))
-        else:
-            return _documents_generic(value)
-    return out
-
-
-_tools = _list_of(UsedTool)
-
-
-def _start(data: Any, _: Any) -> ev.StartEvent:
-    if type(data) is str:
-        return ev.StartEvent(text=data)
-    if type(data) is list:
-        return ev.StartEvent(agent_reasoning=_list_of(AgentReasoning)(data))
-    if data is None:
-        return ev.StartEvent()
-    raise StructureError(f"expected a string or an array, got {_kind(data)}")
-
-
-def _token(data: Any, _: Any) -> ev.TokenEvent:
-    if type(data) is str:
-        return ev.TokenEvent(text=data)
-    raise StructureError(f"expected a string, got {_kind(data)}")
-
-
-def _thinking(data: Any, frame: Any) -> ev.ThinkingEvent:
-    duration = frame.get("duration")
-    return ev.ThinkingEvent(
-        text="" if data is None else _text(data),
-        duration=None if duration is None else _s_float(duration, float),
-    )
-
-
-def _metadata(data: Any, _: Any) -> ev.MetadataEvent:
-    return converter.structure(data, ev.MetadataEvent)
-
-
-_USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
-
-
-def _usage(data: Any) -> ev.UsageMetadataEvent:
-    # LangChain's usage object has snake_case keys: keep the unknown ones as the server sent them.
-    if type(data) is not dict:
-        raise StructureError(f"expected an object, got {_kind(data)}")
-    counts = {k: None if data.get(k) is None else _s_int(data[k], int) for k in _USAGE_KEYS}
-    extra = {k: v for k, v in data.items() if k not in _USAGE_KEYS}
-    return ev.UsageMetadataEvent(**counts, extra=extra)
-
-
-def _obj(cls: type[Any]) -> Callable[[Any, Any], Any]:
-    hook = converter.get_structure_hook(cls)
-
-    def parse(data: Any, _: Any) -> Any:
-        return hook(data, cls)
-
-    return parse
-
-
-# How the payload of each event class is read, when it is not an object of the class's fields
-# (those are read by the class's own structure hook). Keyed by class: the wire names live on
-# the classes (``events.event_types()``).
-_SPECIAL_PARSERS: dict[type[Any], Callable[[Any, Any], ev.Event]] = {
-    ev.TokenEvent: _token,
-    ev.StartEvent: _start,
-    ev.EndEvent: lambda _d, _f: _END,
-    ev.MetadataEvent: _metadata,
-    ev.ThinkingEvent: _thinking,
-    ev.SourceDocumentsEvent: lambda d, _: ev.SourceDocumentsEvent(documents=_documents(d)),
-    ev.UsedToolsEvent: lambda d, _: ev.UsedToolsEvent(tools=_tools(d)),
-    ev.CalledToolsEvent: lambda d, _: ev.CalledToolsEvent(tools=_tools(d)),
-    ev.ToolEvent: lambda d, _: ev.ToolEvent(name=_text(d)),
-    ev.ArtifactsEvent: lambda d, _: ev.ArtifactsEvent(artifacts=_list_of(Artifact)(d)),
-    ev.FileAnnotationsEvent: lambda d, _: ev.FileAnnotationsEvent(
-        annotations=_list_of(FileAnnotation)(d)
-    ),
-    ev.AgentReasoningEvent: lambda d, _: ev.AgentReasoningEvent(steps=_list_of(AgentReasoning)(d)),
-    ev.NextAgentEvent: lambda d, _: ev.NextAgentEvent(agent=_text(d)),
-    ev.ActionEvent: lambda d, _: ev.ActionEvent(action=converter.structure(d, Action)),
-    ev.AgentFlowEventEvent: lambda d, _: ev.AgentFlowEventEvent(state=_text(d)),
-    ev.AgentFlowExecutedDataEvent: lambda d, _: ev.AgentFlowExecutedDataEvent(
-        nodes=_list_of(ExecutedNode)(d)
-    ),
-    ev.UsageMetadataEvent: lambda d, _: _usage(d),
-    ev.ErrorEvent: lambda d, _: ev.ErrorEvent(message=d if type(d) is str else json.dumps(d)),
-    ev.AbortEvent: lambda _d, _f: _ABORT,
-}
-
-#: The Flowise event name -> the parser of its payload, for every class of the registry.
-_EVENT_PARSERS: dict[str, Callable[[Any, Any], ev.Event]] = {
-    name: _SPECIAL_PARSERS.get(cast("type[Any]", cls)) or _obj(cast("type[Any]", cls))
-    for name, cls in ev.event_types().items()
-}
-
-
-def _truncate(text: str) -> str:
-    if len(text) <= _MAX_DATA_IN_ERRORS:
-        return text
-    return text[:_MAX_DATA_IN_ERRORS] + f"... ({len(text)} characters)"
-
-
-_loads = json.loads
-
-
-def decode_event(data: str, sse_type: str = "message") -> ev.Event:
-    """
-    Turn the ``data`` of one SSE event into a typed event.
-
-    Flowise sends ``{"event": <name>, "data": <payload>}`` in events of the default type
-    ``message``. An SSE event with another type (as written by `encode_event` with
-    ``style="typed"``) is read as ``event: <name>`` with the JSON payload as its data.
-
-    Raises:
-        EventDecodeError: The data is not JSON, or does not fit the event's type.
-    """
-    try:
-        frame = _loads(data)
-    except ValueError as exc:
-        name = None if sse_type == "message" else sse_type
-        raise EventDecodeError(
-            f"event data is not valid JSON ({exc})", event=name, data=_truncate(data)
-        ) from None
-    if sse_type == "message":
-        if type(frame) is not dict or type(name := frame.get("event")) is not str:
-            raise EventDecodeError(
-                'expected a JSON object with a string "event" key, as Flowise sends',
-                event=None,
-                data=_truncate(data),
-            )
-        payload = frame.get("data")
-    else:
-        name, payload = sse_type, frame
-        frame = {"event": name, "data": payload}
-    parser = _EVENT_PARSERS.get(name)
-    if parser is None:
-        return ev.UnknownEvent(name=name, data=payload)
-    try:
-        return parser(payload, frame)
-    except (StructureError, TypeError, ValueError, AttributeError) as exc:
-        raise EventDecodeError(
-            f"cannot decode the {name!r} event: {exc}", event=name, data=_truncate(data)
-        ) from None
-
-
-_TOKEN_PREFIX = '{"event":"token","data":"'  # noqa: S105 - a frame prefix, not a secret
-_TOKEN_PREFIX_LEN = len(_TOKEN_PREFIX)
-_TokenEvent = ev.TokenEvent
-_new_token = object.__new__
-_set_attr = object.__setattr__
-_scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
-
-
-def decode_message(data: str) -> ev.Event:
-    """
-    `decode_event` for an SSE event of the default type, with a fast path for token frames.
-
-    ``{"event":"token","data":"<JSON string>"}`` is decoded by the JSON module's own string
-    scanner, without building the dict: the result is what json.loads would give. Anything
-    else, or anything the scanner refuses, takes the full path (which raises the typed error).
-    """
-    if data.startswith(_TOKEN_PREFIX):
-        try:
-            text, end = _scanstring(data, _TOKEN_PREFIX_LEN, True)
-        except ValueError:
-            pass
-        else:
-            if end == len(data) - 1 and data[end] == "}":
-                token = _new_token(_TokenEvent)
-                _set_attr(token, "text", text)  # as TokenEvent(text=text), without attrs' checks
-                return token
-    return decode_event(data)
-
-
-def decode_items(items: list[Any]) -> list[ev.Event]:
-    """
-    Decode the raw output of an `SSEDecoder` in raw mode (str = a default-type event).
-
-    The token fast path of `decode_message` is inlined here: one function call less per event.
-    """
-    out: list[ev.Event] = []
-    append = out.append
-    for item in items:
-        if type(item) is not str:
-            append(decode_event(item.data, item.event))
-            continue
-        if item.startswith(_TOKEN_PREFIX):
-            try:
-                text, end = _scanstring(item, _TOKEN_PREFIX_LEN, True)
-            except ValueError:
-                pass
-            else:
-                if end == len(item) - 1 and item[end] == "}":
-                    token = _new_token(_TokenEvent)
-                    _set_attr(token, "text", text)
-                    append(token)
-                    continue
-        append(decode_event(item))
-    return out
-
-
-def encode_event(event: ev.Event) -> tuple[str, Any]:
-    """
-    Return the Flowise ``(event name, data payload)`` of a typed event (the inverse of
-    `decode_event`, up to ``None`` fields, which are left out).
-    """
-    name = ev.event_name(event)
-    if type(event) is ev.UnknownEvent:
-        return name, event.data
-    if type(event) is ev.TokenEvent:
-        return name, event.text
-    if type(event) is ev.StartEvent:
-        if event.agent_reasoning is not None:
-            return name, converter.unstructure(event.agent_reasoning)
-        return name, event.text
-    if type(event) is ev.ThinkingEvent:
-        return name, event.text
-    if type(event) in (ev.EndEvent, ev.AbortEvent):
-        return name, "[DONE]"
-    if type(event) is ev.ErrorEvent:
-        return name, event.message
-    if type(event) in (ev.ToolEvent,):
-        return name, event.name  # type: ignore[union-attr]
-    if type(event) is ev.NextAgentEvent:
-        return name, event.agent
-    if type(event) is ev.AgentFlowEventEvent:
-        return name, event.state
-    if type(event) is ev.ActionEvent:
-        return name, converter.unstructure(event.action)
-    if type(event) is ev.UsageMetadataEvent:
-        usage = {k: v for k, v in attrs.asdict(event).items() if k != "extra" and v is not None}
-        return name, {**usage, **event.extra}
-    if type(event) is ev.MetadataEvent:
-        data = converter.unstructure(event)
-        if event.follow_up_prompts is not None:
-            data["followUpPrompts"] = json.dumps(event.follow_up_prompts)
-        return name, data
-    list_field = {
-        ev.SourceDocumentsEvent: "documents",
-        ev.UsedToolsEvent: "tools",
-        ev.CalledToolsEvent: "tools",
-        ev.ArtifactsEvent: "artifacts",
-        ev.FileAnnotationsEvent: "annotations",
-        ev.AgentReasoningEvent: "steps",
-        ev.AgentFlowExecutedDataEvent: "nodes",
-    }.get(type(event))
-    if list_field is not None:
-        return name, converter.unstructure(getattr(event, list_field))
-    return name, converter.unstructure(event)
 
 
 def structure_prediction(data: Any) -> Prediction:

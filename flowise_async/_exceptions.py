@@ -116,7 +116,7 @@ class APIConnectionError(FlowiseError):
 class APITimeoutError(APIConnectionError, TimeoutError):
     """
     A timeout fired: waiting for a pooled connection, connecting, waiting for the response
-    headers, or between two events.
+    headers, reading the body, between two events, or for a whole plain call.
 
     *phase* is ``"pool"``, ``"connect"``, ``"headers"``, ``"idle"``, ``"event"`` (no event,
     only keep-alive comments, within ``Timeouts.event``) or ``"total"``.

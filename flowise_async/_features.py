@@ -4,8 +4,9 @@ them, and the release that added each.
 
 The client uses it in one place: when a call answers ``404`` or Flowise's web page (the answer
 of every unknown route), `unavailable_error` compares the server's version with the release
-that added the route's feature and, when the server is older, gives the typed
-`FeatureUnavailableError` instead of a generic not-found or "not JSON" error.
+that added the feature the route's endpoint declares (`_endpoint.Endpoint.feature`) and,
+when the server is older, gives the typed `FeatureUnavailableError` instead of a generic
+not-found or "not JSON" error.
 """
 
 from __future__ import annotations
@@ -147,29 +148,30 @@ def feature_for_route(path: str) -> Feature | None:
 
 
 def unavailable_error(
-    path: str, status: int, content_type: str, server_version: str | None
+    feature: str, status: int, content_type: str, server_version: str | None
 ) -> FeatureUnavailableError | None:
     """
     Decide whether a failed call means "this server is too old for the feature".
 
     Args:
-        path: The route called (``"/api/v1/executions"``).
+        feature: The feature the called route needs (a name of `FEATURES`: what the
+            route's endpoint declares, or `feature_for_route` for a route without one).
         status: The answer's status.
         content_type: The answer's content type (without parameters).
         server_version: What ``GET /api/v1/version`` answered, or None if unknown.
 
     Returns:
-        The error to raise instead of the generic one when the route belongs to a feature
-        the server's release predates and the answer is a 404 or Flowise's web page (its
-        answer to unknown routes); otherwise None (the generic error stands).
+        The error to raise instead of the generic one when the feature is newer than the
+        server's release and the answer is a 404 or Flowise's web page (its answer to
+        unknown routes); otherwise None (the generic error stands).
     """
-    feature = feature_for_route(path)
-    if feature is None or server_version is None:
+    if server_version is None:
         return None
     if not (status == 404 or content_type == "text/html"):
         return None
-    if server_has(feature.name, server_version) is not False:
+    if server_has(feature, server_version) is not False:
         return None
+    found = _BY_NAME[feature]
     return FeatureUnavailableError(
-        feature=feature.name, added_in=feature.added_in, server_version=server_version
+        feature=found.name, added_in=found.added_in, server_version=server_version
     )

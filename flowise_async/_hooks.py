@@ -60,6 +60,9 @@ class CallInfo:
         method: The HTTP method (``POST`` for a run).
         path: The request path, ids filled in (a secret in it is the caller's to keep:
             ``chatflows.list_for_key`` puts a key there).
+        route: The route template the endpoint declares (``/api/v1/chatflows/{chatflow_id}``),
+            never an id or a key; ``None`` for a route without a declaration
+            (`~flowise_async.AsyncFlowise.request`).
         chatflow_id: The chatflow of a run, else ``None``.
         chat_id: The conversation id of a run, when known before it starts.
         streamed: Whether the run is streamed.
@@ -81,6 +84,7 @@ class CallInfo:
         "parent",
         "path",
         "question",
+        "route",
         "streamed",
     )
 
@@ -95,6 +99,7 @@ class CallInfo:
         streamed: bool = False,
         question: Any = None,
         parent: CallInfo | None = None,
+        route: str | None = None,
     ) -> None:
         self.kind = kind
         self.method = method
@@ -104,6 +109,7 @@ class CallInfo:
         self.streamed = streamed
         self.question = question
         self.parent = parent
+        self.route = route
         self.hooks: tuple[CallHooks, ...] = ()
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """
 How a streamed run ended: `RunOutcome` watches the events that say so (``error``,
-``usageMetadata``, ``agentFlowEvent``) and settles the assembled `Prediction`: its
-`RunStatus`, its typed error and its summed `Usage`.
+``agentFlowEvent``) and settles the assembled `Prediction`: its `RunStatus` and its typed
+error (its summed `Usage` is what the events add to it, as the event table says).
 
 The rules, in order: an ``error`` event (or an agent flow ending in ``ERROR``, ``TIMEOUT``
 or ``TERMINATED``) makes the run ``FAILED``; a pending action makes it
@@ -17,7 +17,7 @@ import attrs
 
 from . import events as ev
 from ._exceptions import ServerEventError
-from .models._prediction import Prediction, RunStatus, Usage, status_of, usage_of_nodes
+from .models._prediction import Prediction, RunStatus, status_of
 
 
 __all__ = ["RunOutcome", "server_error"]
@@ -25,7 +25,7 @@ __all__ = ["RunOutcome", "server_error"]
 #: Agent flow end states that are failures (``agentFlowEvent``).
 _FAILED_STATES = frozenset({"ERROR", "TIMEOUT", "TERMINATED"})
 
-_WATCHED = (ev.ErrorEvent, ev.UsageMetadataEvent, ev.AgentFlowEventEvent)
+_WATCHED = (ev.ErrorEvent, ev.AgentFlowEventEvent)
 
 
 def server_error(chatflow_id: str, chat_id: str, message: str) -> ServerEventError:
@@ -41,12 +41,11 @@ def server_error(chatflow_id: str, chat_id: str, message: str) -> ServerEventErr
 class RunOutcome:
     """Collects what tells how a run ended; `settle` applies it to the assembled result."""
 
-    __slots__ = ("_error", "_state", "_usages")
+    __slots__ = ("_error", "_state")
 
     def __init__(self) -> None:
         self._error: str | None = None
         self._state: str | None = None
-        self._usages: list[Usage] = []
 
     @staticmethod
     def watches(event: ev.Event) -> bool:
@@ -55,16 +54,7 @@ class RunOutcome:
 
     def add(self, event: ev.Event) -> None:
         """Take one event into account (the first error is the one reported)."""
-        if isinstance(event, ev.UsageMetadataEvent):
-            self._usages.append(
-                Usage(
-                    input_tokens=event.input_tokens,
-                    output_tokens=event.output_tokens,
-                    total_tokens=event.total_tokens,
-                    extra=event.extra,
-                )
-            )
-        elif isinstance(event, ev.ErrorEvent):
+        if isinstance(event, ev.ErrorEvent):
             if self._error is None:
                 self._error = str(event.message)
         elif isinstance(event, ev.AgentFlowEventEvent):
@@ -77,13 +67,12 @@ class RunOutcome:
         chatflow_id: str,
         redact: Callable[[str], str],
     ) -> Prediction:
-        """*prediction* with its status, error and usage (see the module docstring)."""
-        usage = Usage.total(self._usages) or usage_of_nodes(prediction.agent_flow_executed_data)
+        """*prediction* with its status and error (see the module docstring)."""
         message = self._error
         if message is None and self._state in _FAILED_STATES:
             message = f"the agent flow ended in state {self._state}"
         chat_id = prediction.chat_id or ""
         if message is not None:
             error = server_error(chatflow_id, chat_id, redact(message))
-            return attrs.evolve(prediction, status=RunStatus.FAILED, error=error, usage=usage)
-        return attrs.evolve(prediction, status=status_of(prediction), error=None, usage=usage)
+            return attrs.evolve(prediction, status=RunStatus.FAILED, error=error)
+        return attrs.evolve(prediction, status=status_of(prediction), error=None)

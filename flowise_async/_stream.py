@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from . import _hooks
 from . import events as ev
 from ._accumulate import PredictionAccumulator, prediction_events
-from ._convert import decode_event, decode_items, decode_message, structure_prediction
+from ._convert import structure_prediction
+from ._event_table import decode_event, decode_items, decode_message
 from ._exceptions import (
     APITimeoutError,
     ClientStateError,

@@ -1,18 +1,16 @@
 """
 Flowise's wire text: JSON as JavaScript's ``JSON.stringify`` writes it, and event frames.
 
-Production code (`compat`) and the test helpers (`testing`) both write events the way the
-server does; this module holds that knowledge once, without any server or HTTP code.
+Production code (`compat`, the fronts) and the test helpers (`testing`) both write events the
+way the server does; this module holds that knowledge once, without any server or HTTP code.
+The payload of each event is its row's in the event table (`flowise_async._event_table`).
 """
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
-from typing import Any
-
 from . import events as ev
-from ._convert import encode_event
+from ._event_table import event_payload
+from ._jstext import js_dumps, js_number
 
 
 __all__ = [
@@ -26,74 +24,6 @@ __all__ = [
     "sse_fields",
     "sse_frame",
 ]
-
-_FLOAT_MARK = "\ue000flowise-float\ue000"
-
-
-def js_number(value: float) -> str:
-    """Write a finite float as JavaScript's ``Number.prototype.toString`` does."""
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    sign, digit_tuple, exponent = Decimal(repr(value)).as_tuple()
-    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
-    k = len(digits)
-    n = int(exponent) + len(digit_tuple)  # value = 0.digits x 10^n
-    minus = "-" if sign else ""
-    if k <= n <= 21:
-        return minus + digits + "0" * (n - k)
-    if 0 < n <= 21:
-        return minus + digits[:n] + "." + digits[n:]
-    if -6 < n <= 0:
-        return minus + "0." + "0" * -n + digits
-    mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
-    return f"{minus}{mantissa}e{'+' if n - 1 > 0 else '-'}{abs(n - 1)}"
-
-
-def _mark_floats(value: Any, floats: list[str]) -> Any:
-    if type(value) is float:
-        floats.append(js_number(value))
-        return f"{_FLOAT_MARK}{len(floats) - 1}{_FLOAT_MARK}"
-    if isinstance(value, dict):
-        return {k: _mark_floats(v, floats) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mark_floats(v, floats) for v in value]
-    return value
-
-
-def js_dumps(value: Any) -> str:
-    """The output of JavaScript's JSON.stringify: compact, non-ASCII as raw UTF-8, JS numbers."""
-    floats: list[str] = []
-    text = json.dumps(_mark_floats(value, floats), separators=(",", ":"), ensure_ascii=False)
-    if not floats:
-        return text
-    pieces = text.split(f'"{_FLOAT_MARK}')
-    out = [pieces[0]]
-    for piece in pieces[1:]:
-        index, _, rest = piece.partition(f'{_FLOAT_MARK}"')
-        out.append(floats[int(index)] + rest)
-    return "".join(out)
-
-
-def event_payload(event: ev.Event) -> dict[str, Any]:
-    """
-    Return the JSON object Flowise writes for *event*: ``{"event": <name>, "data": <payload>}``.
-
-    A `~flowise_async.events.ThinkingEvent` with a *duration* also gets Flowise's top-level
-    ``duration`` key.
-
-    Example:
-        >>> from flowise_async.events import TokenEvent
-        >>> event_payload(TokenEvent(text="Hi"))
-        {'event': 'token', 'data': 'Hi'}
-    """
-    name, data = encode_event(event)
-    if isinstance(event, ev.MetadataEvent) and event.follow_up_prompts is not None:
-        data = dict(data)
-        data["followUpPrompts"] = js_dumps(event.follow_up_prompts)
-    payload: dict[str, Any] = {"event": name, "data": data}
-    if isinstance(event, ev.ThinkingEvent) and event.duration is not None:
-        payload["duration"] = event.duration
-    return payload
 
 
 FRAME_PREFIX = b"message:\ndata:"

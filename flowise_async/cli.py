@@ -29,7 +29,8 @@ from typing import Any, TextIO
 from ._batch import BatchProgress, BatchResult, PredictionRequest
 from ._client import AsyncFlowise
 from ._config import Limits, Timeouts
-from ._convert import encode_event, unstructure
+from ._convert import unstructure
+from ._event_table import encode_event
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,

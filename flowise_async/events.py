@@ -20,8 +20,7 @@ to its class. The streaming guide lists them all.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
-from typing import Any, ClassVar, TypeAlias, get_args
+from typing import Any, ClassVar, TypeAlias
 
 import attrs
 
@@ -33,6 +32,7 @@ from .models._prediction import (
     Document,
     ExecutedNode,
     FileAnnotation,
+    Usage,
     UsedTool,
 )
 
@@ -239,6 +239,16 @@ class UsageMetadataEvent:
     total_tokens: int | None = None
     extra: Mapping[str, JSON] = _extra()
 
+    @property
+    def usage(self) -> Usage:
+        """The counts as a `~flowise_async.models.Usage` (what the run's usage sums)."""
+        return Usage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            total_tokens=self.total_tokens,
+            extra=self.extra,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class MetadataEvent:
@@ -416,32 +426,20 @@ Event: TypeAlias = (
 """Any event a prediction stream yields."""
 
 
-def _registry() -> Mapping[str, type[Event]]:
-    types: dict[str, type[Event]] = {}
-    for cls in get_args(Event):
-        if cls is UnknownEvent:
-            continue
-        name = cls.wire_name
-        if name in types:
-            raise TypeError(f"{cls.__name__} and {types[name].__name__} share the name {name!r}")
-        types[name] = cls
-    return MappingProxyType(types)
-
-
-_EVENT_TYPES = _registry()
-
-
 def event_types() -> Mapping[str, Callable[..., Event]]:
     """
     Every Flowise event name this version knows, mapped to its class (read-only).
 
     The values are the classes themselves (typed as what they are used for: making events).
+    The names are the rows of the package's event table: a class is known once it has a row.
 
     Example:
         >>> event_types()["token"]
         <class 'flowise_async.events.TokenEvent'>
     """
-    return _EVENT_TYPES
+    from ._event_table import event_types as table_types  # noqa: PLC0415 - the table imports us
+
+    return table_types()
 
 
 def event_name(event: Event) -> str:

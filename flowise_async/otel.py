@@ -54,6 +54,7 @@ from opentelemetry.trace import (
 
 from . import _hooks
 from . import events as ev
+from ._accumulate import PredictionAccumulator
 from ._exceptions import APIStatusError, FlowiseError
 from ._outcome import RunOutcome
 from .models._prediction import Prediction, RunStatus
@@ -65,7 +66,7 @@ except ImportError:  # pragma: no cover - a release that renamed it: treat it as
     _ProxyMeterProvider = NoOpMeterProvider  # type: ignore[misc,assignment]
 
 
-__all__ = ["CAPTURE_CONTENT_ENV", "SEMCONV_VERSION", "FlowiseAsyncInstrumentor", "route_template"]
+__all__ = ["CAPTURE_CONTENT_ENV", "SEMCONV_VERSION", "FlowiseAsyncInstrumentor"]
 
 #: The version of the GenAI semantic conventions followed (status Development).
 SEMCONV_VERSION: Final = "1.41.0"
@@ -75,45 +76,13 @@ CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 _SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 _PROVIDER = "flowise"
 _OPERATION = "invoke_agent"
-_PREDICTION_ROUTE = "/api/v1/prediction/{id}"
+_PREDICTION_ROUTE = "/api/v1/prediction/{chatflow_id}"  # the route a run's own request takes
 _ON = frozenset({"true", "1", "yes", "on", "span_only", "span_and_event"})
 
 # Bucket boundaries the conventions advise.
 _DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48)
 _CHUNK_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
-
-# Path segments of Flowise's routes; any other segment is an id (or a key) and becomes a
-# placeholder, so a route template never carries an id, a key or other user data.
-_LITERALS = frozenset(
-    {
-        *("abort", "apikey", "assistants", "attachments", "chatflows", "chatflows-streaming"),
-        *("chatflows-uploads", "chatmessage", "chunks", "components", "credentials"),
-        *("document-store", "embeddings", "executions", "feedback", "insert", "leads"),
-        *("loader", "loaders", "ping", "prediction", "preview", "process", "query"),
-        *("recordmanager", "refresh", "save", "store", "store-configs", "tools", "update"),
-        *("upsert", "upsert-history", "variables", "vector", "vectorstore", "verify", "version"),
-    }
-)
-
-
-def route_template(path: str) -> str:
-    """
-    The route template of a request path: its ids replaced by ``{id}``.
-
-    A path that already is a template (it contains ``{``) is returned as it is.
-
-    Example:
-        >>> route_template("/api/v1/chatmessage/abort/flow-1/chat-9")
-        '/api/v1/chatmessage/abort/{id}/{id}'
-    """
-    if "{" in path:
-        return path
-    parts = path.partition("?")[0].split("/")
-    return "/".join(
-        part if index < 3 or part in _LITERALS or not part else "{id}"
-        for index, part in enumerate(parts)
-    )
 
 
 def _error_type(error: BaseException) -> str:
@@ -225,7 +194,6 @@ class _Run(_Follower):
 
     __slots__ = (
         "__weakref__",
-        "action",
         "base",
         "chat_id",
         "chatflow_id",
@@ -234,8 +202,8 @@ class _Run(_Follower):
         "first",
         "fresh",
         "last",
-        "nodes",
         "outcome",
+        "parts",
         "question",
         "read_at",
         "started",
@@ -268,8 +236,7 @@ class _Run(_Follower):
         self.error: str | None = None
         self.chatflow_id = chatflow_id
         self.outcome: RunOutcome | None = None  # created at the first event that tells
-        self.nodes: list[Any] = []
-        self.action: Any = None
+        self.parts = PredictionAccumulator()  # what the events add, as the event table says
         self.texts: list[str] | None = None
         self._start(chatflow_id, tel, _parent_context(call))
         _runs.add(self)
@@ -343,31 +310,22 @@ class _Run(_Follower):
         self.last = now
 
     def other(self, event: ev.Event) -> None:
-        """Any other event: what tells how the run ended (`RunOutcome`), ids, the end."""
+        """Any other event: what tells how the run ended (`RunOutcome`), its parts, the end."""
         if RunOutcome.watches(event):
             if self.outcome is None:
                 self.outcome = RunOutcome()
             self.outcome.add(event)
-            return
-        cls = type(event)
-        if cls is ev.AgentFlowExecutedDataEvent:
-            self.nodes = list(event.nodes)  # type: ignore[union-attr]
-        elif cls is ev.MetadataEvent:
-            self.chat_id = event.chat_id or self.chat_id  # type: ignore[union-attr]
-            self.action = event.action or self.action  # type: ignore[union-attr]
-        elif cls is ev.ActionEvent:
-            self.action = event.action  # type: ignore[union-attr]
-        elif cls is ev.EndEvent:
+        elif type(event) is ev.EndEvent:
             self.end("end", prediction=self._settled())
+        else:
+            self.parts.add(event)
 
     def _settled(self) -> Prediction:
         """How a stream that reached its end ended: the same rules as its ``final()``."""
-        prediction = Prediction(
+        prediction = attrs.evolve(
+            self.parts.prediction(self.chat_id or ""),
             # The text itself when it is recorded; else only whether answer text came counts.
             text="".join(self.texts) if self.texts else "" if self.first is None else " ",
-            chat_id=self.chat_id,
-            agent_flow_executed_data=self.nodes,
-            action=self.action,
         )
         outcome = self.outcome or RunOutcome()
         return outcome.settle(prediction, chatflow_id=self.chatflow_id, redact=_same)
@@ -396,6 +354,7 @@ class _Run(_Follower):
             return
         elapsed = time.perf_counter() - self.started
         usage = prediction.usage if prediction is not None else None
+        self.chat_id = self.parts.fields().get("chat_id") or self.chat_id
         if prediction is not None:
             self.chat_id = prediction.chat_id or self.chat_id
             if prediction.status is RunStatus.FAILED and self.error is None:
@@ -456,12 +415,17 @@ class _Call(_Follower):
 
     def __init__(self, call: _hooks.CallInfo, tel: _Telemetry) -> None:
         super().__init__()
-        route = route_template(call.path)
+        # Named by the route template its endpoint declares (never an id or a key); the
+        # method alone for a route without a declaration (`AsyncFlowise.request`).
+        route = call.route
+        attributes: dict[str, Any] = {"http.request.method": call.method}
+        if route is not None:
+            attributes["url.template"] = route
         self.span = tel.tracer.start_span(
-            f"{call.method} {route}",
+            call.method if route is None else f"{call.method} {route}",
             context=_parent_context(call),
             kind=SpanKind.CLIENT,
-            attributes={"http.request.method": call.method, "url.template": route},
+            attributes=attributes,
         )
 
     def ended(
@@ -496,9 +460,7 @@ class _Hooks(_hooks.Hooks):
         follower: _Follower
         if call.kind == "run":
             follower = _Run(call, tel)
-        elif route_template(call.path) == _PREDICTION_ROUTE and isinstance(
-            _ours(call.parent), _Run
-        ):
+        elif call.route == _PREDICTION_ROUTE and isinstance(_ours(call.parent), _Run):
             return None  # the run's own request: the run's span covers it
         else:
             follower = _Call(call, tel)

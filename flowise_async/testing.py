@@ -54,8 +54,8 @@ import attrs
 from aiohttp import web
 
 from . import events as ev
+from ._accumulate import PredictionAccumulator
 from ._client import AsyncFlowise
-from ._convert import unstructure
 from ._exceptions import ClientStateError
 from ._features import parse_version, server_has
 from ._wire import FRAME_PREFIX, event_payload, js_dumps, sse_comment, sse_fields, sse_frame
@@ -97,6 +97,18 @@ _JSON_HEADERS: Final[Mapping[str, str]] = {
 _JSON_TYPE = "application/json; charset=utf-8"
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
 _ENDING = (ev.EndEvent, ev.TTSAbortEvent)
+#: Keys of a JSON answer that the fake sets from the request and the reply, not from events.
+_RUN_KEYS = frozenset(
+    {
+        "question",
+        "chatId",
+        "chatMessageId",
+        "isStreamValid",
+        "sessionId",
+        "memoryType",
+        "followUpPrompts",
+    }
+)
 
 
 # --- bytes ----------------------------------------------------------------------------------
@@ -251,29 +263,14 @@ class Reply:
 
     def _json_answer(self, run: _Run) -> dict[str, Any]:
         """The JSON body of a non-streaming answer, with Flowise's keys in Flowise's order."""
-        texts = list(self.tokens)
-        parts: dict[str, Any] = {}
+        parts = PredictionAccumulator()
+        parts.texts.extend(self.tokens)
         for event in self.events:
-            match event:
-                case ev.TokenEvent(text=text):
-                    texts.append(text)
-                case ev.SourceDocumentsEvent(documents=documents):
-                    parts["sourceDocuments"] = unstructure(documents)
-                case ev.UsedToolsEvent(tools=tools):
-                    parts["usedTools"] = unstructure(tools)
-                case ev.ArtifactsEvent(artifacts=artifacts):
-                    parts.setdefault("artifacts", []).extend(unstructure(artifacts))
-                case ev.FileAnnotationsEvent(annotations=annotations):
-                    parts.setdefault("fileAnnotations", []).extend(unstructure(annotations))
-                case ev.AgentReasoningEvent(steps=steps):
-                    parts["agentReasoning"] = unstructure(steps)
-                case ev.AgentFlowExecutedDataEvent(nodes=nodes):
-                    parts["agentFlowExecutedData"] = unstructure(nodes)
-                case ev.ActionEvent(action=action):
-                    parts["action"] = unstructure(action)
-                case _:
-                    pass
-        answer: dict[str, Any] = {"text": "".join(texts), **parts}
+            parts.add(event)  # what each event adds to the answer: its row in the event table
+        answer: dict[str, Any] = {"text": parts.text}
+        answer.update(
+            (key, value) for key, value in parts.answer_fields().items() if key not in _RUN_KEYS
+        )
         answer["question"] = run.question
         answer["chatId"] = run.chat_id
         answer["chatMessageId"] = run.chat_message_id

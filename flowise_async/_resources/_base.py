@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal, Protocol, TypedDict, TypeVar
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Protocol, TypedDict, TypeVar
 from urllib.parse import quote
 
-from .._config import Limits, Retries, Timeouts
+from .._config import Limits, Retries, Timeouts, as_timeouts
 from .._convert import structure as _structure
+from .._endpoint import Endpoint
 from .._exceptions import UnexpectedContentError
+from .._options import CallOptions, FinalOptions
 from .._redact import Redactor
-from .._transport import CallOptions, Transport
+from .._transport import FormFile, RequestSpec, Transport
 from ..models._common import DeleteResult, Page
 
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "Endpoint",
     "RequestOptions",
     "Resource",
     "ResourceContext",
@@ -72,14 +75,19 @@ class RequestOptions(TypedDict, total=False):
         extra_query: Query parameters added to the URL.
         extra_body: Fields added to the JSON body (or to the form of a multipart call).
         timeouts: Timeouts for this call; the fields you set replace the client's, the
-            others stay the client's (`Timeouts.merge`).
+            others stay the client's (`Timeouts.merge`). A number of seconds sets
+            *connect*, *headers*, *idle* and *event* (see `Timeouts`).
         retries: The retry policy for this call (`Retries`), instead of the client's.
+
+    Every API method takes these, and they are merged once, over the client's settings (and
+    those of its `~flowise_async.AsyncFlowise.with_options` view), into the settings the
+    request and its stream use.
     """
 
     extra_headers: Mapping[str, str]
     extra_query: Mapping[str, Any]
     extra_body: Mapping[str, Any]
-    timeouts: Timeouts
+    timeouts: Timeouts | float
     retries: Retries
 
 
@@ -87,17 +95,18 @@ _OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "extra_headers": Mapping,
     "extra_query": Mapping,
     "extra_body": Mapping,
-    "timeouts": Timeouts,
+    "timeouts": (Timeouts, int, float),
     "retries": Retries,
 }
 
 
 def call_options(options: Mapping[str, Any] | None) -> CallOptions | None:
     """
-    Check the `RequestOptions` of a call and turn them into the transport's `CallOptions`.
+    Check the `RequestOptions` of a call and turn them into one `CallOptions` layer.
 
     Raises:
         TypeError: An unknown option, or a value of the wrong type.
+        ValueError: A timeout that is a bool or not a positive, finite number.
     """
     if not options:
         return None
@@ -110,8 +119,9 @@ def call_options(options: Mapping[str, Any] | None) -> CallOptions | None:
             )
         if value is not None and not isinstance(value, expected):
             raise TypeError(f"{name} must be a {_type_name(expected)}, got {type(value).__name__}")
+    timeouts = options.get("timeouts")
     return CallOptions(
-        timeouts=options.get("timeouts"),
+        timeouts=None if timeouts is None else as_timeouts(timeouts),
         retries=options.get("retries"),
         headers=options.get("extra_headers"),
         query=options.get("extra_query"),
@@ -192,12 +202,8 @@ class ResourceContext(Protocol):
         """The retry policy."""
 
     @property
-    def timeouts(self) -> Timeouts:
-        """The timeouts (of the client view)."""
-
-    @property
-    def options(self) -> CallOptions | None:
-        """The options of the client view (``with_options``), None for the client's own."""
+    def options(self) -> FinalOptions:
+        """The settings of the client (or of its ``with_options`` view) for a call."""
 
     def live_transport(self) -> Transport:
         """The transport, or `ClientStateError` when the client is closed."""
@@ -218,36 +224,50 @@ class Resource:
     def _transport(self) -> Transport:
         return self._ctx.live_transport()
 
-    def _options(self, options: Mapping[str, Any] | None) -> CallOptions | None:
-        """The call's options over the client view's."""
-        call = call_options(options)
-        base = self._ctx.options
-        if call is None:
-            return base
-        return call.merge(base)
+    def _final(self, options: Mapping[str, Any] | None) -> FinalOptions:
+        """The settings of one call: its `RequestOptions` over the client's (the one merge)."""
+        return self._ctx.options.over(call_options(options))
 
-    async def _request(
+    async def _call(
         self,
-        method: str,
-        path: str,
+        endpoint: Endpoint,
+        path: Mapping[str, Any] | None = None,
         *,
-        expect: Literal["json", "text", "any"] = "json",
         options: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, Any] | None = None,
+        files: Iterable[FormFile] = (),
+        max_size: int = 512 * 1024 * 1024,
     ) -> Any:
-        opts = self._options(options)
-        transport = self._transport
-        redact = transport.redactor(
-            (*kwargs.get("secrets", ()), *((opts.api_key,) if opts and opts.api_key else ()))
+        """
+        Call a declared *endpoint* with the values of its path parameters (*path*) and
+        return its answer: read into ``endpoint.answer`` when it declares one, else decoded.
+        """
+        final = self._final(options)
+        spec = RequestSpec.of(
+            endpoint,
+            path,
+            query=params,
+            json=json_body,
+            form=form,
+            files=tuple(files),
+            options=final,
         )
-        _last_call.set((method, redact(path), redact))
-        return await transport.request(method, path, expect=expect, options=opts, **kwargs)
+        transport = self._transport
+        redact = transport.redactor((*spec.secrets, *((final.api_key,) if final.api_key else ())))
+        _last_call.set((endpoint.method, redact(spec.path), redact))
+        data = await transport.call(spec, max_size=max_size)
+        if endpoint.answer is None:
+            return data
+        return structure(data, endpoint.answer)
 
     async def _get_list(
         self,
-        path: str,
+        endpoint: Endpoint,
         cls: type[T],
         *,
+        path: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         page: int | None = None,
         limit: int | None = None,
@@ -258,7 +278,7 @@ class Resource:
         query = dict(params or {})
         if paged:
             query.update(page=page, limit=limit)
-        data = await self._request("GET", path, params=query, options=options)
+        data = await self._call(endpoint, path, params=query, options=options)
         if isinstance(data, dict) and "data" in data and "total" in data:
             items = structure(data["data"], list[cls])  # type: ignore[valid-type]
             total = structure(data["total"], int)
@@ -266,7 +286,7 @@ class Resource:
                 return Page(items=items, total=total)
             return items
         if not isinstance(data, list):
-            raise not_a(path, "an array", data)
+            raise not_a(endpoint.route, "an array", data)
         items = structure(data, list[cls])  # type: ignore[valid-type]
         if paged:  # a server without pagination answers everything
             return Page(items=items, total=len(items))
@@ -274,7 +294,7 @@ class Resource:
 
     async def _iter_pages(
         self,
-        path: str,
+        endpoint: Endpoint,
         cls: type[T],
         *,
         params: Mapping[str, Any] | None = None,
@@ -289,7 +309,7 @@ class Resource:
         seen = 0
         while True:
             result = await self._get_list(
-                path, cls, params=params, page=page, limit=page_size, options=options
+                endpoint, cls, params=params, page=page, limit=page_size, options=options
             )
             assert isinstance(result, Page)  # noqa: S101 - check_page() made it a page
             for item in result.items:
@@ -299,9 +319,17 @@ class Resource:
                 return
             page += 1
 
-    async def _delete(self, path: str, **kwargs: Any) -> DeleteResult:
+    async def _delete(
+        self,
+        endpoint: Endpoint,
+        path: Mapping[str, Any] | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> DeleteResult:
         """DELETE and read the database's delete result (``{"raw", "affected"}``)."""
-        data = await self._request("DELETE", path, expect="any", **kwargs)
+        data = await self._call(endpoint, path, options=options, params=params, json_body=json_body)
         if isinstance(data, dict):
             return structure(data, DeleteResult)
         return DeleteResult(raw=data)

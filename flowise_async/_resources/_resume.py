@@ -165,7 +165,7 @@ async def resume(
     action: Action | None,
     start_node_id: str | None,
     override_config: Mapping[str, Any] | None,
-    timeouts: Timeouts | None,
+    timeouts: Timeouts | float | None,
     **options: Any,
 ) -> Prediction:
     """`Predictions.resume` (see there); *options* are `create`'s per-call options."""
@@ -201,7 +201,7 @@ def resume_stream(
     start_node_id: str | None,
     override_config: Mapping[str, Any] | None,
     abort_on_exit: bool | None,
-    timeouts: Timeouts | None,
+    timeouts: Timeouts | float | None,
     **options: Any,
 ) -> EventStream:
     """`Predictions.resume_stream` (see there); *options* are `stream`'s per-call options."""

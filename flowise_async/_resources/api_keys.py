@@ -5,17 +5,20 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable
 from typing import Unpack
-from urllib.parse import quote
 
 from .._exceptions import AuthenticationError
 from ..models._api_keys import ApiKey
 from ..models._common import DeleteResult
-from ._base import RequestOptions, Resource, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource
 
 
 __all__ = ["ApiKeys"]
 
-_PATH = "/api/v1/apikey"
+_LIST = Endpoint("GET", "/api/v1/apikey", answer=builtins.list[ApiKey])
+_CREATE = Endpoint("POST", "/api/v1/apikey", answer=builtins.list[ApiKey])
+_UPDATE = Endpoint("PUT", "/api/v1/apikey/{api_key_id}", answer=builtins.list[ApiKey])
+_DELETE = Endpoint("DELETE", "/api/v1/apikey/{api_key_id}", expect="any")
+_VERIFY = Endpoint("GET", "/api/v1/verify/apikey/{api_key}", expect="any", secret={"api_key"})
 
 
 class ApiKeys(Resource):
@@ -25,8 +28,7 @@ class ApiKeys(Resource):
 
     async def list(self, **options: Unpack[RequestOptions]) -> builtins.list[ApiKey]:
         """List the keys of the workspace (most recently updated first), keys included."""
-        data = await self._request("GET", _PATH, options=options)
-        return structure(data, builtins.list[ApiKey])
+        return await self._call(_LIST, options=options)  # type: ignore[no-any-return]
 
     async def create(
         self, *, key_name: str, permissions: Iterable[str], **options: Unpack[RequestOptions]
@@ -45,10 +47,10 @@ class ApiKeys(Resource):
         perms = [permissions] if isinstance(permissions, str) else list(permissions)
         if not perms:
             raise ValueError("permissions must not be empty")
-        data = await self._request(
-            "POST", _PATH, json_body={"keyName": key_name, "permissions": perms}, options=options
+        keys = await self._call(
+            _CREATE, json_body={"keyName": key_name, "permissions": perms}, options=options
         )
-        return _pick(structure(data, builtins.list[ApiKey]), key_name)
+        return _pick(keys, key_name)
 
     async def update(
         self,
@@ -62,13 +64,12 @@ class ApiKeys(Resource):
         perms = [permissions] if isinstance(permissions, str) else list(permissions)
         if not perms:
             raise ValueError("permissions must not be empty")
-        data = await self._request(
-            "PUT",
-            f"{_PATH}/{path_id(api_key_id)}",
+        keys: builtins.list[ApiKey] = await self._call(
+            _UPDATE,
+            {"api_key_id": api_key_id},
             json_body={"keyName": key_name, "permissions": perms},
             options=options,
         )
-        keys = structure(data, builtins.list[ApiKey])
         for key in keys:
             if key.id == api_key_id:
                 return key
@@ -76,7 +77,7 @@ class ApiKeys(Resource):
 
     async def delete(self, api_key_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a key."""
-        return await self._delete(f"{_PATH}/{path_id(api_key_id)}", options=options)
+        return await self._delete(_DELETE, {"api_key_id": api_key_id}, options=options)
 
     async def verify(self, api_key: str, **options: Unpack[RequestOptions]) -> bool:
         """
@@ -87,15 +88,8 @@ class ApiKeys(Resource):
         """
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
-        quoted = quote(api_key, safe="")
         try:
-            data = await self._request(
-                "GET",
-                f"/api/v1/verify/apikey/{quoted}",
-                secrets=(api_key, quoted),
-                expect="any",
-                options=options,
-            )
+            data = await self._call(_VERIFY, {"api_key": api_key}, options=options)
         except AuthenticationError:
             return False
         return bool(data == "OK")

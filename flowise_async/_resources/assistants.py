@@ -9,12 +9,16 @@ from typing import Any, Unpack
 
 from ..models._assistants import Assistant
 from ..models._common import DeleteResult
-from ._base import RequestOptions, Resource, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource
 
 
 __all__ = ["Assistants"]
 
-_PATH = "/api/v1/assistants"
+_LIST = Endpoint("GET", "/api/v1/assistants", answer=builtins.list[Assistant])
+_GET = Endpoint("GET", "/api/v1/assistants/{assistant_id}", answer=Assistant)
+_CREATE = Endpoint("POST", "/api/v1/assistants", answer=Assistant)
+_UPDATE = Endpoint("PUT", "/api/v1/assistants/{assistant_id}", answer=Assistant)
+_DELETE = Endpoint("DELETE", "/api/v1/assistants/{assistant_id}", expect="any")
 
 
 def _details(details: Mapping[str, Any] | str) -> str:
@@ -30,8 +34,7 @@ class Assistants(Resource):
         self, *, type: str | None = None, **options: Unpack[RequestOptions]
     ) -> builtins.list[Assistant]:
         """List the assistants; *type* filters: ``CUSTOM``, ``OPENAI`` or ``AZURE``."""
-        data = await self._request("GET", _PATH, params={"type": type}, options=options)
-        return structure(data, builtins.list[Assistant])
+        return await self._call(_LIST, params={"type": type}, options=options)  # type: ignore[no-any-return]
 
     async def get(self, assistant_id: str, **options: Unpack[RequestOptions]) -> Assistant:
         """
@@ -40,8 +43,7 @@ class Assistants(Resource):
         Raises:
             NotFoundError: No such assistant (the server answers a 500 that says so).
         """
-        data = await self._request("GET", f"{_PATH}/{path_id(assistant_id)}", options=options)
-        return structure(data, Assistant)
+        return await self._call(_GET, {"assistant_id": assistant_id}, options=options)  # type: ignore[no-any-return]
 
     async def create(
         self,
@@ -73,8 +75,7 @@ class Assistants(Resource):
         }
         if icon_src is not None:
             body["iconSrc"] = icon_src
-        data = await self._request("POST", _PATH, json_body=body, options=options)
-        return structure(data, Assistant)
+        return await self._call(_CREATE, json_body=body, options=options)  # type: ignore[no-any-return]
 
     async def update(
         self,
@@ -96,10 +97,9 @@ class Assistants(Resource):
             body["iconSrc"] = icon_src
         if type is not None:
             body["type"] = type
-        data = await self._request(
-            "PUT", f"{_PATH}/{path_id(assistant_id)}", json_body=body, options=options
+        return await self._call(  # type: ignore[no-any-return]
+            _UPDATE, {"assistant_id": assistant_id}, json_body=body, options=options
         )
-        return structure(data, Assistant)
 
     async def delete(
         self,
@@ -113,7 +113,8 @@ class Assistants(Resource):
         deleted there (``isDeleteBoth``).
         """
         return await self._delete(
-            f"{_PATH}/{path_id(assistant_id)}",
+            _DELETE,
+            {"assistant_id": assistant_id},
             params={"isDeleteBoth": "true" if delete_at_provider else None},
             options=options,
         )

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from typing import Unpack
 
 from ..models._attachments import Attachment
-from ._base import RequestOptions, Resource, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource
 from ._files import FileInput, form_files
 
 
 __all__ = ["Attachments"]
+
+_CREATE = Endpoint("POST", "/api/v1/attachments/{chatflow_id}/{chat_id}", answer=list[Attachment])
 
 
 class Attachments(Resource):
@@ -58,12 +60,10 @@ class Attachments(Resource):
         parts = form_files(files)
         if not parts:
             raise ValueError("at least one file is required")
-        data = await self._request(
-            "POST",
-            f"/api/v1/attachments/{path_id(chatflow_id, 'chatflow_id')}/"
-            f"{path_id(chat_id, 'chat_id')}",
+        return await self._call(  # type: ignore[no-any-return]
+            _CREATE,
+            {"chatflow_id": chatflow_id, "chat_id": chat_id},
             form={"base64": "true"} if base64 else {},
             files=parts,
             options=options,
         )
-        return structure(data, list[Attachment])

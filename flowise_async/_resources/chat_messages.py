@@ -8,10 +8,13 @@ from typing import Unpack
 
 from ..models._chat_messages import ChatMessage
 from ..models._common import DeleteResult
-from ._base import RequestOptions, Resource, date_param, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource, date_param
 
 
 __all__ = ["ChatMessages"]
+
+_LIST = Endpoint("GET", "/api/v1/chatmessage/{chatflow_id}", answer=list[ChatMessage])
+_DELETE = Endpoint("DELETE", "/api/v1/chatmessage/{chatflow_id}", expect="any")
 
 
 def _many(value: str | Sequence[str] | None) -> str | list[str] | None:
@@ -88,13 +91,9 @@ class ChatMessages(Resource):
             "page": page,
             "limit": limit,
         }
-        data = await self._request(
-            "GET",
-            f"/api/v1/chatmessage/{path_id(chatflow_id, 'chatflow_id')}",
-            params=params,
-            options=options,
+        return await self._call(  # type: ignore[no-any-return]
+            _LIST, {"chatflow_id": chatflow_id}, params=params, options=options
         )
-        return structure(data, list[ChatMessage])
 
     async def delete(
         self,
@@ -142,7 +141,8 @@ class ChatMessages(Resource):
             "hardDelete": "true" if hard_delete else None,
         }
         return await self._delete(
-            f"/api/v1/chatmessage/{path_id(chatflow_id, 'chatflow_id')}",
+            _DELETE,
+            {"chatflow_id": chatflow_id},
             params=params,
             options=options,
         )

@@ -6,22 +6,35 @@ import builtins
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Unpack, overload
-from urllib.parse import quote
 
 from ..models._chatflows import Chatflow, UploadsConfig
 from ..models._common import DeleteResult, Page
 from ._base import (
     DEFAULT_PAGE_SIZE,
+    Endpoint,
     RequestOptions,
     Resource,
     not_a,
-    path_id,
     pop_options,
-    structure,
 )
 
 
 __all__ = ["Chatflows"]
+
+_LIST = Endpoint("GET", "/api/v1/chatflows")
+_CREATE = Endpoint("POST", "/api/v1/chatflows", answer=Chatflow)
+_GET = Endpoint("GET", "/api/v1/chatflows/{chatflow_id}", answer=Chatflow)
+_UPDATE = Endpoint("PUT", "/api/v1/chatflows/{chatflow_id}", answer=Chatflow)
+_DELETE = Endpoint("DELETE", "/api/v1/chatflows/{chatflow_id}", expect="any")
+_STREAMING = Endpoint("GET", "/api/v1/chatflows-streaming/{chatflow_id}")
+_UPLOADS = Endpoint("GET", "/api/v1/chatflows-uploads/{chatflow_id}", answer=UploadsConfig)
+# The key travels in the path (the server's design): a secret, redacted like the client's.
+_FOR_KEY = Endpoint(
+    "GET",
+    "/api/v1/chatflows/apikey/{api_key}",
+    answer=builtins.list[Chatflow],
+    secret={"api_key"},
+)
 
 _JSON_STRING_FIELDS = {
     "flow_data": "flowData",
@@ -94,8 +107,7 @@ class Chatflows(Resource):
         """
         options = pop_options(fields)
         body = chatflow_body({"name": name, "flow_data": flow_data, "type": type, **fields})
-        data = await self._request("POST", "/api/v1/chatflows", json_body=body, options=options)
-        return structure(data, Chatflow)
+        return await self._call(_CREATE, json_body=body, options=options)  # type: ignore[no-any-return]
 
     async def get(self, chatflow_id: str, **options: Unpack[RequestOptions]) -> Chatflow:
         """
@@ -105,10 +117,7 @@ class Chatflows(Resource):
             NotFoundError: No such chatflow in the key's workspace.
             BadRequestError: *chatflow_id* is not a UUID.
         """
-        data = await self._request(
-            "GET", f"/api/v1/chatflows/{path_id(chatflow_id)}", options=options
-        )
-        return structure(data, Chatflow)
+        return await self._call(_GET, {"chatflow_id": chatflow_id}, options=options)  # type: ignore[no-any-return]
 
     @overload
     async def list(
@@ -141,7 +150,7 @@ class Chatflows(Resource):
             All flows, or one `Page` when *page* and *limit* are given.
         """
         return await self._get_list(
-            "/api/v1/chatflows",
+            _LIST,
             Chatflow,
             params={"type": type},
             page=page,
@@ -165,7 +174,7 @@ class Chatflows(Resource):
                 print(flow.name)
         """
         return self._iter_pages(
-            "/api/v1/chatflows",
+            _LIST,
             Chatflow,
             params={"type": type},
             page_size=page_size,
@@ -181,14 +190,13 @@ class Chatflows(Resource):
         """
         options = pop_options(fields)
         body = chatflow_body(fields)
-        data = await self._request(
-            "PUT", f"/api/v1/chatflows/{path_id(chatflow_id)}", json_body=body, options=options
+        return await self._call(  # type: ignore[no-any-return]
+            _UPDATE, {"chatflow_id": chatflow_id}, json_body=body, options=options
         )
-        return structure(data, Chatflow)
 
     async def delete(self, chatflow_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a chatflow with its messages, feedback, upsert history and files."""
-        return await self._delete(f"/api/v1/chatflows/{path_id(chatflow_id)}", options=options)
+        return await self._delete(_DELETE, {"chatflow_id": chatflow_id}, options=options)
 
     async def is_streaming(self, chatflow_id: str, **options: Unpack[RequestOptions]) -> bool:
         """
@@ -196,20 +204,16 @@ class Chatflows(Resource):
 
         A streaming request to a flow that cannot stream gets a plain JSON answer instead.
         """
-        path = f"/api/v1/chatflows-streaming/{path_id(chatflow_id)}"
-        data = await self._request("GET", path, options=options)
+        data = await self._call(_STREAMING, {"chatflow_id": chatflow_id}, options=options)
         if not isinstance(data, dict) or not isinstance(data.get("isStreaming"), bool):
-            raise not_a(path, "an object with isStreaming", data)
+            raise not_a(_STREAMING.route, "an object with isStreaming", data)
         return bool(data["isStreaming"])
 
     async def uploads_config(
         self, chatflow_id: str, **options: Unpack[RequestOptions]
     ) -> UploadsConfig:
         """What the flow accepts as uploads: images, audio, RAG files and their types."""
-        data = await self._request(
-            "GET", f"/api/v1/chatflows-uploads/{path_id(chatflow_id)}", options=options
-        )
-        return structure(data, UploadsConfig)
+        return await self._call(_UPLOADS, {"chatflow_id": chatflow_id}, options=options)  # type: ignore[no-any-return]
 
     async def list_for_key(
         self, api_key: str, *, key_only: bool = False, **options: Unpack[RequestOptions]
@@ -232,11 +236,9 @@ class Chatflows(Resource):
         """
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
-        data = await self._request(
-            "GET",
-            f"/api/v1/chatflows/apikey/{quote(api_key, safe='')}",
+        return await self._call(  # type: ignore[no-any-return]
+            _FOR_KEY,
+            {"api_key": api_key},
             params={"keyonly": "true" if key_only else None},
-            secrets=(api_key, quote(api_key, safe="")),
             options=options,
         )
-        return structure(data, builtins.list[Chatflow])

@@ -8,12 +8,16 @@ from typing import Any, Unpack
 
 from ..models._common import DeleteResult
 from ..models._credentials import Credential
-from ._base import RequestOptions, Resource, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource
 
 
 __all__ = ["Credentials"]
 
-_PATH = "/api/v1/credentials"
+_LIST = Endpoint("GET", "/api/v1/credentials", answer=builtins.list[Credential])
+_GET = Endpoint("GET", "/api/v1/credentials/{credential_id}", answer=Credential)
+_CREATE = Endpoint("POST", "/api/v1/credentials", answer=Credential)
+_UPDATE = Endpoint("PUT", "/api/v1/credentials/{credential_id}", answer=Credential)
+_DELETE = Endpoint("DELETE", "/api/v1/credentials/{credential_id}", expect="any")
 
 
 class Credentials(Resource):
@@ -25,10 +29,9 @@ class Credentials(Resource):
         self, *, credential_name: str | None = None, **options: Unpack[RequestOptions]
     ) -> builtins.list[Credential]:
         """List the credentials (without their data); *credential_name* filters by kind."""
-        data = await self._request(
-            "GET", _PATH, params={"credentialName": credential_name}, options=options
+        return await self._call(  # type: ignore[no-any-return]
+            _LIST, params={"credentialName": credential_name}, options=options
         )
-        return structure(data, builtins.list[Credential])
 
     async def get(self, credential_id: str, **options: Unpack[RequestOptions]) -> Credential:
         """
@@ -38,8 +41,7 @@ class Credentials(Resource):
         Raises:
             NotFoundError: No such credential.
         """
-        data = await self._request("GET", f"{_PATH}/{path_id(credential_id)}", options=options)
-        return structure(data, Credential)
+        return await self._call(_GET, {"credential_id": credential_id}, options=options)  # type: ignore[no-any-return]
 
     async def create(
         self,
@@ -59,8 +61,7 @@ class Credentials(Resource):
                 them encrypted.
         """
         body = {"name": name, "credentialName": credential_name, "plainDataObj": dict(plain_data)}
-        data = await self._request("POST", _PATH, json_body=body, options=options)
-        return structure(data, Credential)
+        return await self._call(_CREATE, json_body=body, options=options)  # type: ignore[no-any-return]
 
     async def update(
         self,
@@ -79,11 +80,10 @@ class Credentials(Resource):
             body["credentialName"] = credential_name
         if plain_data is not None:
             body["plainDataObj"] = dict(plain_data)
-        data = await self._request(
-            "PUT", f"{_PATH}/{path_id(credential_id)}", json_body=body, options=options
+        return await self._call(  # type: ignore[no-any-return]
+            _UPDATE, {"credential_id": credential_id}, json_body=body, options=options
         )
-        return structure(data, Credential)
 
     async def delete(self, credential_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a credential."""
-        return await self._delete(f"{_PATH}/{path_id(credential_id)}", options=options)
+        return await self._delete(_DELETE, {"credential_id": credential_id}, options=options)

@@ -20,14 +20,37 @@ from ..models._document_store import (
     LoaderPreview,
     QueryResult,
 )
-from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, ResourceContext, path_id, structure
+from ._base import DEFAULT_PAGE_SIZE, Endpoint, RequestOptions, Resource, ResourceContext, structure
 from ._files import FileInput, form_fields, form_files
 
 
 __all__ = ["Chunks", "Components", "DocumentStores", "Loaders", "VectorStore"]
 
 _BASE = "/api/v1/document-store"
-_STORE = f"{_BASE}/store"
+_PREVIEW = Endpoint("POST", f"{_BASE}/loader/preview")
+_SAVE_LOADER = Endpoint("POST", f"{_BASE}/loader/save")
+_PROCESS = Endpoint("POST", f"{_BASE}/loader/process/{{doc_id}}")
+_DELETE_LOADER = Endpoint("DELETE", f"{_BASE}/loader/{{store_id}}/{{doc_id}}")
+_CHUNKS = Endpoint("GET", f"{_BASE}/chunks/{{store_id}}/{{doc_id}}/{{page}}")
+_UPDATE_CHUNK = Endpoint("PUT", f"{_BASE}/chunks/{{store_id}}/{{doc_id}}/{{chunk_id}}")
+_DELETE_CHUNK = Endpoint("DELETE", f"{_BASE}/chunks/{{store_id}}/{{doc_id}}/{{chunk_id}}")
+_INSERT = Endpoint("POST", f"{_BASE}/vectorstore/insert")
+_SAVE_VECTORS = Endpoint("POST", f"{_BASE}/vectorstore/save")
+_UPDATE_VECTORS = Endpoint("POST", f"{_BASE}/vectorstore/update")
+_DELETE_VECTORS = Endpoint("DELETE", f"{_BASE}/vectorstore/{{store_id}}", expect="any")
+_QUERY = Endpoint("POST", f"{_BASE}/vectorstore/query")
+_COMPONENTS = {
+    kind: Endpoint("GET", f"{_BASE}/components/{kind}")
+    for kind in ("loaders", "embeddings", "vectorstore", "recordmanager")
+}
+_CREATE = Endpoint("POST", f"{_BASE}/store")
+_LIST = Endpoint("GET", f"{_BASE}/store")
+_GET = Endpoint("GET", f"{_BASE}/store/{{store_id}}")
+_UPDATE = Endpoint("PUT", f"{_BASE}/store/{{store_id}}")
+_DELETE = Endpoint("DELETE", f"{_BASE}/store/{{store_id}}", expect="any")
+_CONFIGS = Endpoint("GET", f"{_BASE}/store-configs/{{store_id}}/{{doc_id}}")
+_UPSERT = Endpoint("POST", f"{_BASE}/upsert/{{store_id}}")
+_REFRESH = Endpoint("POST", f"{_BASE}/refresh/{{store_id}}")
 
 
 def _json_text(value: Any) -> str | None:
@@ -123,9 +146,7 @@ class Loaders(Resource):
             splitter_name=splitter_name,
         )
         body["previewChunkCount"] = preview_chunk_count
-        data = await self._request(
-            "POST", f"{_BASE}/loader/preview", json_body=body, options=options
-        )
+        data = await self._call(_PREVIEW, json_body=body, options=options)
         return structure(data, LoaderPreview)
 
     async def save(
@@ -159,7 +180,7 @@ class Loaders(Resource):
             doc_id=doc_id,
             credential=credential,
         )
-        data = await self._request("POST", f"{_BASE}/loader/save", json_body=body, options=options)
+        data = await self._call(_SAVE_LOADER, json_body=body, options=options)
         return structure(data, DocumentStoreLoader)
 
     async def process(
@@ -194,22 +215,15 @@ class Loaders(Resource):
             doc_id=doc_id,
             credential=credential,
         )
-        data = await self._request(
-            "POST",
-            f"{_BASE}/loader/process/{path_id(doc_id, 'doc_id')}",
-            json_body=body,
-            options=options,
-        )
+        data = await self._call(_PROCESS, {"doc_id": doc_id}, json_body=body, options=options)
         return structure(data, ChunkPage)
 
     async def delete(
         self, store_id: str, doc_id: str, **options: Unpack[RequestOptions]
     ) -> DocumentStore:
         """Remove a loader and its chunks from a store; returns the store."""
-        data = await self._request(
-            "DELETE",
-            f"{_BASE}/loader/{path_id(store_id, 'store_id')}/{path_id(doc_id, 'doc_id')}",
-            options=options,
+        data = await self._call(
+            _DELETE_LOADER, {"store_id": store_id, "doc_id": doc_id}, options=options
         )
         return structure(data, DocumentStore)
 
@@ -237,10 +251,8 @@ class Chunks(Resource):
         """
         if page < 1:
             raise ValueError("pages count from 1")
-        data = await self._request(
-            "GET",
-            f"{_BASE}/chunks/{path_id(store_id, 'store_id')}/{path_id(doc_id, 'doc_id')}/{page}",
-            options=options,
+        data = await self._call(
+            _CHUNKS, {"store_id": store_id, "doc_id": doc_id, "page": str(page)}, options=options
         )
         return structure(data, ChunkPage)
 
@@ -271,8 +283,8 @@ class Chunks(Resource):
     ) -> ChunkPage:
         """Replace a chunk's text and metadata; returns the loader's first page."""
         body = {"pageContent": page_content, "metadata": dict(metadata or {})}
-        data = await self._request(
-            "PUT", self._path(store_id, doc_id, chunk_id), json_body=body, options=options
+        data = await self._call(
+            _UPDATE_CHUNK, _chunk(store_id, doc_id, chunk_id), json_body=body, options=options
         )
         return structure(data, ChunkPage)
 
@@ -280,17 +292,8 @@ class Chunks(Resource):
         self, store_id: str, doc_id: str, chunk_id: str, **options: Unpack[RequestOptions]
     ) -> ChunkPage:
         """Delete a chunk; returns the loader's first page."""
-        data = await self._request(
-            "DELETE", self._path(store_id, doc_id, chunk_id), options=options
-        )
+        data = await self._call(_DELETE_CHUNK, _chunk(store_id, doc_id, chunk_id), options=options)
         return structure(data, ChunkPage)
-
-    @staticmethod
-    def _path(store_id: str, doc_id: str, chunk_id: str) -> str:
-        return (
-            f"{_BASE}/chunks/{path_id(store_id, 'store_id')}/{path_id(doc_id, 'doc_id')}/"
-            f"{path_id(chunk_id, 'chunk_id')}"
-        )
 
 
 def _vector_body(
@@ -360,9 +363,7 @@ class VectorStore(Resource):
         )
         if doc_id is not None:
             body["docId"] = doc_id
-        data = await self._request(
-            "POST", f"{_BASE}/vectorstore/insert", json_body=body, options=options
-        )
+        data = await self._call(_INSERT, json_body=body, options=options)
         return structure(data, UpsertResult)
 
     async def save(
@@ -387,9 +388,7 @@ class VectorStore(Resource):
             record_manager=record_manager,
             record_manager_config=record_manager_config,
         )
-        data = await self._request(
-            "POST", f"{_BASE}/vectorstore/save", json_body=body, options=options
-        )
+        data = await self._call(_SAVE_VECTORS, json_body=body, options=options)
         return structure(data, DocumentStore)
 
     async def update(
@@ -406,9 +405,7 @@ class VectorStore(Resource):
             "vectorStoreName": vector_store,
             "vectorStoreConfig": dict(vector_store_config),
         }
-        data = await self._request(
-            "POST", f"{_BASE}/vectorstore/update", json_body=body, options=options
-        )
+        data = await self._call(_UPDATE_VECTORS, json_body=body, options=options)
         if not data:
             return None
         return structure(data, DocumentStore)
@@ -421,12 +418,8 @@ class VectorStore(Resource):
 
         The server can do this only with a record manager configured.
         """
-        await self._request(
-            "DELETE",
-            f"{_BASE}/vectorstore/{path_id(store_id, 'store_id')}",
-            params={"docId": doc_id},
-            expect="any",
-            options=options,
+        await self._call(
+            _DELETE_VECTORS, {"store_id": store_id}, params={"docId": doc_id}, options=options
         )
 
     async def query(
@@ -448,9 +441,7 @@ class VectorStore(Resource):
         body: dict[str, Any] = {"storeId": store_id, "query": query}
         if inputs is not None:
             body["inputs"] = dict(inputs)
-        data = await self._request(
-            "POST", f"{_BASE}/vectorstore/query", json_body=body, options=options
-        )
+        data = await self._call(_QUERY, json_body=body, options=options)
         return structure(data, QueryResult)
 
 
@@ -462,7 +453,7 @@ class Components(Resource):
     async def _list(
         self, what: str, options: Mapping[str, Any] | None = None
     ) -> builtins.list[ComponentNode]:
-        data = await self._request("GET", f"{_BASE}/components/{what}", options=options)
+        data = await self._call(_COMPONENTS[what], options=options)
         return structure(data, builtins.list[ComponentNode])
 
     async def loaders(self, **options: Unpack[RequestOptions]) -> builtins.list[ComponentNode]:
@@ -539,7 +530,7 @@ class DocumentStores(Resource):
         ):
             if value is not None:
                 body[key] = _json_text(value)
-        data = await self._request("POST", _STORE, json_body=body, options=options)
+        data = await self._call(_CREATE, json_body=body, options=options)
         return structure(data, DocumentStore)
 
     @overload
@@ -558,13 +549,13 @@ class DocumentStores(Resource):
         **options: Unpack[RequestOptions],
     ) -> builtins.list[DocumentStore] | Page[DocumentStore]:
         """List the stores: all of them, or one `Page` when *page* and *limit* are given."""
-        return await self._get_list(_STORE, DocumentStore, page=page, limit=limit, options=options)
+        return await self._get_list(_LIST, DocumentStore, page=page, limit=limit, options=options)
 
     def iter(
         self, *, page_size: int = DEFAULT_PAGE_SIZE, **options: Unpack[RequestOptions]
     ) -> AsyncIterator[DocumentStore]:
         """Iterate over all stores, *page_size* per request."""
-        return self._iter_pages(_STORE, DocumentStore, page_size=page_size, options=options)
+        return self._iter_pages(_LIST, DocumentStore, page_size=page_size, options=options)
 
     async def get(self, store_id: str, **options: Unpack[RequestOptions]) -> DocumentStore:
         """
@@ -573,9 +564,7 @@ class DocumentStores(Resource):
         Raises:
             NotFoundError: No such store in the key's workspace.
         """
-        data = await self._request(
-            "GET", f"{_STORE}/{path_id(store_id, 'store_id')}", options=options
-        )
+        data = await self._call(_GET, {"store_id": store_id}, options=options)
         return structure(data, DocumentStore)
 
     async def update(
@@ -602,27 +591,19 @@ class DocumentStores(Resource):
         ):
             if value is not None:
                 body[key] = _json_text(value)
-        data = await self._request(
-            "PUT", f"{_STORE}/{path_id(store_id, 'store_id')}", json_body=body, options=options
-        )
+        data = await self._call(_UPDATE, {"store_id": store_id}, json_body=body, options=options)
         return structure(data, DocumentStore)
 
     async def delete(self, store_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a store with its chunks and files (and its vectors, with a record manager)."""
-        data = await self._request(
-            "DELETE", f"{_STORE}/{path_id(store_id, 'store_id')}", expect="any", options=options
-        )
+        data = await self._call(_DELETE, {"store_id": store_id}, options=options)
         if isinstance(data, dict) and isinstance(data.get("deleted"), int):
             return DeleteResult(affected=data["deleted"], raw=data)
         return DeleteResult(raw=data)
 
     async def configs(self, store_id: str, doc_id: str, **options: Unpack[RequestOptions]) -> Any:
         """The node configurations of a loader, as the server describes them (UI helper)."""
-        return await self._request(
-            "GET",
-            f"{_BASE}/store-configs/{path_id(store_id, 'store_id')}/{path_id(doc_id, 'doc_id')}",
-            options=options,
-        )
+        return await self._call(_CONFIGS, {"store_id": store_id, "doc_id": doc_id}, options=options)
 
     # -- one-call upsert --------------------------------------------------------------------
 
@@ -689,18 +670,18 @@ class DocumentStores(Resource):
             "createNewDocStore": create_new_doc_store,
             "docStore": dict(doc_store) if doc_store is not None else None,
         }
-        path = f"{_BASE}/upsert/{path_id(store_id, 'store_id')}"
+        path = {"store_id": store_id}
         if files is not None:
             parts = form_files(files)
             if not parts:
                 raise ValueError("files is empty: give at least one file, or files=None")
             # The server parses the object fields of a multipart upsert from JSON text.
-            data = await self._request(
-                "POST", path, form=form_fields(fields), files=parts, options=options
+            data = await self._call(
+                _UPSERT, path, form=form_fields(fields), files=parts, options=options
             )
         else:
             body = {key: value for key, value in fields.items() if value is not None}
-            data = await self._request("POST", path, json_body=body, options=options)
+            data = await self._call(_UPSERT, path, json_body=body, options=options)
         return structure(data, UpsertResult)
 
     async def refresh(
@@ -714,10 +695,9 @@ class DocumentStores(Resource):
         (upsert bodies in wire form, e.g. ``[{"docId": ...}]``).
         """
         body = {"items": [dict(item) for item in items]} if items else {}
-        data = await self._request(
-            "POST",
-            f"{_BASE}/refresh/{path_id(store_id, 'store_id')}",
-            json_body=body,
-            options=options,
-        )
+        data = await self._call(_REFRESH, {"store_id": store_id}, json_body=body, options=options)
         return structure(data, builtins.list[UpsertResult])
+
+
+def _chunk(store_id: str, doc_id: str, chunk_id: str) -> dict[str, str]:
+    return {"store_id": store_id, "doc_id": doc_id, "chunk_id": chunk_id}

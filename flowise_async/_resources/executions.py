@@ -12,10 +12,10 @@ from ..models._common import Page
 from ..models._executions import Execution, ExecutionState
 from ._base import (
     DEFAULT_PAGE_SIZE,
+    Endpoint,
     RequestOptions,
     Resource,
     date_param,
-    path_id,
     structure,
     wrong_answer,
 )
@@ -24,8 +24,15 @@ from ._base import (
 __all__ = ["Executions"]
 
 _EXECUTIONS = "/api/v1/executions"
-_EXECUTION = "/api/v1/executions/{}"
-_PUBLIC_EXECUTION = "/api/v1/public-executions/{}"
+_FEATURE = "executions"  # Flowise 3.0
+_LIST = Endpoint("GET", _EXECUTIONS, feature=_FEATURE)
+_GET = Endpoint("GET", "/api/v1/executions/{execution_id}", answer=Execution, feature=_FEATURE)
+_GET_PUBLIC = Endpoint(
+    "GET", "/api/v1/public-executions/{execution_id}", answer=Execution, feature=_FEATURE
+)
+_UPDATE = Endpoint("PUT", "/api/v1/executions/{execution_id}", answer=Execution, feature=_FEATURE)
+_DELETE = Endpoint("DELETE", "/api/v1/executions/{execution_id}", feature=_FEATURE)
+_DELETE_MANY = Endpoint("DELETE", _EXECUTIONS, feature=_FEATURE)
 _STATES = frozenset(state.value for state in ExecutionState)
 
 
@@ -107,7 +114,7 @@ class Executions(Resource):
             "page": page,
             "limit": limit,
         }
-        data = await self._request("GET", _EXECUTIONS, params=params, options=options)
+        data = await self._call(_LIST, params=params, options=options)
         if not isinstance(data, dict) or "data" not in data or "total" not in data:
             raise wrong_answer(
                 "the answer to GET /api/v1/executions is not a page of executions (is the "
@@ -174,10 +181,7 @@ class Executions(Resource):
         Raises:
             NotFoundError: No execution has this id.
         """
-        data = await self._request(
-            "GET", _EXECUTION.format(path_id(execution_id, "execution_id")), options=options
-        )
-        return structure(data, Execution)
+        return await self._call(_GET, {"execution_id": execution_id}, options=options)  # type: ignore[no-any-return]
 
     async def get_public(self, execution_id: str, **options: Unpack[RequestOptions]) -> Execution:
         """
@@ -187,10 +191,7 @@ class Executions(Resource):
         Raises:
             NotFoundError: No public execution has this id.
         """
-        data = await self._request(
-            "GET", _PUBLIC_EXECUTION.format(path_id(execution_id, "execution_id")), options=options
-        )
-        return structure(data, Execution)
+        return await self._call(_GET_PUBLIC, {"execution_id": execution_id}, options=options)  # type: ignore[no-any-return]
 
     async def update(
         self, execution_id: str, *, is_public: bool, **options: Unpack[RequestOptions]
@@ -204,13 +205,12 @@ class Executions(Resource):
         """
         if not isinstance(is_public, bool):
             raise TypeError("is_public must be True or False")
-        data = await self._request(
-            "PUT",
-            _EXECUTION.format(path_id(execution_id, "execution_id")),
+        return await self._call(  # type: ignore[no-any-return]
+            _UPDATE,
+            {"execution_id": execution_id},
             json_body={"isPublic": is_public},
             options=options,
         )
-        return structure(data, Execution)
 
     async def delete(self, execution_id: str, **options: Unpack[RequestOptions]) -> int:
         """
@@ -219,9 +219,7 @@ class Executions(Resource):
         Returns:
             How many executions were deleted: 1, or 0 when none had this id.
         """
-        data = await self._request(
-            "DELETE", _EXECUTION.format(path_id(execution_id, "execution_id")), options=options
-        )
+        data = await self._call(_DELETE, {"execution_id": execution_id}, options=options)
         return _deleted(data)
 
     async def delete_many(
@@ -238,9 +236,7 @@ class Executions(Resource):
         ids = [_non_empty(i, "each execution id") for i in execution_ids]
         if not ids:
             raise ValueError("execution_ids is empty")
-        data = await self._request(
-            "DELETE", _EXECUTIONS, json_body={"executionIds": ids}, options=options
-        )
+        data = await self._call(_DELETE_MANY, json_body={"executionIds": ids}, options=options)
         return _deleted(data)
 
     async def for_chat(

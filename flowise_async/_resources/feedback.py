@@ -7,12 +7,14 @@ import datetime as dt
 from typing import Any, Unpack
 
 from ..models._feedback import Feedback
-from ._base import RequestOptions, Resource, date_param, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource, date_param
 
 
 __all__ = ["FeedbackResource"]
 
-_PATH = "/api/v1/feedback"
+_CREATE = Endpoint("POST", "/api/v1/feedback", answer=Feedback)
+_LIST = Endpoint("GET", "/api/v1/feedback/{chatflow_id}", answer=builtins.list[Feedback])
+_UPDATE = Endpoint("PUT", "/api/v1/feedback/{feedback_id}", expect="any")
 
 
 class FeedbackResource(Resource):
@@ -58,8 +60,7 @@ class FeedbackResource(Resource):
             body["chatId"] = chat_id
         if chatflow_id is not None:
             body["chatflowid"] = chatflow_id
-        data = await self._request("POST", _PATH, json_body=body, options=options)
-        return structure(data, Feedback)
+        return await self._call(_CREATE, json_body=body, options=options)  # type: ignore[no-any-return]
 
     async def list(
         self,
@@ -78,10 +79,9 @@ class FeedbackResource(Resource):
             "startDate": date_param(start_date),
             "endDate": date_param(end_date),
         }
-        data = await self._request(
-            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", params=params, options=options
+        return await self._call(  # type: ignore[no-any-return]
+            _LIST, {"chatflow_id": chatflow_id}, params=params, options=options
         )
-        return structure(data, builtins.list[Feedback])
 
     async def update(
         self,
@@ -102,6 +102,4 @@ class FeedbackResource(Resource):
             body["rating"] = rating
         if content is not None:
             body["content"] = content
-        await self._request(
-            "PUT", f"{_PATH}/{path_id(feedback_id)}", json_body=body, expect="any", options=options
-        )
+        await self._call(_UPDATE, {"feedback_id": feedback_id}, json_body=body, options=options)

@@ -6,12 +6,13 @@ import builtins
 from typing import Any, Unpack
 
 from ..models._leads import Lead
-from ._base import RequestOptions, Resource, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource
 
 
 __all__ = ["Leads"]
 
-_PATH = "/api/v1/leads"
+_CREATE = Endpoint("POST", "/api/v1/leads", answer=Lead)
+_LIST = Endpoint("GET", "/api/v1/leads/{chatflow_id}", answer=builtins.list[Lead])
 
 
 class Leads(Resource):
@@ -43,8 +44,7 @@ class Leads(Resource):
         for key, value in (("name", name), ("email", email), ("phone", phone), ("chatId", chat_id)):
             if value is not None:
                 body[key] = value
-        data = await self._request("POST", _PATH, json_body=body, options=options)
-        return structure(data, Lead)
+        return await self._call(_CREATE, json_body=body, options=options)  # type: ignore[no-any-return]
 
     async def list(
         self, chatflow_id: str, **options: Unpack[RequestOptions]
@@ -57,7 +57,4 @@ class Leads(Resource):
             an API-key client never has there: those servers answer `NotFoundError`
             ("workspace undefined not found") to every API-key caller. Older servers answer.
         """
-        data = await self._request(
-            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", options=options
-        )
-        return structure(data, builtins.list[Lead])
+        return await self._call(_LIST, {"chatflow_id": chatflow_id}, options=options)  # type: ignore[no-any-return]

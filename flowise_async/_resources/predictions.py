@@ -8,16 +8,17 @@ from typing import Any, TypedDict, Unpack
 
 from .. import _hooks
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
-from .._config import Limits, Retries, Timeouts
+from .._config import Limits, Retries, Timeouts, as_timeouts
 from .._convert import structure_prediction
 from .._exceptions import EventDecodeError
+from .._options import FinalOptions
 from .._stream import Body, EventStream
-from .._transport import RawResponse, unexpected_content
+from .._transport import RawResponse, RequestSpec, unexpected_content
 from ..models._chat_messages import ChatMessage
 from ..models._prediction import Action, Prediction, RunStatus, recovered
 from ..models._request import HumanInput, Message, PredictionRequest, Upload
 from . import _resume
-from ._base import RequestOptions, Resource, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource
 from ._files import FileInput, form_files, override_form
 
 
@@ -35,9 +36,12 @@ class PredictionOptions(TypedDict, total=False):
     extra_body: Mapping[str, Any]
 
 
-_PREDICTION = "/api/v1/prediction/{}"
-_ABORT = "/api/v1/chatmessage/abort/{}/{}"
-_MESSAGES = "/api/v1/chatmessage/{}"
+# Re-sent only when it certainly never reached the server (see Retries).
+PREDICTION = Endpoint("POST", "/api/v1/prediction/{chatflow_id}", retry=True)
+# With files (multipart): never re-sent, a file object cannot be read twice.
+PREDICTION_FILES = Endpoint("POST", "/api/v1/prediction/{chatflow_id}", retry=False)
+ABORT = Endpoint("PUT", "/api/v1/chatmessage/abort/{chatflow_id}/{chat_id}", expect="any")
+_MESSAGES = Endpoint("GET", "/api/v1/chatmessage/{chatflow_id}", answer=list[ChatMessage])
 
 
 class Predictions(Resource):
@@ -61,7 +65,7 @@ class Predictions(Resource):
         action: Mapping[str, Any] | None = None,
         lead_email: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         retries: Retries | None = None,
         headers: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -121,24 +125,30 @@ class Predictions(Resource):
             extra_body=extra_body,
         ).body(streaming=False)
         options = _options(timeouts, retries, headers, extra_headers, extra_query)
-        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
-        work = self._create(chatflow_id, path, body, options, recover_from_history)
+        work = self._create(chatflow_id, body, options, recover_from_history)
         if not _hooks.follows_calls():
             return await work
         run = _hooks.CallInfo(
-            "run", "POST", path, chatflow_id=chatflow_id, chat_id=chat_id, question=question
+            "run",
+            "POST",
+            f"/api/v1/prediction/{chatflow_id}",
+            chatflow_id=chatflow_id,
+            chat_id=chat_id,
+            question=question,
+            route=PREDICTION.route,
         )
         return await _hooks.observed(run, work)
 
     async def _create(
         self,
         chatflow_id: str,
-        path: str,
         body: dict[str, Any],
         options: RequestOptions,
         recover_from_history: bool,
     ) -> Prediction:
-        data = await self._request("POST", path, json_body=body, retry=True, options=options)
+        data = await self._call(
+            PREDICTION, {"chatflow_id": chatflow_id}, json_body=body, options=options
+        )
         prediction = _prediction(data)
         if recover_from_history:
             prediction = await self.recover(chatflow_id, prediction)
@@ -168,13 +178,10 @@ class Predictions(Resource):
             return prediction
         message_id = prediction.chat_message_id
         params = {"chatId": prediction.chat_id, "order": "DESC", "messageId": message_id}
-        data = await self._request(
-            "GET",
-            _MESSAGES.format(path_id(chatflow_id, "chatflow_id")),
-            params=params,
-            options=options,
+        messages: list[ChatMessage] = await self._call(
+            _MESSAGES, {"chatflow_id": chatflow_id}, params=params, options=options
         )
-        for message in structure(data, list[ChatMessage]):
+        for message in messages:
             if message.role != "apiMessage" or not message.content:
                 continue
             if message_id is None or message.id == message_id:
@@ -197,7 +204,7 @@ class Predictions(Resource):
         extra_body: Mapping[str, Any] | None = None,
         raise_on_error: bool = True,
         abort_on_exit: bool | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         retries: Retries | None = None,
         headers: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -252,14 +259,13 @@ class Predictions(Resource):
             lead_email=lead_email,
             extra_body=extra_body,
         ).body(streaming=True)
-        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
-        options = self._options(_options(timeouts, retries, headers, extra_headers, extra_query))
+        final = self._final(_options(timeouts, retries, headers, extra_headers, extra_query))
+        spec = RequestSpec.of(
+            PREDICTION, {"chatflow_id": chatflow_id}, json=body, streamed=True, options=final
+        )
 
         async def opener() -> Body:
-            raw = await self._transport.send(
-                "POST", path, json_body=body, retry=True, stream=True, options=options
-            )
-            return await _checked(raw)
+            return await _checked(await self._transport.send_spec(spec))
 
         return self._event_stream(
             opener,
@@ -267,7 +273,7 @@ class Predictions(Resource):
             chat_id,
             raise_on_error=raise_on_error,
             abort_on_exit=abort_on_exit,
-            timeouts=timeouts,
+            options=final,
             keep_text=keep_text,
             question=question,
         )
@@ -280,11 +286,12 @@ class Predictions(Resource):
         *,
         raise_on_error: bool,
         abort_on_exit: bool | None,
-        timeouts: Timeouts | None,
+        options: FinalOptions,
         keep_text: bool = True,
         question: Any = None,
     ) -> EventStream:
-        """The stream of one prediction whose request *opener* sends (not sent yet)."""
+        """The stream of one prediction whose request *opener* sends (not sent yet) with
+        *options*, which also give the stream its event timeout."""
         ctx = self._ctx
         if abort_on_exit is None:
             abort_on_exit = ctx.abort_on_exit
@@ -301,7 +308,7 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_hook=hook,
             max_event_size=ctx.max_event_size,
-            event_timeout=(timeouts.merge(ctx.timeouts) if timeouts else ctx.timeouts).event,
+            event_timeout=options.timeouts.event,
             recover=lambda prediction: self.recover(chatflow_id, prediction),
             keep_text=keep_text,
             question=question,
@@ -319,7 +326,7 @@ class Predictions(Resource):
         on_progress: ProgressCallback | None = None,
         total: int | None = None,
         override_config: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
     ) -> Batch:
         """
         Run many predictions of one chatflow, a bounded number at a time.
@@ -356,6 +363,8 @@ class Predictions(Resource):
             results = await flowise.predictions.batch(flow_id, questions, concurrency=32)
             answers = [r.value.text for r in results if r.ok]
         """
+        if timeouts is not None:
+            timeouts = as_timeouts(timeouts)  # a bad value fails here, not in every item
 
         async def run_one(options: dict[str, Any], streamed: bool, on_event: OnEvent) -> Prediction:
             if not streamed:
@@ -390,7 +399,7 @@ class Predictions(Resource):
         chat_id: str | None = None,
         override_config: Mapping[str, Any] | None = None,
         lead_email: str | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         retries: Retries | None = None,
         headers: Mapping[str, str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -434,9 +443,8 @@ class Predictions(Resource):
         parts, form = _files_form(
             files, question, chat_id, lead_email, override_config, streaming=False
         )
-        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
         work = self._create_with_files(
-            path,
+            chatflow_id,
             form,
             parts,
             _options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
@@ -444,14 +452,22 @@ class Predictions(Resource):
         if not _hooks.follows_calls():
             return await work
         run = _hooks.CallInfo(
-            "run", "POST", path, chatflow_id=chatflow_id, chat_id=chat_id, question=question
+            "run",
+            "POST",
+            f"/api/v1/prediction/{chatflow_id}",
+            chatflow_id=chatflow_id,
+            chat_id=chat_id,
+            question=question,
+            route=PREDICTION_FILES.route,
         )
         return await _hooks.observed(run, work)
 
     async def _create_with_files(
-        self, path: str, form: Mapping[str, Any], parts: Any, options: RequestOptions
+        self, chatflow_id: str, form: Mapping[str, Any], parts: Any, options: RequestOptions
     ) -> Prediction:
-        data = await self._request("POST", path, form=form, files=parts, options=options)
+        data = await self._call(
+            PREDICTION_FILES, {"chatflow_id": chatflow_id}, form=form, files=parts, options=options
+        )
         return _prediction(data)
 
     async def resume(
@@ -464,7 +480,7 @@ class Predictions(Resource):
         action: Action | None = None,
         start_node_id: str | None = None,
         override_config: Mapping[str, Any] | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         **options: Unpack[PredictionOptions],
     ) -> Prediction:
         """
@@ -523,7 +539,7 @@ class Predictions(Resource):
         start_node_id: str | None = None,
         override_config: Mapping[str, Any] | None = None,
         abort_on_exit: bool | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         **options: Unpack[PredictionOptions],
     ) -> EventStream:
         """
@@ -563,7 +579,7 @@ class Predictions(Resource):
         lead_email: str | None = None,
         raise_on_error: bool = True,
         abort_on_exit: bool | None = None,
-        timeouts: Timeouts | None = None,
+        timeouts: Timeouts | float | None = None,
         **options: Unpack[PredictionOptions],
     ) -> EventStream:
         """
@@ -587,8 +603,7 @@ class Predictions(Resource):
             files, question, chat_id, lead_email, override_config, streaming=True
         )
         chat_id = form["chatId"]  # a streamed run gets its id now, for its abort
-        path = _PREDICTION.format(path_id(chatflow_id, "chatflow_id"))
-        call = self._options(
+        final = self._final(
             _options(
                 timeouts,
                 options.get("retries"),
@@ -599,12 +614,17 @@ class Predictions(Resource):
             )
         )
 
+        spec = RequestSpec.of(
+            PREDICTION_FILES,
+            {"chatflow_id": chatflow_id},
+            form=form,
+            files=tuple(parts),
+            streamed=True,
+            options=final,
+        )
+
         async def opener() -> Body:
-            # Not re-sent on failure: a file object cannot be read twice.
-            raw = await self._transport.send(
-                "POST", path, form=form, files=parts, retry=False, stream=True, options=call
-            )
-            return await _checked(raw)
+            return await _checked(await self._transport.send_spec(spec))
 
         return self._event_stream(
             opener,
@@ -612,7 +632,7 @@ class Predictions(Resource):
             chat_id,
             raise_on_error=raise_on_error,
             abort_on_exit=abort_on_exit,
-            timeouts=timeouts,
+            options=final,
             question=question,
         )
 
@@ -626,23 +646,19 @@ class Predictions(Resource):
         Flowise answers 200 even when nothing runs; it stops agent flows, while classic
         chatflows run to their end.
         """
-        await self._request(
-            "PUT",
-            _ABORT.format(path_id(chatflow_id, "chatflow_id"), path_id(chat_id, "chat_id")),
-            expect="any",
-            options=options,
-        )
+        await self._call(ABORT, {"chatflow_id": chatflow_id, "chat_id": chat_id}, options=options)
 
 
 def _options(  # noqa: PLR0917 - private, called with the same six values each time
-    timeouts: Timeouts | None,
+    timeouts: Timeouts | float | None,
     retries: Retries | None,
     headers: Mapping[str, str] | None,
     extra_headers: Mapping[str, str] | None,
     extra_query: Mapping[str, Any] | None,
     extra_body: Mapping[str, Any] | None = None,
 ) -> RequestOptions:
-    """The `RequestOptions` of a prediction call's keyword arguments."""
+    """The `RequestOptions` of a prediction call's keyword arguments (``headers`` and
+    ``extra_headers`` are one option), merged by `Resource._final` as every call's are."""
     options: RequestOptions = {}
     if timeouts is not None:
         options["timeouts"] = timeouts

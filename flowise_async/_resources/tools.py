@@ -9,12 +9,16 @@ from typing import Any, Unpack, overload
 
 from ..models._common import DeleteResult, Page
 from ..models._tools import Tool
-from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id, structure
+from ._base import DEFAULT_PAGE_SIZE, Endpoint, RequestOptions, Resource
 
 
 __all__ = ["Tools"]
 
-_PATH = "/api/v1/tools"
+_LIST = Endpoint("GET", "/api/v1/tools")
+_GET = Endpoint("GET", "/api/v1/tools/{tool_id}", answer=Tool)
+_CREATE = Endpoint("POST", "/api/v1/tools", answer=Tool)
+_UPDATE = Endpoint("PUT", "/api/v1/tools/{tool_id}", answer=Tool)
+_DELETE = Endpoint("DELETE", "/api/v1/tools/{tool_id}", expect="any")
 
 
 def _tool_body(
@@ -67,13 +71,13 @@ class Tools(Resource):
         **options: Unpack[RequestOptions],
     ) -> builtins.list[Tool] | Page[Tool]:
         """List the tools: all of them, or one `Page` when *page* and *limit* are given."""
-        return await self._get_list(_PATH, Tool, page=page, limit=limit, options=options)
+        return await self._get_list(_LIST, Tool, page=page, limit=limit, options=options)
 
     def iter(
         self, *, page_size: int = DEFAULT_PAGE_SIZE, **options: Unpack[RequestOptions]
     ) -> AsyncIterator[Tool]:
         """Iterate over all tools, *page_size* per request."""
-        return self._iter_pages(_PATH, Tool, page_size=page_size, options=options)
+        return self._iter_pages(_LIST, Tool, page_size=page_size, options=options)
 
     async def get(self, tool_id: str, **options: Unpack[RequestOptions]) -> Tool:
         """
@@ -82,8 +86,7 @@ class Tools(Resource):
         Raises:
             NotFoundError: No such tool.
         """
-        data = await self._request("GET", f"{_PATH}/{path_id(tool_id)}", options=options)
-        return structure(data, Tool)
+        return await self._call(_GET, {"tool_id": tool_id}, options=options)  # type: ignore[no-any-return]
 
     async def create(
         self,
@@ -116,8 +119,7 @@ class Tools(Resource):
             schema=schema,
             func=func,
         )
-        data = await self._request("POST", _PATH, json_body=body, options=options)
-        return structure(data, Tool)
+        return await self._call(_CREATE, json_body=body, options=options)  # type: ignore[no-any-return]
 
     async def update(
         self,
@@ -140,11 +142,10 @@ class Tools(Resource):
             schema=schema,
             func=func,
         )
-        data = await self._request(
-            "PUT", f"{_PATH}/{path_id(tool_id)}", json_body=body, options=options
+        return await self._call(  # type: ignore[no-any-return]
+            _UPDATE, {"tool_id": tool_id}, json_body=body, options=options
         )
-        return structure(data, Tool)
 
     async def delete(self, tool_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a tool."""
-        return await self._delete(f"{_PATH}/{path_id(tool_id)}", options=options)
+        return await self._delete(_DELETE, {"tool_id": tool_id}, options=options)

@@ -9,12 +9,13 @@ from typing import Unpack
 
 from ..models._common import DeleteResult
 from ..models._upsert_history import UpsertRecord
-from ._base import RequestOptions, Resource, date_param, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource, date_param, structure
 
 
 __all__ = ["UpsertHistory"]
 
-_PATH = "/api/v1/upsert-history"
+_LIST = Endpoint("GET", "/api/v1/upsert-history/{chatflow_id}", answer=builtins.list[UpsertRecord])
+_DELETE = Endpoint("PATCH", "/api/v1/upsert-history", expect="any")
 
 
 class UpsertHistory(Resource):
@@ -42,10 +43,9 @@ class UpsertHistory(Resource):
             "startDate": date_param(start_date),
             "endDate": date_param(end_date),
         }
-        data = await self._request(
-            "GET", f"{_PATH}/{path_id(chatflow_id, 'chatflow_id')}", params=params, options=options
+        return await self._call(  # type: ignore[no-any-return]
+            _LIST, {"chatflow_id": chatflow_id}, params=params, options=options
         )
-        return structure(data, builtins.list[UpsertRecord])
 
     async def delete(self, ids: Iterable[str], **options: Unpack[RequestOptions]) -> DeleteResult:
         """
@@ -58,9 +58,7 @@ class UpsertHistory(Resource):
         id_list = [ids] if isinstance(ids, str) else list(ids)
         if not id_list:
             raise ValueError("give at least one id")
-        data = await self._request(
-            "PATCH", _PATH, json_body={"ids": id_list}, expect="any", options=options
-        )
+        data = await self._call(_DELETE, json_body={"ids": id_list}, options=options)
         if isinstance(data, dict):
             return structure(data, DeleteResult)
         return DeleteResult(raw=data)

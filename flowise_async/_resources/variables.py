@@ -8,12 +8,15 @@ from typing import Any, Unpack, overload
 
 from ..models._common import DeleteResult, Page
 from ..models._variables import Variable
-from ._base import DEFAULT_PAGE_SIZE, RequestOptions, Resource, path_id, structure
+from ._base import DEFAULT_PAGE_SIZE, Endpoint, RequestOptions, Resource
 
 
 __all__ = ["Variables"]
 
-_PATH = "/api/v1/variables"
+_LIST = Endpoint("GET", "/api/v1/variables")
+_CREATE = Endpoint("POST", "/api/v1/variables", answer=Variable)
+_UPDATE = Endpoint("PUT", "/api/v1/variables/{variable_id}", answer=Variable)
+_DELETE = Endpoint("DELETE", "/api/v1/variables/{variable_id}", expect="any")
 
 
 class Variables(Resource):
@@ -41,13 +44,13 @@ class Variables(Resource):
         **options: Unpack[RequestOptions],
     ) -> builtins.list[Variable] | Page[Variable]:
         """List the variables: all of them, or one `Page` when *page* and *limit* are given."""
-        return await self._get_list(_PATH, Variable, page=page, limit=limit, options=options)
+        return await self._get_list(_LIST, Variable, page=page, limit=limit, options=options)
 
     def iter(
         self, *, page_size: int = DEFAULT_PAGE_SIZE, **options: Unpack[RequestOptions]
     ) -> AsyncIterator[Variable]:
         """Iterate over all variables, *page_size* per request."""
-        return self._iter_pages(_PATH, Variable, page_size=page_size, options=options)
+        return self._iter_pages(_LIST, Variable, page_size=page_size, options=options)
 
     async def create(
         self, *, name: str, value: str, type: str = "static", **options: Unpack[RequestOptions]
@@ -62,8 +65,7 @@ class Variables(Resource):
             type: ``"static"`` (default) or ``"runtime"``.
         """
         body = {"name": name, "value": value, "type": type}
-        data = await self._request("POST", _PATH, json_body=body, options=options)
-        return structure(data, Variable)
+        return await self._call(_CREATE, json_body=body, options=options)  # type: ignore[no-any-return]
 
     async def update(
         self,
@@ -84,11 +86,10 @@ class Variables(Resource):
         for key, item in (("name", name), ("value", value), ("type", type)):
             if item is not None:
                 body[key] = item
-        data = await self._request(
-            "PUT", f"{_PATH}/{path_id(variable_id)}", json_body=body, options=options
+        return await self._call(  # type: ignore[no-any-return]
+            _UPDATE, {"variable_id": variable_id}, json_body=body, options=options
         )
-        return structure(data, Variable)
 
     async def delete(self, variable_id: str, **options: Unpack[RequestOptions]) -> DeleteResult:
         """Delete a variable."""
-        return await self._delete(f"{_PATH}/{path_id(variable_id)}", options=options)
+        return await self._delete(_DELETE, {"variable_id": variable_id}, options=options)

@@ -6,11 +6,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Unpack
 
 from ..models._common import UpsertResult
-from ._base import RequestOptions, Resource, path_id, structure
+from ._base import Endpoint, RequestOptions, Resource
 from ._files import FileInput, form_files, override_form
 
 
 __all__ = ["Vectors"]
+
+_UPSERT = Endpoint("POST", "/api/v1/vector/upsert/{chatflow_id}", answer=UpsertResult)
 
 
 class Vectors(Resource):
@@ -55,20 +57,18 @@ class Vectors(Resource):
                 is bound to another key.
             RateLimitError: The flow's rate limit was hit.
         """
-        path = f"/api/v1/vector/upsert/{path_id(chatflow_id, 'chatflow_id')}"
+        path = {"chatflow_id": chatflow_id}
         if files is not None:
             parts = form_files(files)
             if not parts:
                 raise ValueError("files is empty: give at least one file, or files=None")
             form = override_form(override_config, {"stopNodeId": stop_node_id, "chatId": chat_id})
-            data = await self._request("POST", path, form=form, files=parts, options=options)
-        else:
-            body: dict[str, Any] = {}
-            if stop_node_id is not None:
-                body["stopNodeId"] = stop_node_id
-            if override_config is not None:
-                body["overrideConfig"] = dict(override_config)
-            if chat_id is not None:
-                body["chatId"] = chat_id
-            data = await self._request("POST", path, json_body=body, options=options)
-        return structure(data, UpsertResult)
+            return await self._call(_UPSERT, path, form=form, files=parts, options=options)  # type: ignore[no-any-return]
+        body: dict[str, Any] = {}
+        if stop_node_id is not None:
+            body["stopNodeId"] = stop_node_id
+        if override_config is not None:
+            body["overrideConfig"] = dict(override_config)
+        if chat_id is not None:
+            body["chatId"] = chat_id
+        return await self._call(_UPSERT, path, json_body=body, options=options)  # type: ignore[no-any-return]

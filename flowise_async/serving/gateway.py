@@ -51,11 +51,12 @@ from typing import Any, Final
 import attrs
 
 from .. import events as ev
+from .._accumulate import PredictionAccumulator
 from .._client import AsyncFlowise
+from .._event_table import answer_text, reasoning_text
 from .._exceptions import APIStatusError, FlowiseError, NotFoundError
 from .._stream import EventStream
 from .._wire import sse_fields
-from ..models._prediction import ExecutedNode
 from . import (
     Access,
     ConversationLock,
@@ -467,43 +468,15 @@ def _error_response(error: SafeError, exc: BaseException | None = None) -> JSONR
     return JSONResponse(openai_error(error, exc), status_code=error.status, headers=headers)
 
 
-class _Usage:
-    """Token usage summed over the model calls Flowise reported."""
-
-    __slots__ = ("input", "output", "seen", "total")
-
-    def __init__(self) -> None:
-        # Zeros until Flowise reports tokens: OpenAI always sends usage, and clients rely on it.
-        self.input = self.output = self.total = 0
-        self.seen = False
-
-    def add(self, input_tokens: Any, output_tokens: Any, total_tokens: Any) -> None:
-        prompt = input_tokens if isinstance(input_tokens, int) else 0
-        completion = output_tokens if isinstance(output_tokens, int) else 0
-        self.input += prompt
-        self.output += completion
-        self.total += total_tokens if isinstance(total_tokens, int) else prompt + completion
-        self.seen = True
-
-    def payload(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.input,
-            "completion_tokens": self.output,
-            "total_tokens": self.total,
-        }
-
-
 class _Answer:
-    """What a completion collects from the flow's events."""
+    """What a completion collects from the flow's events (as their rows in the event table say)."""
 
-    __slots__ = ("nodes", "reasoning", "texts", "usage", "with_reasoning")
+    __slots__ = ("parts", "reasoning", "with_reasoning")
 
     def __init__(self, *, with_reasoning: bool = True) -> None:
-        self.texts: list[str] = []
+        self.parts = PredictionAccumulator()
         self.reasoning: list[str] = []
         self.with_reasoning = with_reasoning
-        self.usage = _Usage()
-        self.nodes: list[ExecutedNode] | None = None
 
     def take(self, event: ev.Event) -> dict[str, str] | None:
         """
@@ -511,37 +484,31 @@ class _Answer:
         for answer text, ``{"reasoning_content": ...}`` for the model's reasoning (Flowise's
         ``thinking`` events; the field that DeepSeek's API, vLLM and Open WebUI use).
         """
-        if isinstance(event, ev.TokenEvent):
-            if event.text:
-                self.texts.append(event.text)
-                return {"content": event.text}
-        elif isinstance(event, ev.ThinkingEvent):
-            if event.text and self.with_reasoning:
-                self.reasoning.append(event.text)
-                return {"reasoning_content": event.text}
-        elif isinstance(event, ev.UsageMetadataEvent):
-            self.usage.add(event.input_tokens, event.output_tokens, event.total_tokens)
-        elif isinstance(event, ev.AgentFlowExecutedDataEvent):
-            self.nodes = list(event.nodes)
+        self.parts.add(event)
+        text = answer_text(event)
+        if text:
+            return {"content": text}
+        thought = reasoning_text(event)
+        if thought and self.with_reasoning:
+            self.reasoning.append(thought)
+            return {"reasoning_content": thought}
         return None
 
     def usage_payload(self) -> dict[str, int]:
         """
-        The usage Flowise reported; from the executed nodes of an agent flow as a fallback;
-        zeros when Flowise reported none.
+        The run's usage (`PredictionAccumulator.usage`: what Flowise reported, else the
+        executed nodes of an agent flow) in OpenAI's shape; zeros when Flowise reported none
+        (OpenAI always sends usage, and clients rely on it).
         """
-        if not self.usage.seen and self.nodes:
-            for node in self.nodes:
-                data = node.data if isinstance(node.data, dict) else {}
-                output = data.get("output")
-                usage = output.get("usageMetadata") if isinstance(output, dict) else None
-                if isinstance(usage, dict):
-                    self.usage.add(
-                        usage.get("input_tokens"),
-                        usage.get("output_tokens"),
-                        usage.get("total_tokens"),
-                    )
-        return self.usage.payload()
+        usage = self.parts.usage
+        prompt = (usage and usage.input_tokens) or 0
+        completion = (usage and usage.output_tokens) or 0
+        total = usage.total_tokens if usage is not None else None
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion if total is None else total,
+        }
 
 
 # -- the router -----------------------------------------------------------------------------
@@ -976,7 +943,7 @@ class _Run:
     def _completion(self) -> dict[str, Any]:
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": "".join(self.answer_parts.texts),
+            "content": self.answer_parts.parts.text,
             "refusal": None,
         }
         if self.answer_parts.reasoning:

@@ -34,7 +34,7 @@ from typing import Any
 
 from .. import events as ev
 from .._client import AsyncFlowise
-from .._convert import encode_event
+from .._event_table import encode_event
 from .._exceptions import ClientStateError, FlowiseError
 from .._stream import EventStream
 from ._asgi import JSONResponse, Receive, Request, Scope, Send

@@ -96,8 +96,8 @@ async def test_a_retrieval_flow_and_other_calls(
     spans = telemetry.spans()
     names = [s.name for s in spans]
     assert names == [
-        "GET /api/v1/chatflows/{id}",
-        "GET /api/v1/chatflows/{id}",
+        "GET /api/v1/chatflows/{chatflow_id}",
+        "GET /api/v1/chatflows/{chatflow_id}",
         f"invoke_agent {flow}",
         f"invoke_agent {flow}",
     ]

@@ -9,7 +9,7 @@ import pytest
 
 from flowise_async import EventDecodeError
 from flowise_async import events as ev
-from flowise_async._convert import _documents, _documents_generic, decode_message
+from flowise_async._event_table import _documents, _documents_generic, decode_message
 from flowise_async.models import Document
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -13,7 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowise_async import EventDecodeError, events
-from flowise_async._convert import decode_event, decode_message, encode_event
+from flowise_async._event_table import (
+    EventRow,
+    add_row,
+    decode_event,
+    decode_message,
+    encode_event,
+)
 from flowise_async._stream import EventDecoder
 from flowise_async.models import (
     Action,
@@ -192,11 +198,16 @@ def test_wire_name_is_not_a_field() -> None:
     assert events.ToolEvent(name="x").name == "x"
 
 
-def test_registry_rejects_a_duplicate_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two classes with one wire name are an error when the registry is built."""
-    monkeypatch.setattr(events.NextAgentEvent, "wire_name", "tool")
+def test_registry_rejects_a_duplicate_name() -> None:
+    """Two classes with one wire name are an error when the second row is added."""
+
+    @attrs.frozen(kw_only=True)
+    class OtherTool:
+        wire_name: ClassVar[str] = "tool"
+
     with pytest.raises(TypeError, match="share the name 'tool'"):
-        events._registry()
+        add_row(EventRow(cls=OtherTool))
+    assert events.event_types()["tool"] is events.ToolEvent
 
 
 def test_metadata_fields_and_extra() -> None:

@@ -20,7 +20,7 @@ from flowise_async import (
     Retries,
     UnexpectedContentError,
 )
-from flowise_async._convert import decode_event
+from flowise_async._event_table import decode_event
 from flowise_async._features import (
     FEATURES,
     feature_for_route,
@@ -106,28 +106,29 @@ def test_feature_for_route(path: str, feature: str | None) -> None:
 
 
 def test_unavailable_on_an_older_server() -> None:
-    error = unavailable_error("/api/v1/executions", 404, "text/html", "2.2.8")
+    error = unavailable_error("executions", 404, "text/html", "2.2.8")
     assert isinstance(error, FeatureUnavailableError)
     assert isinstance(error, FlowiseError)
     assert (error.feature, error.added_in, error.server_version) == ("executions", "3.0.0", "2.2.8")
     assert "3.0.0" in str(error)
     assert "2.2.8" in str(error)
     # Flowise's web page with a 200 is the other answer of an unknown route.
-    assert unavailable_error("/api/v1/executions/1", 200, "text/html", "2.2.8") is not None
+    assert unavailable_error("executions", 200, "text/html", "2.2.8") is not None
 
 
 @pytest.mark.parametrize(
-    ("path", "status", "content_type", "version"),
+    ("feature", "status", "content_type", "version"),
     [
-        ("/api/v1/executions/1", 404, "application/json", "3.1.4"),  # a real not-found
-        ("/api/v1/executions", 404, "text/html", None),  # version unknown
-        ("/api/v1/executions", 500, "application/json", "2.2.8"),  # not a missing route
-        ("/api/v1/chatflows/x", 404, "text/html", "2.2.8"),  # not in the table
-        ("/api/v1/executions", 404, "", "not-a-version"),
+        ("executions", 404, "application/json", "3.1.4"),  # a real not-found
+        ("executions", 404, "text/html", None),  # version unknown
+        ("executions", 500, "application/json", "2.2.8"),  # not a missing route
+        ("executions", 404, "", "not-a-version"),
     ],
 )
-def test_no_feature_error(path: str, status: int, content_type: str, version: str | None) -> None:
-    assert unavailable_error(path, status, content_type, version) is None
+def test_no_feature_error(
+    feature: str, status: int, content_type: str, version: str | None
+) -> None:
+    assert unavailable_error(feature, status, content_type, version) is None
 
 
 async def test_client_names_the_feature_on_a_2x_server(mocked: aioresponses) -> None:

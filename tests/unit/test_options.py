@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,7 +136,7 @@ def test_with_options_checks_its_arguments() -> None:
     """Wrong types are TypeError, a bad event size ValueError (invalid arguments, not state)."""
     flowise = AsyncFlowise(BASE, transport=MockTransport(answer))
     with pytest.raises(TypeError, match="timeouts"):
-        flowise.with_options(timeouts=5)  # type: ignore[arg-type]
+        flowise.with_options(timeouts="5")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="api_key"):
         flowise.with_options(api_key=b"k")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_event_size"):
@@ -279,7 +280,7 @@ async def test_unknown_and_mistyped_options_are_type_errors() -> None:
         with pytest.raises(TypeError, match="extra_header"):
             await flowise.variables.list(extra_header={"a": "b"})  # type: ignore[call-arg]
         with pytest.raises(TypeError, match="timeouts must be a Timeouts"):
-            await flowise.tools.get("t", timeouts=3)  # type: ignore[arg-type]
+            await flowise.tools.get("t", timeouts="3")  # type: ignore[typeddict-item]
         with pytest.raises(TypeError, match="unknown chatflow field"):
             await flowise.chatflows.update("c", nmae="typo")
     assert mock.requests == []
@@ -351,3 +352,145 @@ async def test_raw_response_counts_attempts_and_refuses_batches() -> None:
             flowise.with_raw_response.tools.iter()
         with pytest.raises(AttributeError):
             flowise.with_raw_response.pool_stats  # noqa: B018 - the attribute access is the test
+
+
+# -- one options path: a number for Timeouts, one merge -------------------------------------
+
+
+def _hang_then(request: MockRequest) -> Any:
+    """No headers for 30 s (a test never waits that long)."""
+
+    async def later() -> MockResponse:
+        await asyncio.sleep(30)
+        return answer(request)  # pragma: no cover - never reached
+
+    return later()
+
+
+async def _heartbeats() -> AsyncIterator[bytes]:
+    yield conversation("Hel")[0]
+    for _ in range(300):
+        await asyncio.sleep(0.05)
+        yield b":heartbeat\n\n"
+
+
+def test_a_number_is_a_timeouts_for_the_client_and_its_views() -> None:
+    """timeouts=5 sets connect, headers, idle and event; total and pool stay."""
+    flowise = AsyncFlowise(BASE, transport=MockTransport(answer), timeouts=5)
+    t = flowise.timeouts
+    assert (t.connect, t.headers, t.idle, t.event) == (5, 5, 5, 5)
+    assert (t.total, t.pool) == (Timeouts().total, Timeouts().pool)
+    base = AsyncFlowise(
+        BASE, transport=MockTransport(answer), timeouts=Timeouts(total=9, pool=3, headers=60)
+    )
+    view = base.with_options(timeouts=2.5)
+    v = view.timeouts
+    assert (v.connect, v.headers, v.idle, v.event) == (2.5, 2.5, 2.5, 2.5)
+    assert (v.total, v.pool) == (9, 3)  # kept from the client, not reset to the defaults
+    assert base.timeouts.headers == 60
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda f: f.predictions.create("f", "q", timeouts=0.3), id="create"),
+        pytest.param(lambda f: f.chatflows.list(timeouts=0.3), id="chatflows.list"),
+        pytest.param(lambda f: f.request("GET", "/api/v1/nodes", timeouts=0.3), id="request"),
+        pytest.param(
+            lambda f: f.predictions.stream("f", "q", timeouts=0.3).__aenter__(), id="stream"
+        ),
+    ],
+)
+async def test_a_number_per_call_bounds_the_headers(call: Any) -> None:
+    """timeouts=0.3 on a call is headers=0.3 (among others): phase headers, 0.3 s."""
+    async with AsyncFlowise(BASE, transport=MockTransport(_hang_then), timeouts=60) as flowise:
+        async with asyncio.timeout(10):
+            with pytest.raises(APITimeoutError) as info:
+                await call(flowise)
+    assert info.value.phase == "headers"
+    assert "0.3 s" in str(info.value)
+
+
+async def test_a_number_per_call_bounds_a_streams_events() -> None:
+    """timeouts=0.3 on a stream is event=0.3 too: heartbeats alone end it, phase event."""
+
+    def handler(request: MockRequest) -> MockResponse:
+        return MockResponse(200, content=_heartbeats(), content_type=SSE)
+
+    async with AsyncFlowise(BASE, transport=MockTransport(handler), timeouts=60) as flowise:
+        async with asyncio.timeout(10):
+            with pytest.raises(APITimeoutError) as info:
+                async with flowise.predictions.stream("f", "q", timeouts=0.3) as stream:
+                    await stream.final()
+    assert info.value.phase == "event"
+    assert "0.3 s" in str(info.value)
+
+
+async def test_a_streams_event_timeout_comes_from_the_merged_options() -> None:
+    """The event timeout of a view, under a call that sets only headers, is the view's."""
+
+    def handler(request: MockRequest) -> MockResponse:
+        return MockResponse(200, content=_heartbeats(), content_type=SSE)
+
+    async with AsyncFlowise(BASE, transport=MockTransport(handler), timeouts=60) as flowise:
+        view = flowise.with_options(timeouts=Timeouts(event=0.3))
+        async with asyncio.timeout(10):
+            with pytest.raises(APITimeoutError) as info:
+                async with view.predictions.stream(
+                    "f", "q", timeouts=Timeouts(headers=5)
+                ) as stream:
+                    await stream.final()
+    assert info.value.phase == "event"
+    assert "0.3 s" in str(info.value)
+
+
+BAD_NUMBERS = [
+    pytest.param(True, id="True"),
+    pytest.param(False, id="False"),
+    pytest.param(-1, id="negative"),
+    pytest.param(0, id="zero"),
+    pytest.param(float("nan"), id="nan"),
+    pytest.param(float("inf"), id="inf"),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_NUMBERS)
+async def test_a_bool_or_a_bad_number_is_a_value_error_everywhere(bad: Any) -> None:
+    """A bool, a number that is not positive and finite: ValueError, nothing sent."""
+    mock = MockTransport(answer)
+    with pytest.raises(ValueError, match="timeouts"):
+        AsyncFlowise(BASE, transport=mock, timeouts=bad)
+    async with AsyncFlowise(BASE, transport=mock) as flowise:
+        with pytest.raises(ValueError, match="timeouts"):
+            flowise.with_options(timeouts=bad)
+        with pytest.raises(ValueError, match="timeouts"):
+            await flowise.predictions.create("f", "q", timeouts=bad)
+        with pytest.raises(ValueError, match="timeouts"):
+            await flowise.chatflows.list(timeouts=bad)
+        with pytest.raises(ValueError, match="timeouts"):
+            await flowise.request("GET", "/api/v1/nodes", timeouts=bad)
+        with pytest.raises(ValueError, match="timeouts"):
+            flowise.predictions.stream("f", "q", timeouts=bad)
+        with pytest.raises(ValueError, match="timeouts"):
+            flowise.predictions.batch("f", ["q"], timeouts=bad)
+    assert mock.requests == []
+
+
+@pytest.mark.parametrize("bad", BAD_NUMBERS)
+def test_a_timeouts_field_refuses_a_bool_or_a_bad_number(bad: Any) -> None:
+    """The same rule for each field of Timeouts."""
+    with pytest.raises(ValueError, match="idle"):
+        Timeouts(idle=bad)
+
+
+def test_options_are_merged_in_one_place() -> None:
+    """Timeouts.merge is called by FinalOptions.over only, and nothing else merges layers."""
+    import flowise_async
+
+    root = Path(flowise_async.__file__).parent
+    callers = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if ".merge(" in path.read_text(encoding="utf-8")
+    )
+    assert callers == ["_config.py", "_options.py"]  # _config: its docstring example
