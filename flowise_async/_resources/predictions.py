@@ -131,7 +131,7 @@ class Predictions(Resource):
         run = _hooks.CallInfo(
             "run",
             "POST",
-            f"/api/v1/prediction/{chatflow_id}",
+            _run_path(chatflow_id),
             chatflow_id=chatflow_id,
             chat_id=chat_id,
             question=question,
@@ -454,7 +454,7 @@ class Predictions(Resource):
         run = _hooks.CallInfo(
             "run",
             "POST",
-            f"/api/v1/prediction/{chatflow_id}",
+            _run_path(chatflow_id),
             chatflow_id=chatflow_id,
             chat_id=chat_id,
             question=question,
@@ -737,3 +737,10 @@ async def _checked(raw: RawResponse) -> Body:
         raise
     raw.close(reuse=True)
     raise unexpected_content(raw, body)
+
+
+def _run_path(chatflow_id: str) -> str:
+    """The path of a run's request, as the hooks' `CallInfo` shows it."""
+    return RequestSpec(
+        method=PREDICTION.method, route=PREDICTION.route, path_params={"chatflow_id": chatflow_id}
+    ).path
