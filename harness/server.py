@@ -10,8 +10,14 @@ use it without an event loop::
 
 ``FlowiseServer(version="2.2.8")`` runs another release line (see ``harness.install.LINES``),
 ``FlowiseServer(queue=True, workers=2)`` runs Flowise in queue mode: a Redis server, the main
-server with ``MODE=queue`` and *workers* ``flowise worker`` processes sharing its data directory
-and secret key.
+server with ``MODE=queue`` and *workers* ``flowise worker`` processes sharing its database,
+data directory and secret key.
+
+Flowise stores its data in PostgreSQL by default (``database="postgres"``), as production
+deployments do: each server gets its own PostgreSQL (`harness.postgres.PostgresServer`, on
+127.0.0.1, in a temporary directory) and its own database there; the Flowise install then needs
+no compiled ``sqlite3``. ``database="sqlite"`` keeps Flowise's own default, a SQLite file in the
+server's data directory (what the demo runs).
 
 Every process binds to 127.0.0.1 only, every wait is bounded, and every process is stopped
 (SIGTERM, then SIGKILL) and the temporary data directory removed on every way out.
@@ -40,13 +46,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from harness import install
+from harness import install, postgres
 
 
 HERE = Path(__file__).resolve().parent
 FLOWS_DIR = HERE / "flows"
 PRELOAD = HERE / "tiktoken_offline.cjs"
-QUEUE_PRELOAD = HERE / "sqlite_busy_timeout.cjs"  # queue mode: processes share one SQLite file
+QUEUE_PRELOAD = HERE / "sqlite_busy_timeout.cjs"  # queue mode on SQLite: processes share a file
+DATABASE = "postgres"
+"""The database a `FlowiseServer` stores its data in unless told otherwise."""
 
 FLOW_NAMES = (
     "conversation",
@@ -209,6 +217,8 @@ class RealFlowise:
     """The Flowise release running."""
     queue: bool = False
     """Whether it runs in queue mode (Redis and workers)."""
+    database: str = DATABASE
+    """Where Flowise stores its data: ``"postgres"`` or ``"sqlite"``."""
     server: FlowiseServer | None = field(default=None, repr=False, compare=False)
     """The harness that runs it: ``kill_worker(i)`` and ``stop_redis()`` for fault tests."""
 
@@ -372,7 +382,13 @@ class FlowiseServer:
         version: str | None = None,
         queue: bool = False,
         workers: int = 1,
+        database: str = DATABASE,
     ) -> None:
+        if database not in install.DATABASES:
+            raise HarnessError(
+                f"unknown database {database!r}; choose from {', '.join(install.DATABASES)}"
+            )
+        self.database = database
         self.line = install.line(version)
         self.version = self.line.version
         self.queue = queue
@@ -388,6 +404,8 @@ class FlowiseServer:
         self._llm: _Process | None = None
         self._log_file: IO[bytes] | None = None
         self._redis: _Process | None = None
+        self._postgres: postgres.PostgresServer | None = None
+        self._db_name = ""
         self._workers: list[_Process] = []
         self.redis_port: int | None = None
         self._port = 0
@@ -414,13 +432,14 @@ class FlowiseServer:
     def start(self) -> RealFlowise:
         """Start both servers and bootstrap Flowise; on failure the caller must call ``stop``."""
         if self.install_if_missing:
-            root = install.ensure_installed(version=self.version)
+            root = install.ensure_installed(version=self.version, databases=(self.database,))
         else:
             root = install.install_dir(self.version)
-            if not install.is_installed(root):
+            if not install.is_installed(root, database=self.database):
                 raise HarnessError(
-                    f"Flowise {self.version} is not installed; run: "
-                    f"{sys.executable} -m harness.install --version {self.version}"
+                    f"Flowise {self.version} is not installed for {self.database}; run: "
+                    f"{sys.executable} -m harness.install --version {self.version} "
+                    f"--database {self.database}"
                 )
         package = install.flowise_package_dir(root)
         if (package / ".env").exists():
@@ -429,13 +448,18 @@ class FlowiseServer:
             )
         self.data_dir = Path(tempfile.mkdtemp(prefix="flowise-async-it-"))
         llm_base_url = self._start_llm()
+        if self.database == "postgres":
+            self._start_postgres()
         if self.queue:
             self._start_redis()
         started = time.monotonic()
         base_url = self._start_flowise(root)
         self.startup_seconds = time.monotonic() - started
-        _log(f"Flowise {self.version} is up at {base_url} after {self.startup_seconds:.1f} s")
-        if self.queue:
+        _log(
+            f"Flowise {self.version} on {self.database} is up at {base_url} "
+            f"after {self.startup_seconds:.1f} s"
+        )
+        if self.queue and self.database == "sqlite":
             self._use_wal()
         for index in range(self.worker_count):
             self._start_worker(root, index)
@@ -459,6 +483,12 @@ class FlowiseServer:
                 except BaseException as exc:
                     errors.append(exc)
                 setattr(self, attr, None)
+        if self._postgres is not None:  # after every process that uses it
+            try:
+                self._postgres.stop()
+            except BaseException as exc:
+                errors.append(exc)
+            self._postgres = None
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -501,6 +531,16 @@ class FlowiseServer:
             f"the fake LLM did not report its port within 30 s:\n{_tail(out_path, 30)}"
         )
 
+    # -- PostgreSQL -----------------------------------------------------------------------
+
+    def _start_postgres(self) -> None:
+        """Start this server's own PostgreSQL and create its database."""
+        try:
+            self._postgres = postgres.PostgresServer().start()
+            self._db_name = self._postgres.create_database("flowise")
+        except postgres.PostgresError as exc:
+            raise HarnessError(str(exc)) from exc
+
     # -- Flowise --------------------------------------------------------------------------
 
     def _flowise_env(self, root: Path, port: int) -> dict[str, str]:
@@ -514,7 +554,10 @@ class FlowiseServer:
             not in {"NODE_OPTIONS", "NODE_ENV", "PORT", "HOST", "LOG_PATH", "LOG_LEVEL", "DEBUG"}
         }
         data = self.data_dir
-        preloads = (PRELOAD, QUEUE_PRELOAD) if self.queue else (PRELOAD,)
+        # Several processes on one SQLite file must wait for each other's writes; PostgreSQL
+        # serves them as it serves any deployment.
+        sqlite_queue = self.queue and self.database == "sqlite"
+        preloads = (PRELOAD, QUEUE_PRELOAD) if sqlite_queue else (PRELOAD,)
         node_options = " ".join(
             (*(f"--require {preload}" for preload in preloads), *self.line.node_options)
         )
@@ -522,8 +565,6 @@ class FlowiseServer:
             {
                 "HOST": "127.0.0.1",
                 "PORT": str(port),
-                "DATABASE_TYPE": "sqlite",
-                "DATABASE_PATH": str(data),
                 "SECRETKEY_PATH": str(data),
                 "LOG_PATH": str(data / "logs"),
                 "BLOB_STORAGE_PATH": str(data / "storage"),
@@ -532,6 +573,20 @@ class FlowiseServer:
                 "FLOWISE_ASYNC_NODE_MODULES": str(root / "node_modules"),
             }
         )
+        if self.database == "postgres":
+            assert self._postgres is not None
+            env.update(
+                {
+                    "DATABASE_TYPE": "postgres",
+                    "DATABASE_HOST": self._postgres.host,
+                    "DATABASE_PORT": str(self._postgres.port),
+                    "DATABASE_USER": self._postgres.user,
+                    "DATABASE_PASSWORD": "",  # trust authentication, 127.0.0.1 only
+                    "DATABASE_NAME": self._db_name,
+                }
+            )
+        else:
+            env.update({"DATABASE_TYPE": "sqlite", "DATABASE_PATH": str(data)})
         if self.queue:
             assert self.redis_port is not None
             env.update(
@@ -670,6 +725,22 @@ class FlowiseServer:
             time.sleep(0.5)
         raise HarnessError(f"worker {index} was not ready in time:\n{_tail(log_path, 40)}")
 
+    def query(self, sql: str) -> list[list[str]]:
+        """
+        Run one SQL query on the database this Flowise stores its data in; return its rows,
+        every value as text (for tests that check where the data went).
+        """
+        if self.database == "postgres":
+            if self._postgres is None:
+                raise HarnessError("the server is not running")
+            out = self._postgres.psql(sql, database=self._db_name)
+            return [row.split("|") for row in out.splitlines() if row]
+        if self.data_dir is None:
+            raise HarnessError("the server is not running")
+        path = self.data_dir / "database.sqlite"
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return [["" if v is None else str(v) for v in row] for row in conn.execute(sql)]
+
     def kill_worker(self, index: int = 0) -> None:
         """SIGKILL the worker *index* (queue mode): a worker that dies mid-run."""
         self._workers[index]._signal(signal.SIGKILL)
@@ -759,6 +830,7 @@ class FlowiseServer:
             log_path=self.data_dir / "flowise.log",
             version=self.version,
             queue=self.queue,
+            database=self.database,
             server=self,
         )
 

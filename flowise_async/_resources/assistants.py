@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any, Unpack
 
@@ -63,15 +64,19 @@ class Assistants(Resource):
                 JSON string the server stores).
             type: ``CUSTOM`` (default), ``OPENAI`` or ``AZURE``. OpenAI and Azure assistants
                 are also created at the provider, with the key of *credential*.
-            credential: The id of the credential holding the provider's key (sent as ``""``
-                when omitted: the server's database needs a value even for ``CUSTOM``).
+            credential: The id of the credential holding the provider's key. Omitted for a
+                ``CUSTOM`` assistant, a new UUID is sent, as Flowise's own UI does: the server
+                stores it as the assistant's internal identifier, in a column that needs a
+                UUID on PostgreSQL (an empty string fails there); ``""`` for the others.
             icon_src: Icon URL.
         """
         # The server's table has a NOT NULL credential column, also for CUSTOM assistants.
+        if not credential:
+            credential = str(uuid.uuid4()) if type == "CUSTOM" else ""
         body: dict[str, Any] = {
             "details": _details(details),
             "type": type,
-            "credential": credential or "",
+            "credential": credential,
         }
         if icon_src is not None:
             body["iconSrc"] = icon_src

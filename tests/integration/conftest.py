@@ -5,7 +5,9 @@ Every integration test runs against one or more server *lines*: a module lists t
 ``LINES`` (default: 3.1.4 only; ``ALL_LINES`` is 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode),
 and `pytest_generate_tests` parametrizes the session-scoped ``flowise_line`` with them (test ids
 ``[2.2.8]``, ``[3.0.13]``, ``[3.1.4]``, ``[3.1.4-queue]``); ``FLOWISE_ASYNC_LINES=2.2.8,3.0.13``
-runs every selected test against the lines listed there instead. Pytest orders the tests by line, so
+runs every selected test against the lines listed there instead. Every line stores its data in
+PostgreSQL, as production servers do, except ``3.1.4-sqlite`` (``SQLITE``): 3.1.4 on SQLite,
+Flowise's default and what the demo runs, for the streaming tests. Pytest orders the tests by line, so
 each line's server starts once, when its first test needs it, and stops before the next line's
 starts: one server (and one fake model) at a time.
 
@@ -31,6 +33,8 @@ from harness.server import FLOW_NAMES, FlowiseServer, RealFlowise
 
 QUEUE = "3.1.4-queue"
 """Line id of 3.1.4 in queue mode: Redis, the main server and two workers."""
+SQLITE = "3.1.4-sqlite"
+"""Line id of 3.1.4 on SQLite (the others run on PostgreSQL)."""
 ALL_LINES = ("2.2.8", "3.0.13", "3.1.4", QUEUE)
 DEFAULT_LINES = ("3.1.4",)
 
@@ -48,21 +52,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ``nox -s tests`` installs it beforehand; this covers a bare ``pytest`` on a new machine,
     outside the per-test timeout (the install takes minutes the first time).
     """
-    versions = set()
+    wanted: dict[str, set[str]] = {}
     for item in session.items:
         callspec = getattr(item, "callspec", None)
         if item.get_closest_marker("integration") and callspec is not None:
             line = callspec.params.get("flowise_line")
             if isinstance(line, str):
-                versions.add(line_version(line))
-    for version in sorted(versions):
-        if not install.is_installed(version=version):
-            install.ensure_installed(version=version)
+                wanted.setdefault(line_version(line), set()).add(line_database(line))
+    for version, databases in sorted(wanted.items()):
+        install.ensure_installed(version=version, databases=databases)
 
 
 def line_version(line: str) -> str:
     """The Flowise release of a line id (``"3.1.4-queue"`` -> ``"3.1.4"``)."""
-    return line.removesuffix("-queue")
+    return line.removesuffix("-queue").removesuffix("-sqlite")
+
+
+def line_database(line: str) -> str:
+    """The database of a line id: ``"sqlite"`` for ``"3.1.4-sqlite"``, else ``"postgres"``."""
+    return "sqlite" if line.endswith("-sqlite") else "postgres"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -88,7 +96,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def flowise_line(request: pytest.FixtureRequest) -> str:
-    """The line under test: ``"2.2.8"``, ``"3.0.13"``, ``"3.1.4"`` or ``"3.1.4-queue"``."""
+    """The line under test: ``"2.2.8"``, ``"3.0.13"``, ``"3.1.4"``, ``"3.1.4-queue"``..."""
     return str(getattr(request, "param", DEFAULT_LINES[0]))
 
 
@@ -96,7 +104,12 @@ def flowise_line(request: pytest.FixtureRequest) -> str:
 def real_flowise(flowise_line: str) -> Iterator[RealFlowise]:
     """A running, bootstrapped Flowise of the line with the fake model behind it."""
     queue = flowise_line.endswith("-queue")
-    with FlowiseServer(version=line_version(flowise_line), queue=queue, workers=2) as real:
+    with FlowiseServer(
+        version=line_version(flowise_line),
+        queue=queue,
+        workers=2,
+        database=line_database(flowise_line),
+    ) as real:
         yield real
 
 

@@ -7,7 +7,13 @@ import uuid
 
 import pytest
 
-from flowise_async import AsyncFlowise, AuthenticationError, BadRequestError, NotFoundError
+from flowise_async import (
+    AsyncFlowise,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+)
 from flowise_async.models import Page
 from harness.server import RealFlowise
 
@@ -73,8 +79,13 @@ async def test_chatflow_round_trip(
 
 
 async def test_bad_ids(client: AsyncFlowise, real_flowise: RealFlowise) -> None:
-    """A non-UUID chatflow id is a BadRequestError (3.x); 2.x looks it up: NotFoundError."""
-    expected = NotFoundError if real_flowise.version.startswith("2.") else BadRequestError
+    """
+    A non-UUID chatflow id is a BadRequestError (3.x); 2.x looks it up: NotFoundError on
+    SQLite, and on PostgreSQL, which refuses the malformed UUID, a 500 (InternalServerError).
+    """
+    expected: type[Exception] = BadRequestError
+    if real_flowise.version.startswith("2."):
+        expected = NotFoundError if real_flowise.database == "sqlite" else InternalServerError
     with pytest.raises(expected):
         await client.chatflows.get("not-a-uuid")
 
@@ -96,9 +107,19 @@ async def test_list_for_key(
     real_flowise: RealFlowise,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Flows reachable with a key in the path; an unknown key is refused and redacted."""
-    flows = await client.chatflows.list_for_key(real_flowise.api_key)
-    assert set(chatflows.values()) <= {flow.id for flow in flows}
+    """
+    Flows reachable with a key in the path; an unknown key is refused and redacted. On
+    PostgreSQL the server's own query fails (it compares with ``""``, which PostgreSQL reads as
+    an empty identifier): a 500 on every line.
+    """
+    if real_flowise.database == "postgres":
+        with pytest.raises(InternalServerError) as failed:
+            await client.chatflows.list_for_key(real_flowise.api_key)
+        assert "getChatflowByApiKey" in str(failed.value)
+        assert real_flowise.api_key not in str(failed.value)
+    else:
+        flows = await client.chatflows.list_for_key(real_flowise.api_key)
+        assert set(chatflows.values()) <= {flow.id for flow in flows}
     bogus = "bogus-key-" + uuid.uuid4().hex
     with caplog.at_level(logging.DEBUG, logger="flowise_async"):
         with pytest.raises(AuthenticationError) as info:

@@ -13,9 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harness import install
+from flowise_async import AsyncFlowise
+from harness import install, serve
 from harness.fake_llm import ERROR_MESSAGE, FakeLLM, echo_reply, embed, tokens_of
-from harness.server import PRELOAD
+from harness.server import PRELOAD, RealFlowise
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ async def test_embeddings_float_and_base64_agree(
 @pytest.mark.parametrize(("encoding", "status"), [("cl100k_base", 200), ("no_such_enc", 404)])
 def test_tiktoken_preload_answers_rank_files_locally(encoding: str, status: int) -> None:
     """The Node preload serves js-tiktoken's rank files and 404s unknown encodings, offline."""
-    install.ensure_installed()
+    install.ensure_installed(databases=("postgres",))  # loads no database module
     script = (
         f"fetch('https://tiktoken.pages.dev/js/{encoding}.json')"
         ".then(async r => { const body = r.status === 200 ? await r.json() : {};"
@@ -157,3 +158,35 @@ def test_tiktoken_preload_answers_rank_files_locally(encoding: str, status: int)
     assert answer["status"] == status
     if status == 200:
         assert "bpe_ranks" in answer["keys"]
+
+
+@pytest.mark.integration
+@pytest.mark.lines("2.2.8", "3.1.4")
+async def test_serve_creates_and_describes_every_flow_incl_one_that_waits(
+    real_flowise: RealFlowise, client: AsyncFlowise
+) -> None:
+    """
+    ``nox -s server`` creates one flow per template and, on 3.x, the agent flow that waits for
+    a person; it prints each id with its purpose. The waiting flow does stop for a person.
+    """
+    ids = serve.create_flows(real_flowise)
+    try:
+        agent_flows = real_flowise.version.startswith("3.")
+        assert ("agentflow-hitl" in ids) is agent_flows
+        assert set(ids) == set(serve.flows_for(real_flowise.version))
+        printed = serve.describe_flows(ids)
+        for name, flow_id in ids.items():
+            (line,) = [line for line in printed if flow_id in line]
+            assert serve.PURPOSES[name] in line
+        stored = {flow.id: flow.type for flow in await client.chatflows.list()}
+        for name, flow_id in ids.items():
+            assert stored[flow_id] == serve.FLOW_TYPES.get(name, "CHATFLOW")
+        if agent_flows:
+            async with client.predictions.stream(ids["agentflow-hitl"], "hello") as stream:
+                async for _ in stream:
+                    pass
+            assert stream.pending_action is not None
+            assert stream.pending_action.node_label == "Human Input"
+    finally:
+        for flow_id in ids.values():
+            await client.chatflows.delete(flow_id)

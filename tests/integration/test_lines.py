@@ -20,7 +20,7 @@ from flowise_async.events import EndEvent, MetadataEvent, StartEvent, TokenEvent
 from harness import wire
 from harness.fake_llm import echo_reply, tokens_of
 from harness.server import RealFlowise
-from tests.integration.conftest import ALL_LINES, line_version
+from tests.integration.conftest import ALL_LINES, SQLITE, line_database, line_version
 
 
 pytestmark = pytest.mark.integration
@@ -38,6 +38,34 @@ async def test_server_reports_its_release(
     flows = await client.chatflows.list()
     assert {flow.id for flow in flows} >= set(chatflows.values())
     assert {flow.name for flow in flows} >= {"it-conversation", "it-llmchain"}
+
+
+@pytest.mark.lines(*ALL_LINES, SQLITE)
+async def test_server_stores_its_data_in_the_line_database(
+    client: AsyncFlowise, real_flowise: RealFlowise, chatflows: dict[str, str], flowise_line: str
+) -> None:
+    """
+    PostgreSQL on every line but ``3.1.4-sqlite``: the chatflows and the messages of a run (in
+    queue mode written by the workers) are rows of that database, and no SQLite file exists.
+    """
+    assert real_flowise.database == line_database(flowise_line)
+    assert real_flowise.server is not None
+    flow_id = chatflows["conversation"]
+    async with client.predictions.stream(flow_id, QUESTION) as stream:
+        async for _ in stream:
+            pass
+    assert stream.text == echo_reply(QUESTION)
+    # Both ids are UUIDs (checked), so they can stand in the SQL as literals.
+    flow, chat = str(uuid.UUID(flow_id)), str(uuid.UUID(stream.chat_id))
+
+    names = real_flowise.server.query(f"SELECT name FROM chat_flow WHERE id = '{flow}'")  # noqa: S608
+    assert names == [["it-conversation"]]
+    roles = real_flowise.server.query(
+        f"SELECT role FROM chat_message WHERE \"chatId\" = '{chat}' ORDER BY role"  # noqa: S608
+    )
+    assert roles == [["apiMessage"], ["userMessage"]]
+    sqlite_file = real_flowise.data_dir / "database.sqlite"
+    assert sqlite_file.exists() is (real_flowise.database == "sqlite")
 
 
 async def test_executions_exist_from_3_0_and_are_a_typed_error_before(

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.integration
 LINES = ("3.1.4", QUEUE)  # in queue mode: over two workers
 
 STREAMS = 50
-# In queue mode the main server and both workers write one SQLite file; a lone burst passed
-# while one in three failed with SQLITE_BUSY until the harness made them wait for each other
-# (harness/sqlite_busy_timeout.cjs), so the queue line runs several bursts.
+# In queue mode the main server and both workers write one database (PostgreSQL) at once; on
+# a shared SQLite file a lone burst passed while one in three failed with SQLITE_BUSY, so the
+# queue line runs several bursts.
 QUEUE_BURSTS = 5
 
 

@@ -22,12 +22,13 @@ from flowise_async.events import (
     UsedToolsEvent,
 )
 from harness.fake_llm import echo_reply, tokens_of
-from tests.integration.conftest import ALL_LINES, QUEUE
+from tests.integration.conftest import ALL_LINES, QUEUE, SQLITE
 
 
 pytestmark = pytest.mark.integration
 
-LINES = ALL_LINES
+# 3.1.4 on SQLite too: Flowise's default database, and what the demo runs.
+LINES = (*ALL_LINES, SQLITE)
 
 
 async def _collect(
@@ -153,7 +154,7 @@ async def test_tool_agent_streams_typed_used_tools(
     assert [(t.tool, t.tool_output) for t in prediction.used_tools or []] == [("calculator", "42")]
 
 
-@pytest.mark.lines("3.0.13", "3.1.4", QUEUE)  # agent flows v2 came in 3.0.0
+@pytest.mark.lines("3.0.13", "3.1.4", QUEUE, SQLITE)  # agent flows v2 came in 3.0.0
 async def test_agentflow_streams_typed_agent_flow_events(
     client: AsyncFlowise, chatflows: dict[str, str]
 ) -> None:

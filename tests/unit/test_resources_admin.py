@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from aioresponses import aioresponses
 
@@ -215,10 +217,13 @@ async def test_assistants(client: AsyncFlowise, mocked: aioresponses) -> None:
     assert isinstance(created, Assistant)
     assert created.details == {"name": "helper", "instruction": "be nice"}
     _, kwargs = sent(mocked, "POST")
-    assert kwargs["json"] == {
+    body = dict(kwargs["json"])
+    # A CUSTOM assistant gets a new UUID as its credential, as Flowise's UI sends it: on
+    # PostgreSQL the column needs a UUID and an empty string fails.
+    assert uuid.UUID(body.pop("credential")).version == 4
+    assert body == {
         "details": '{"name": "helper", "instruction": "be nice"}',
         "type": "CUSTOM",
-        "credential": "",
     }
     await client.assistants.list(type="CUSTOM")
     url, _ = sent(mocked, "GET", "/api/v1/assistants")
