@@ -194,6 +194,7 @@ nitpick_ignore = [
     ("py:class", "ProgressCallback"),
     ("py:class", "Predictions"),
     ("py:obj", "Prediction"),
+    ("py:class", "Outcome"),  # the hooks' Literal of outcomes, spelled out in the docstrings
 ]
 nitpick_ignore_regex = [
     # Private modules' names show in signatures (e.g. an attribute typed with a private alias).
