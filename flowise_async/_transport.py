@@ -311,12 +311,18 @@ class Transport:
             # The pool's own gate: aiohttp never queues behind it, so the wait for a
             # connection is ours to bound (Timeouts.pool) and to report.
             self._slots = asyncio.Semaphore(size)
+            # keepalive_expiry=0: a connection per request (aiohttp refuses a keep-alive
+            # timeout beside force_close).
+            keepalive: dict[str, Any] = (
+                {"force_close": True}
+                if limits.keepalive_expiry == 0
+                else {"keepalive_timeout": limits.keepalive_expiry}
+            )
             connector = aiohttp.TCPConnector(
-                limit=self.limits.max_connections,
-                limit_per_host=self.limits.max_connections_per_host,
-                keepalive_timeout=self.limits.keepalive_expiry,
-                force_close=self.limits.keepalive_expiry == 0,
+                limit=limits.max_connections,
+                limit_per_host=limits.max_connections_per_host,
                 ssl=self._ssl,
+                **keepalive,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

@@ -567,3 +567,23 @@ async def test_used_tools_in_stream() -> None:
         assert isinstance(got[0], UsedToolsEvent)
         assert got[0].tools[0].tool_output == "42"
         assert json.loads(json.dumps(got[0].tools[0].tool_input)) == {"input": "6*7"}
+
+
+async def test_keepalive_expiry_zero_opens_a_connection_per_request() -> None:
+    """``Limits(keepalive_expiry=0)`` keeps no connection: each request gets a new one."""
+    peers: list[Any] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport)
+        return await write_sse(request, conversation("a"))
+
+    async with (
+        serve([("POST", PATH, handler)]) as base,
+        client(base, limits=Limits(keepalive_expiry=0)) as flowise,
+    ):
+        for _ in range(2):
+            async with flowise.predictions.stream("flow", "q") as stream:
+                assert (await stream.final()).text == "a"
+        assert flowise.pool_stats()["acquired"] == 0
+    assert len(peers) == 2
+    assert peers[0] is not peers[1]
