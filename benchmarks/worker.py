@@ -190,7 +190,7 @@ async def measure(
     return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--client", required=True, choices=sorted(CLIENTS))
     parser.add_argument("--workload", required=True)
@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1)
     parser.add_argument("--inner", type=int, default=1, help="timed runs in this process")
     parser.add_argument("--profile", help="write cProfile stats of the timed part here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     raise_fd_limit()
     try:
         result = asyncio.run(

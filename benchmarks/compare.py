@@ -1,0 +1,460 @@
+"""
+Compare this tree's `flowise_async` with an earlier revision's on the stream workloads.
+
+``python -m benchmarks.compare --base REV [--rounds 15] [--workloads a,b] [--hook none|noop]``
+exports the package of *REV* (``git archive``, no network) to a temporary directory, starts
+the benchmark server, then runs the ``flowise_async`` client on each workload in fresh worker
+processes, *rounds* times, alternating base and current tree within each round (which goes
+first alternates too). Each worker imports the package of its tree (its working directory
+and ``PYTHONPATH`` come first) and says which one it imported.
+
+With ``--hook noop`` the current tree's workers register one `flowise_async.Hooks` that
+overrides nothing before they measure; the base's register none.
+
+Per workload it prints the median time per event of each tree, the ratio current/base (the
+geometric mean of the per-round paired ratios) with its 95% t-interval, and PASS when the
+upper end of the interval is at most ``--limit`` (1.03). It exits 0 whatever the figures:
+they are figures, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import workloads
+
+
+PACKAGE = "flowise_async"
+CLIENT = "flowise_async"
+TREES = ("base", "current")
+#: The pseudo-workload of the relay's latency: its figure is the median delay of a token.
+RELAY = "relay-latency"
+
+#: The 0.975 quantile of Student's t for 1..30 degrees of freedom.
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
+
+
+def t975(df: int) -> float:
+    """The 0.975 quantile of Student's t with *df* degrees of freedom."""
+    if df < 1:
+        raise ValueError("a t-interval needs at least two values")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    # Cornish-Fisher expansion: within 1e-3 of the exact value beyond 30 degrees of freedom.
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def ratio_interval(current: Sequence[float], base: Sequence[float]) -> tuple[float, float, float]:
+    """
+    The ratio current/base over paired rounds and its 95% interval.
+
+    Each round gives one ratio ``current[i] / base[i]``; the result is their geometric mean
+    and the t-interval of the mean of their logarithms, taken back by ``exp``.
+    """
+    if len(current) != len(base):
+        raise ValueError("current and base need one value per round each")
+    logs = [math.log(c / b) for c, b in zip(current, base, strict=True)]
+    mean = statistics.fmean(logs)
+    half = t975(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def export_revision(revision: str, dest: Path, repo: Path | None = None) -> Path:
+    """Write *revision*'s ``flowise_async`` package under *dest*; return *dest*."""
+    root = Path(repo or Path.cwd())
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", revision, PACKAGE],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        message = archive.stderr.decode(errors="replace").strip()
+        raise ValueError(f"cannot export {PACKAGE} at {revision!r}: {message}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _worker(argv: Sequence[str]) -> None:
+    """A worker of `benchmarks.worker`, after checking the package and registering hooks."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tree", required=True, help="the directory the package must be in")
+    parser.add_argument("--hook", choices=("none", "noop"), default="none")
+    args, rest = parser.parse_known_args(argv)
+    problem = _check_tree(args.tree, args.hook)
+    if problem:
+        print(json.dumps({"ok": False, "reason": problem}))
+        return
+    from benchmarks import worker
+
+    worker.main(rest)
+
+
+def _check_tree(tree: str, hook: str) -> str | None:
+    """Check that `flowise_async` comes from *tree*, register the hook; or say what is wrong."""
+    import flowise_async
+
+    where = Path(flowise_async.__file__).resolve()
+    if not where.is_relative_to(Path(tree).resolve()):
+        return f"imported {where}, not from {tree}"
+    if hook == "noop":
+        flowise_async.add_hooks(flowise_async.Hooks())
+    return None
+
+
+def _relay(argv: Sequence[str]) -> None:
+    """Serve ``POST /relay/{flow}``: the flow of the upstream server through `sse_response`."""
+    import contextlib
+    from collections.abc import AsyncIterator
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tree", required=True)
+    parser.add_argument("--hook", choices=("none", "noop"), default="none")
+    parser.add_argument("--upstream", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    problem = _check_tree(args.tree, args.hook)
+    if problem:
+        raise SystemExit(problem)
+    import uvicorn
+    from fastapi import FastAPI
+
+    from benchmarks.clients import QUESTION
+    from flowise_async import AsyncFlowise
+    from flowise_async.fastapi import SSEResponse, sse_response
+
+    clients: list[AsyncFlowise] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncFlowise(f"http://127.0.0.1:{args.upstream}") as client:
+            clients.append(client)
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/relay/{flow}")
+    async def relay(flow: str) -> SSEResponse:
+        return sse_response(clients[0].predictions.stream(flow, QUESTION))
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.Server(config).run()
+
+
+async def _probe_relay(port: int, frames: int) -> list[int]:
+    """Token delays (ns) of one relayed latency stream, after a warm-up stream."""
+    import aiohttp
+
+    base = f"http://127.0.0.1:{port}/relay"
+    delays: list[int] = []
+    clock = time.monotonic_ns
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base}/warmup") as response:
+            await response.read()
+        async with session.post(f"{base}/latency~{frames}~1") as response:
+            name = ""
+            async for line in response.content:
+                if line.startswith(b"event:"):
+                    name = line[6:].strip().decode()
+                elif line.startswith(b"data:") and name == "token":
+                    data = json.loads(line[5:])
+                    text = data if isinstance(data, str) else data["text"]
+                    delays.append(clock() - int(text))
+    return delays
+
+
+def _relay_round(
+    tree: Path, here: Path, hook: str, *, upstream: int, frames: int, timeout: float
+) -> dict[str, Any]:
+    """Start a relay on *tree*'s package, measure one latency stream through it, stop it."""
+    import asyncio
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "benchmarks.compare", "--relay", "--tree", str(tree)]
+    command += ["--hook", hook, "--upstream", str(upstream), "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(here)])}
+    proc = subprocess.Popen(command, env=env, cwd=tree, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                tail = (proc.communicate()[1].strip().splitlines() or ["no output"])[-1]
+                return {"ok": False, "reason": f"relay exited: {tail[:200]}"}
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return {"ok": False, "reason": "relay did not start"}
+                time.sleep(0.1)
+        delays = asyncio.run(asyncio.wait_for(_probe_relay(port, frames), timeout))
+    except Exception as exc:
+        return {"ok": False, "reason": f"{type(exc).__name__}: {str(exc)[:160]}"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if len(delays) != frames:
+        return {"ok": False, "reason": f"{len(delays)} tokens relayed, expected {frames}"}
+    return {"ok": True, "wall": statistics.median(delays) / 1e9}
+
+
+def _run_worker(command: list[str], tree: Path, here: Path, timeout: float) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(here)])}
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=tree,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "reason": f"timeout: no result within {timeout:.0f} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"ok": False, "reason": f"exit {done.returncode}: {tail[:200]}"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def measure(
+    *,
+    trees: dict[str, Path],
+    names: Sequence[str],
+    rounds: int,
+    hook: str,
+    port: int,
+    streams: int,
+    inner: int,
+    timeout: float,
+    relay_frames: int = 500,
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """``results[workload][tree]``: one worker result per round (a failure ends the series)."""
+    here = trees["current"]
+    results = {name: {tree: [] for tree in TREES} for name in names}
+    for index in range(rounds):
+        order = TREES if index % 2 == 0 else TREES[::-1]
+        for name in names:
+            if any(runs and not runs[-1].get("ok") for runs in results[name].values()):
+                continue
+            count = 1 if name == RELAY or workloads.get(name).streams == 1 else streams
+            for tree in order:
+                tree_hook = hook if tree == "current" else "none"
+                t0 = time.perf_counter()
+                if name == RELAY:
+                    result = _relay_round(
+                        trees[tree],
+                        here,
+                        tree_hook,
+                        upstream=port,
+                        frames=relay_frames,
+                        timeout=timeout,
+                    )
+                else:
+                    command = [sys.executable, "-m", "benchmarks.compare", "--worker"]
+                    command += ["--tree", str(trees[tree]), "--hook", tree_hook]
+                    command += ["--client", CLIENT, "--workload", name, "--port", str(port)]
+                    command += ["--streams", str(count), "--inner", str(1 if count > 1 else inner)]
+                    limit = timeout * (3 if count > 1 else 1)
+                    result = _run_worker(command, trees[tree], here, limit)
+                status = "ok" if result.get("ok") else f"FAIL {result.get('reason')}"
+                _log(
+                    f"  round {index + 1}/{rounds} {name:<20} {tree:<8} "
+                    f"{1000 * result.get('wall', float('nan')):9.3f} ms "
+                    f"({time.perf_counter() - t0:.1f} s)  {status}"
+                )
+                results[name][tree].append(result)
+    return results
+
+
+def summarize(
+    results: dict[str, dict[str, list[dict[str, Any]]]],
+    events: dict[str, int],
+    limit: float,
+) -> list[dict[str, Any]]:
+    """One row per workload: median µs per event of each tree, ratio, interval, verdict."""
+    rows = []
+    for name, per_tree in results.items():
+        row: dict[str, Any] = {"workload": name}
+        failed = [r for runs in per_tree.values() for r in runs if not r.get("ok")]
+        if failed:
+            row.update(verdict="FAIL", reason=str(failed[0].get("reason")))
+            rows.append(row)
+            continue
+        walls = {tree: [r["wall"] for r in runs] for tree, runs in per_tree.items()}
+        for tree in TREES:
+            row[f"{tree}_us"] = 1e6 * statistics.median(walls[tree]) / events[name]
+        if len(walls["current"]) < 2:
+            row.update(verdict="FAIL", reason="fewer than two rounds")
+            rows.append(row)
+            continue
+        point, low, high = ratio_interval(walls["current"], walls["base"])
+        row.update(ratio=point, low=low, high=high, verdict="PASS" if high <= limit else "FAIL")
+        rows.append(row)
+    return rows
+
+
+def render(rows: Sequence[dict[str, Any]], header: str, limit: float) -> str:
+    lines = [
+        header,
+        "",
+        "| workload | base µs/event | current µs/event | current/base | 95% interval | "
+        f"≤ {limit:g} |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        if "ratio" not in row:
+            lines.append(f"| {row['workload']} | | | | | FAIL: {row.get('reason', '')} |")
+            continue
+        lines.append(
+            f"| {row['workload']} | {row['base_us']:.3f} | {row['current_us']:.3f} | "
+            f"{row['ratio']:.3f} | {row['low']:.3f} to {row['high']:.3f} | {row['verdict']} |"
+        )
+    if any(row["workload"] == RELAY for row in rows):
+        lines += ["", f"{RELAY}: the median delay of a token through a FastAPI relay, in µs."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["--worker"]:
+        _worker(args_in[1:])
+        return
+    if args_in[:1] == ["--relay"]:
+        _relay(args_in[1:])
+        return
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--base", required=True, help="the git revision to compare with")
+    parser.add_argument("--rounds", type=int, default=15, help="paired rounds (15)")
+    parser.add_argument(
+        "--workloads", help=f"comma-separated subset of: {', '.join(workloads.NAMES)}"
+    )
+    parser.add_argument("--hook", choices=("none", "noop"), default="none")
+    parser.add_argument("--streams", type=int, default=1000, help="concurrent streams (1000)")
+    parser.add_argument("--inner", type=int, default=3, help="timed runs per worker (3)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per worker (30)")
+    parser.add_argument(
+        "--relay-frames",
+        type=int,
+        default=500,
+        help="token frames (1 ms apart) of the relay's latency stream; 0 skips the relay (500)",
+    )
+    parser.add_argument("--limit", type=float, default=1.03, help="bar for the upper end (1.03)")
+    parser.add_argument("--json", type=Path, dest="json_path", help="also write raw results here")
+    args = parser.parse_args(args_in)
+    names = args.workloads.split(",") if args.workloads else list(workloads.NAMES)
+    for name in names:
+        if name not in workloads.NAMES:
+            parser.error(f"unknown workload {name!r}")
+    if args.relay_frames > 0:
+        names.append(RELAY)
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2")
+    from benchmarks.run import Server
+
+    here = Path.cwd().resolve()
+    load0 = os.getloadavg()[0]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="flowise-base-") as tmp:
+        try:
+            base = export_revision(args.base, Path(tmp).resolve(), here)
+        except ValueError as exc:
+            parser.error(str(exc))
+        events = {RELAY: 1}
+        for name in names:
+            if name != RELAY:
+                spec = workloads.get(name)
+                events[name] = spec.events * (args.streams if spec.streams > 1 else 1)
+        _log(f"starting the server; base {args.base} exported; hook {args.hook}")
+        server = Server([*(n for n in names if n != RELAY), "warmup"])
+        try:
+            results = measure(
+                trees={"base": base, "current": here},
+                names=names,
+                rounds=args.rounds,
+                hook=args.hook,
+                port=server.port,
+                streams=args.streams,
+                inner=args.inner,
+                timeout=args.timeout,
+                relay_frames=args.relay_frames,
+            )
+        finally:
+            server.close()
+    rows = summarize(results, events, args.limit)
+    header = (
+        f"current tree vs {args.base}: {args.rounds} interleaved rounds, hook {args.hook}, "
+        f"{args.streams} concurrent streams, load {load0:.2f} → {os.getloadavg()[0]:.2f}, "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    print(render(rows, header, args.limit))
+    if args.json_path:
+        raw = {"header": header, "rows": rows, "results": results}
+        args.json_path.write_text(json.dumps(raw, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
