@@ -1,6 +1,7 @@
 """
 Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
-``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s browser``, ``nox -s otel_cost``,
+``nox -s build``, ``nox -s demo``, ``nox -s bench``, ``nox -s bench_compare -- --base REV``,
+``nox -s browser``, ``nox -s otel_cost``,
 ``nox -s server -- --version 3.1.4 [--queue]``.
 
 Every session runs on the Python that runs nox, which must be 3.11 or newer: an older one
@@ -189,6 +190,14 @@ def bench(session: nox.Session) -> None:
     """Benchmark the stream client against its peers (figures only): ``nox -s bench -- --help``."""
     session.install(".", "-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(default=False)
+def bench_compare(session: nox.Session) -> None:
+    """This tree against an earlier revision (figures only): ``-- --base REV [--hook noop]``."""
+    # The relay's latency runs a FastAPI relay: the fastapi extra besides what bench installs.
+    session.install(".[fastapi]", "-r", "benchmarks/requirements.txt")
+    session.run("python", "-m", "benchmarks.compare", *session.posargs)
 
 
 @nox.session

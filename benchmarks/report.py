@@ -501,6 +501,14 @@ $ nox -s bench -- --profile prof/   # also cProfile flowise_async, top 25 printe
 $ nox -s bench -- --output docs/performance.md   # regenerate this page
 ```
 
+To compare this tree with an earlier revision (e.g. a release) on the same machine, run
+`nox -s bench_compare -- --base REV` (`--hook noop` registers one no-op observer hook in this
+tree's workers; `--workloads`, `--rounds`, `--streams` as above). It exports the package of
+*REV* with `git archive`, runs the `flowise_async` client on each workload and a FastAPI relay's
+token latency in fresh processes, alternating the two trees in 15 rounds, and prints per
+workload the median time per event of each, the ratio current/base with its 95% interval
+(t-interval over the per-round paired ratios) and PASS when the upper end is at most 1.03.
+
 ## What is measured
 
 - **Server**: a local aiohttp server in its own process on `127.0.0.1`, answering
