@@ -345,8 +345,10 @@ async def test_redis_down_mid_run(
         log = server.text()
     if outage == "frozen":
         redis_server.thaw()
-    print(f"{front}/{outage}: {response.status} in {took:.2f} s (bound {BOUND} s)")
+    print(f"{front}/{outage}: {response.status} in {took:.2f} s (bound {BOUND} s): {text}")
     assert response.status == 503, text
+    assert "unavailable" in text
+    assert "not available right now" in text
     assert took <= BOUND + SLACK
     assert PASSWORD not in text
     assert str(redis_server.port) not in text
