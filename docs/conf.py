@@ -187,12 +187,14 @@ nitpick_ignore = [
     ("py:class", "flowise_async._types.JSON"),
     ("py:class", "UploadType"),  # Literal of the upload types, spelled out in the docstring
     ("py:class", "T"),
+    ("py:class", "flowise_async.sync.T"),  # the item type of SyncIterator
     ("py:class", "_Run"),
     # The batch classes' signatures and docstrings name private aliases and classes.
     ("py:class", "BatchInput"),
     ("py:class", "ProgressCallback"),
     ("py:class", "Predictions"),
     ("py:obj", "Prediction"),
+    ("py:class", "Outcome"),  # the hooks' Literal of outcomes, spelled out in the docstrings
 ]
 nitpick_ignore_regex = [
     # Private modules' names show in signatures (e.g. an attribute typed with a private alias).

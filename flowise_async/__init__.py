@@ -42,10 +42,13 @@ from ._exceptions import (
     StreamError,
     UnexpectedContentError,
 )
+from ._hooks import CallHooks, CallInfo, Hooks, SentRequest, add_hooks, remove_hooks
 from ._raw import APIResponse, RawResponses, RawStream
 from ._resources._base import RequestOptions
 from ._stream import EventStream
+from ._transport import ResponseMeta
 from .models import HumanInput, Message, Prediction, RunStatus, Upload, Usage
+from .sync import SyncFlowise, SyncStream
 
 
 __all__ = [
@@ -59,6 +62,8 @@ __all__ = [
     "Batch",
     "BatchProgress",
     "BatchResult",
+    "CallHooks",
+    "CallInfo",
     "ChatBusyError",
     "ChatSession",
     "ClientStateError",
@@ -66,6 +71,7 @@ __all__ = [
     "EventStream",
     "FeatureUnavailableError",
     "FlowiseError",
+    "Hooks",
     "HumanInput",
     "IncompleteStreamError",
     "InternalServerError",
@@ -81,16 +87,22 @@ __all__ = [
     "RawResponses",
     "RawStream",
     "RequestOptions",
+    "ResponseMeta",
     "ResultIterator",
     "Retries",
     "RunStatus",
     "SSEProtocolError",
+    "SentRequest",
     "ServerEventError",
     "StreamError",
+    "SyncFlowise",
+    "SyncStream",
     "Timeouts",
     "UnexpectedContentError",
     "Upload",
     "Usage",
+    "add_hooks",
+    "remove_hooks",
 ]
 
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol
 
+from . import _hooks
 from . import events as ev
 from ._accumulate import PredictionAccumulator, prediction_events
 from ._convert import structure_prediction
@@ -133,7 +134,8 @@ class EventStream:
     there. The body is read only when the next event is asked for, so a slow consumer slows the
     server down instead of filling memory. Leaving the block early, ``break``, an exception, a
     cancelled task or a timeout closes the response and discards its connection; if
-    *abort_on_exit* was set, the run is also aborted on the server.
+    *abort_on_exit* was set, the run is also aborted on the server (also when a stream nobody
+    closed is garbage collected).
 
     Attributes:
         chat_id: The conversation id of this run, known before the first event.
@@ -150,17 +152,20 @@ class EventStream:
         "__weakref__",
         "_abort_hook",
         "_body",
+        "_call",
         "_decoder",
         "_event_at",
         "_event_fired",
         "_event_timeout",
         "_event_watch",
+        "_follow",
         "_json_prediction",
         "_max_event_size",
         "_opener",
         "_outcome",
         "_parts",
         "_pending",
+        "_question",
         "_quiet",
         "_raise_on_error",
         "_reader",
@@ -184,6 +189,7 @@ class EventStream:
         event_timeout: float | None = None,
         recover: Callable[[Prediction], Awaitable[Prediction]] | None = None,
         keep_text: bool = True,
+        question: Any = None,
     ) -> None:
         self._opener = opener
         self.chat_id = chat_id
@@ -212,6 +218,11 @@ class EventStream:
         self._texts = self._parts.texts
         self._outcome = RunOutcome()  # status, error and usage of final()
         self._recover = recover  # reads a NO_ANSWER run's stored answer
+        self._question = question  # for the hooks' view of the run (`_hooks.CallInfo`)
+        # The run as the registered hooks follow it: set when the request is sent (only if
+        # some are registered); _follow is cleared once the run ended, so it ends once.
+        self._call: _hooks.CallInfo | None = None
+        self._follow: _hooks.CallHooks | None = None
 
     def __repr__(self) -> str:
         return (
@@ -233,10 +244,29 @@ class EventStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is not None:
+            self._close(exc)  # an exception in the block (a cancellation too)
         await self.aclose()
 
     async def _open(self) -> None:
         self._state = _State.OPEN
+        token = None
+        if _hooks.follows_calls():
+            call = _hooks.start_call(
+                _hooks.CallInfo(
+                    "run",
+                    "POST",
+                    f"/api/v1/prediction/{self.chatflow_id}",
+                    chatflow_id=self.chatflow_id,
+                    chat_id=self.chat_id,
+                    streamed=True,
+                    question=self._question,
+                )
+            )
+            if call is not None:
+                self._call = call
+                self._follow = _hooks.follower_of(call)
+                token = _hooks.current_call.set(call)  # the parent of the request it sends
         try:
             body = await self._opener()
         except BaseException as exc:
@@ -246,7 +276,11 @@ class EventStream:
                 # have started the run, so abort it too. An error status or a connection
                 # failure means nothing runs.
                 self._fire_abort_hook()
+            self._ended("error", exc)
             raise
+        finally:
+            if token is not None:
+                _hooks.current_call.reset(token)
         self._body = body
         if self._event_timeout is not None:
             self._event_at = asyncio.get_running_loop().time()
@@ -256,10 +290,13 @@ class EventStream:
         # A flow that cannot stream answers with plain JSON: yield the same typed events.
         try:
             prediction = await _read_prediction(body, self._max_event_size)
-        except BaseException:
+        except BaseException as exc:
             self._state = _State.CLOSED
+            self._ended("error", exc)
             body.close(reuse=False)
             raise
+        if self._follow is not None:
+            self._follow.chunk_read(1)  # the whole answer, one read
         body.close(reuse=True)
         self._json_prediction = prediction
         self._pending.extend(prediction_events(prediction))
@@ -272,14 +309,18 @@ class EventStream:
         """
         self._close()
 
-    def _close(self) -> None:
-        """`aclose`, which never needs to wait: closing a body and scheduling the abort."""
+    def _close(self, error: BaseException | None = None) -> None:
+        """
+        `aclose`, which never needs to wait: closing a body and scheduling the abort; *error*
+        is what made the stream close, if anything did (the run's outcome for the hooks).
+        """
         state = self._state
         if state in (_State.FINISHED, _State.CLOSED):
             return
         body = self._body
         if state is _State.NEW or body is None:
             self._state = _State.CLOSED
+            self._ended("closed" if error is None else "error", error)
             return
         self._state = _State.FINISHED if self._saw_end else _State.CLOSED
         self._stop_event_watch()
@@ -289,16 +330,41 @@ class EventStream:
             # the next __anext__ says the stream was closed before its end.
             self._pending.clear()
             self._fire_abort_hook()
+            self._ended("closed" if error is None else "error", error)
+        else:
+            self._ended("end")
 
     def _fire_abort_hook(self) -> None:
-        """Schedule the abort call (at most once per stream)."""
+        """Schedule the abort call (at most once per stream), as a call within the run."""
         hook, self._abort_hook = self._abort_hook, None
-        if hook is not None:
+        if hook is None:
+            return
+        call = self._call
+        if call is None:
             hook()
+            return
+        if self._follow is not None:
+            self._follow.abort_sent()
+        token = _hooks.current_call.set(call)  # the abort task copies it: its parent
+        try:
+            hook()
+        finally:
+            _hooks.current_call.reset(token)
+
+    def _ended(self, outcome: _hooks.Outcome, error: BaseException | None = None) -> None:
+        """Tell the hooks following the run that it ended (once)."""
+        follow, self._follow = self._follow, None
+        if follow is not None:
+            follow.ended(outcome, error=error)
 
     def __del__(self) -> None:
         if self._state is _State.OPEN and self._body is not None:
+            self._state = _State.CLOSED
             self._body.close(reuse=False)
+            if not self._saw_end:
+                # Abandoned before its end: the run goes on on the server (abort_on_exit).
+                self._fire_abort_hook()
+            self._ended("abandoned")
             warnings.warn(
                 f"{self!r} was not closed; use 'async with' so the connection is released",
                 ResourceWarning,
@@ -310,6 +376,10 @@ class EventStream:
     def __aiter__(self) -> EventStream:
         return self
 
+    def _buffered(self) -> int:
+        """Events decoded and not taken yet: taking them reads nothing (the sync client's seam)."""
+        return len(self._pending)
+
     async def __anext__(self) -> ev.Event:
         pending = self._pending
         if pending:
@@ -317,6 +387,8 @@ class EventStream:
             if type(item) is _TokenEvent:  # the hot path: a decoded token
                 pending.popleft()
                 self._texts.append(item.text)
+                if self._follow is not None:
+                    self._follow.event_received(item)
                 return item
             return self._next_pending(pending)
         if self._state is not _State.OPEN:
@@ -337,6 +409,8 @@ class EventStream:
                     body.read() if self._event_timeout is None else self._read_bounded(body)
                 )
                 if chunk:
+                    if self._follow is not None:
+                        self._follow.chunk_read(len(chunk))
                     sses = decoder.feed(chunk)
                     if not sses:
                         self._quiet = True
@@ -365,8 +439,8 @@ class EventStream:
                 break
         except StopAsyncIteration:
             raise
-        except BaseException:
-            self._close()
+        except BaseException as exc:
+            self._close(exc)
             raise
         return self._next_pending(pending)
 
@@ -449,18 +523,22 @@ class EventStream:
                 item = _decode(item)
             except EventDecodeError as exc:
                 failure = exc
-            except BaseException:
-                self._close()
+            except BaseException as exc:
+                self._close(exc)
                 raise
             if failure is not None:
                 # A fresh error raised outside the except block: nothing chained to it keeps
                 # the unredacted data (a server may echo the API key).
-                self._close()
                 redact = self._redactor()
-                raise EventDecodeError(
+                error = EventDecodeError(
                     redact(failure.message), event=failure.event, data=redact(failure.data)
                 )
-        return self._take(item)
+                self._close(error)
+                raise error
+        event = self._take(item)
+        if self._follow is not None:
+            self._follow.event_received(event)
+        return event
 
     def _redactor(self) -> Callable[[str], str]:
         """The body's API-key redaction (a server may echo the key), or identity."""
@@ -472,6 +550,7 @@ class EventStream:
         self._stop_event_watch()
         if self._body is not None:
             self._body.close(reuse=True)
+        self._ended("end")
 
     def _take(self, event: ev.Event) -> ev.Event:
         cls = type(event)
@@ -485,7 +564,9 @@ class EventStream:
             self._state = _State.CLOSED
             if self._body is not None:
                 self._body.close(reuse=False)
-            raise server_error(self.chatflow_id, self.chat_id, message)
+            error = server_error(self.chatflow_id, self.chat_id, message)
+            self._ended("error", error)
+            raise error
         else:
             self._parts.add(event)
             if RunOutcome.watches(event):

@@ -59,6 +59,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
+from . import _hooks
 from ._config import Limits, Retries, Timeouts
 from ._endpoint import Endpoint
 from ._exceptions import (
@@ -280,6 +281,7 @@ class Transport:
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"base_url must be an http(s) URL, got {self._strip(url)!s}")
         self.base_url = url
+        self._address = (url.host, url.port)  # what hooks are told of the server
         self._api_key = api_key
         self.timeouts = timeouts
         self.limits = limits
@@ -309,12 +311,18 @@ class Transport:
             # The pool's own gate: aiohttp never queues behind it, so the wait for a
             # connection is ours to bound (Timeouts.pool) and to report.
             self._slots = asyncio.Semaphore(size)
+            # keepalive_expiry=0: a connection per request (aiohttp refuses a keep-alive
+            # timeout beside force_close).
+            keepalive: dict[str, Any] = (
+                {"force_close": True}
+                if limits.keepalive_expiry == 0
+                else {"keepalive_timeout": limits.keepalive_expiry}
+            )
             connector = aiohttp.TCPConnector(
-                limit=self.limits.max_connections,
-                limit_per_host=self.limits.max_connections_per_host,
-                keepalive_timeout=self.limits.keepalive_expiry,
-                force_close=self.limits.keepalive_expiry == 0,
+                limit=limits.max_connections,
+                limit_per_host=limits.max_connections_per_host,
                 ssl=self._ssl,
+                **keepalive,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -443,11 +451,13 @@ class Transport:
         safe = resend_safe(spec.method, policy, opt_in=spec.retry)
         attempts = attempts_allowed(policy, retry=safe if spec.retry is None else spec.retry)
         prepared = self._prepare(spec, options, clock)
+        hooked = _hooks.observes_requests()
         attempt = 0
         while True:
             attempt += 1
+            sent = self._sent_request(prepared, attempt) if hooked else None
             try:
-                return await self._send_once(prepared, attempt)
+                return await self._send_once(prepared, attempt, sent)
             except (APIConnectionError, APIStatusError) as error:
                 delay = retry_delay(
                     error, attempt, policy=policy, resend_safe=safe, attempts=attempts
@@ -455,6 +465,8 @@ class Transport:
                 if delay is None:
                     error.attempts = attempt  # for the server side's operator log
                     raise
+                if sent is not None:
+                    _hooks.retrying(sent, error, delay)
                 logger.info(
                     "%s %s: %s; retry %d in %.2f s",
                     spec.method,
@@ -506,8 +518,24 @@ class Transport:
             redact=self._redactor(secrets),
         )
 
-    async def _send_once(self, p: _Prepared, attempt: int) -> RawResponse:
+    def _sent_request(self, p: _Prepared, attempt: int) -> _hooks.SentRequest:
+        """An attempt as the hooks see it (its headers are the ones sent: hooks may add)."""
+        return _hooks.SentRequest(
+            method=p.spec.method,
+            url=p.shown,
+            headers=p.headers,
+            attempt=attempt,
+            server_address=self._address[0],
+            server_port=self._address[1],
+            call=_hooks.current_call.get(),
+        )
+
+    async def _send_once(
+        self, p: _Prepared, attempt: int, sent: _hooks.SentRequest | None = None
+    ) -> RawResponse:
         """Send *p* once; an error status or a failure before the headers is raised."""
+        if sent is not None:
+            _hooks.sent(sent)
         started = time.monotonic()
         failure: Failure | None = None
         try:
@@ -541,6 +569,8 @@ class Transport:
                 {} if found is None else _shown_headers(p.headers, self._redactor(p.secrets))
             ),
         )
+        if sent is not None:
+            _hooks.headers_arrived(sent, meta)
         # _exchange took a pool slot when the transport has slots; the response gives it back.
         slot = self._slots is not None
         raw = RawResponse(self, wire, p.spec.method, p.timeouts.idle, meta=meta, slot=slot)
@@ -662,7 +692,25 @@ class Transport:
         )
         return await self.call(spec, expect=expect, max_size=max_size)
 
-    async def call(
+    def call(
+        self,
+        spec: RequestSpec,
+        *,
+        expect: Literal["json", "text", "any"] | None = None,
+        max_size: int = 512 * 1024 * 1024,
+    ) -> Coroutine[Any, Any, Any]:
+        """
+        Send *spec* and return its decoded body (see `request`); *expect* defaults to the
+        endpoint's (else ``"json"``). Registered hooks (`_hooks`) follow it as one call.
+        """
+        work = self._call(spec, expect=expect, max_size=max_size)
+        if not _hooks.follows_calls():
+            return work
+        endpoint = spec.endpoint
+        route = endpoint.route if endpoint is not None else None
+        return _hooks.observed(_hooks.CallInfo("call", spec.method, spec.path, route=route), work)
+
+    async def _call(
         self,
         spec: RequestSpec,
         *,

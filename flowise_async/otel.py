@@ -22,37 +22,48 @@ It follows the OpenTelemetry GenAI semantic conventions v1.41.0 (status Developm
   ``gen_ai.client.operation.time_per_output_chunk``;
 - a W3C ``traceparent`` header on every request.
 
-Nothing is patched until ``instrument()`` runs, and ``uninstrument()`` restores the library
-as it was: switched off, it costs nothing.
+It is built on the library's public hooks (`flowise_async.Hooks`) and patches nothing:
+``instrument()`` registers its hooks, ``uninstrument()`` removes them. Switched off it costs
+nothing; instrumented with no SDK (the API's no-op tracer and meter providers) no run is
+followed, only the trace context of the requests is passed on.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import attrs
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.metrics import Histogram, get_meter
-from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+from opentelemetry.metrics import Histogram, NoOpMeterProvider, get_meter
+from opentelemetry.trace import (
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    Span,
+    SpanKind,
+    StatusCode,
+    Tracer,
+)
 
+from . import _hooks
 from . import events as ev
 from ._accumulate import PredictionAccumulator
 from ._exceptions import APIStatusError, FlowiseError
 from ._outcome import RunOutcome
-from ._resources import predictions as _predictions
-from ._stream import Body, EventStream
-from ._transport import RawResponse, RequestSpec, Transport
 from .models._prediction import Prediction, RunStatus
+
+
+try:  # the global meter provider until an SDK one is set (no public name for its class)
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+except ImportError:  # pragma: no cover - a release that renamed it: treat it as recording
+    _ProxyMeterProvider = NoOpMeterProvider  # type: ignore[misc,assignment]
 
 
 __all__ = ["CAPTURE_CONTENT_ENV", "SEMCONV_VERSION", "FlowiseAsyncInstrumentor"]
@@ -65,6 +76,7 @@ CAPTURE_CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 _SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 _PROVIDER = "flowise"
 _OPERATION = "invoke_agent"
+_PREDICTION_ROUTE = "/api/v1/prediction/{chatflow_id}"  # the route a run's own request takes
 _ON = frozenset({"true", "1", "yes", "on", "span_only", "span_and_event"})
 
 # Bucket boundaries the conventions advise.
@@ -82,6 +94,11 @@ def _capture_default() -> bool:
     return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in _ON
 
 
+# The API's providers that record nothing (the proxies until an SDK is set as the global).
+_SILENT_TRACING: Final = (NoOpTracerProvider, ProxyTracerProvider)
+_SILENT_METRICS: Final = (NoOpMeterProvider, _ProxyMeterProvider)
+
+
 @attrs.define(kw_only=True)
 class _Telemetry:
     """The tracer, the instruments and the settings of one `instrument` call."""
@@ -92,44 +109,23 @@ class _Telemetry:
     first_chunk: Histogram
     per_chunk: Histogram
     capture: bool
+    tracer_provider: Any = None
+    """The provider given to `instrument`, else None (the global one, looked up per run)."""
+    meter_provider: Any = None
+
+    def recording(self) -> bool:
+        """
+        Whether anything would be recorded: a tracer or a meter provider other than the
+        API's no-op ones (checked per run: a global SDK may be set after `instrument`).
+        """
+        tracing = self.tracer_provider or trace.get_tracer_provider()
+        if not isinstance(tracing, _SILENT_TRACING):
+            return True
+        meters = self.meter_provider or metrics.get_meter_provider()
+        return not isinstance(meters, _SILENT_METRICS)
 
 
 _telemetry: _Telemetry | None = None
-
-
-class _Operation:
-    """A span of ours in progress; the transport wrapper reads it to record the status."""
-
-    __slots__ = ("span", "status")
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
-        self.status: int | None = None
-
-
-class _RunOperation(_Operation):
-    """The operation of a prediction run (its request gets no span of its own)."""
-
-    __slots__ = ("run",)
-
-    def __init__(self, span: Span, run: _Run) -> None:
-        super().__init__(span)
-        self.run = run
-
-
-_active: contextvars.ContextVar[_Operation | None] = contextvars.ContextVar(
-    "flowise_async_otel_operation", default=None
-)
-
-
-def _server(transport: Transport) -> dict[str, Any]:
-    url = transport.base_url
-    found: dict[str, Any] = {}
-    if url.host:
-        found["server.address"] = url.host
-    if url.port is not None:
-        found["server.port"] = url.port
-    return found
 
 
 def _messages(role: str, text: str, **more: Any) -> str:
@@ -139,41 +135,89 @@ def _messages(role: str, text: str, **more: Any) -> str:
     )
 
 
-class _Run:
+def _server(request: _hooks.SentRequest) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if request.server_address:
+        found["server.address"] = request.server_address
+    if request.server_port is not None:
+        found["server.port"] = request.server_port
+    return found
+
+
+class _Follower(_hooks.CallHooks):
+    """A span of ours following one call: the base of a run's and of a plain call's."""
+
+    __slots__ = ("attached", "span", "status")
+
+    def __init__(self) -> None:
+        self.span: Span | None = None
+        self.status: int | None = None
+        self.attached: object = None  # the context token while the span is current
+
+
+def _ours(call: _hooks.CallInfo | None) -> _Follower | None:
+    """Our follower of *call*, or of the nearest call it was made within."""
+    while call is not None:
+        for follower in call.hooks:
+            if isinstance(follower, _Follower):
+                return follower
+        call = call.parent
+    return None
+
+
+def _parent_context(call: _hooks.CallInfo) -> Any:
+    """The context a call's span starts in: its library parent's span, else the current."""
+    parent = _ours(call.parent)
+    if parent is None or parent.span is None:
+        return None
+    return trace.set_span_in_context(parent.span)
+
+
+def _attach(follower: _Follower) -> None:
+    """Make the span current while the call runs (hooks of a non-streamed call: one task)."""
+    if follower.span is not None:
+        follower.attached = otel_context.attach(trace.set_span_in_context(follower.span))
+
+
+def _detach(follower: _Follower) -> None:
+    """The span is no longer current (see `_attach`)."""
+    token, follower.attached = follower.attached, None
+    if token is not None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+
+class _Run(_Follower):
     """
     One prediction: its span and metrics. `end` records it once, whatever calls it first
     (the last event, an error, ``aclose``, the garbage collector).
     """
 
     __slots__ = (
+        "__weakref__",
         "base",
         "chat_id",
         "chatflow_id",
-        "ended",
+        "done",
         "error",
         "first",
         "fresh",
         "last",
-        "operation",
         "outcome",
         "parts",
         "question",
         "read_at",
-        "span",
         "started",
         "streamed",
         "tel",
         "texts",
     )
 
-    def __init__(
-        self,
-        chatflow_id: str,
-        *,
-        chat_id: str | None,
-        streamed: bool,
-        question: Any,
-    ) -> None:
+    def __init__(self, call: _hooks.CallInfo, tel: _Telemetry) -> None:
+        super().__init__()
+        chatflow_id = call.chatflow_id or ""
+        chat_id = call.chat_id
+        streamed = call.streamed
+        question = call.question
         # The metrics' attributes; the server's are added when the request is sent.
         self.base: dict[str, Any] = {
             "gen_ai.operation.name": _OPERATION,
@@ -182,26 +226,22 @@ class _Run:
         self.chat_id = chat_id
         self.streamed = streamed
         self.question = question
-        self.tel = _telemetry
-        self.span: Span | None = None
-        self.operation: _RunOperation | None = None
+        self.tel: _Telemetry | None = tel
         self.started = 0.0
         self.first: float | None = None
         self.last = 0.0  # when the last read that brought answer text arrived
         self.read_at = 0.0  # when the last read arrived
         self.fresh = False  # whether no token came from that read yet
-        self.ended = False
+        self.done = False
         self.error: str | None = None
         self.chatflow_id = chatflow_id
         self.outcome: RunOutcome | None = None  # created at the first event that tells
         self.parts = PredictionAccumulator()  # what the events add, as the event table says
         self.texts: list[str] | None = None
-        self._start(chatflow_id)
+        self._start(chatflow_id, tel, _parent_context(call))
+        _runs.add(self)
 
-    def _start(self, chatflow_id: str) -> None:
-        tel = self.tel
-        if tel is None:  # pragma: no cover - runs exist only while instrumented
-            return
+    def _start(self, chatflow_id: str, tel: _Telemetry, context: Any) -> None:
         attributes: dict[str, Any] = {
             **self.base,
             "gen_ai.agent.id": chatflow_id,
@@ -214,10 +254,45 @@ class _Run:
             if isinstance(self.question, str):
                 attributes["gen_ai.input.messages"] = _messages("user", self.question)
         self.span = tel.tracer.start_span(
-            f"{_OPERATION} {chatflow_id}", kind=SpanKind.CLIENT, attributes=attributes
+            f"{_OPERATION} {chatflow_id}",
+            context=context,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
         )
-        self.operation = _RunOperation(self.span, self)
         self.started = time.perf_counter()
+
+    # -- the hooks ---------------------------------------------------------------------------
+
+    def chunk_read(self, size: int) -> None:
+        """A read arrived: its first token makes it an output chunk."""
+        self.read_at = time.perf_counter()
+        self.fresh = True
+
+    def event_received(self, event: ev.Event) -> None:
+        """Each event handed to the consumer."""
+        if self.done:
+            return
+        if type(event) is ev.TokenEvent:
+            if self.fresh:
+                self.chunk()
+            if self.texts is not None:
+                self.texts.append(event.text)
+        else:
+            self.other(event)
+
+    def ended(
+        self,
+        outcome: _hooks.Outcome,
+        *,
+        prediction: Prediction | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """The run ended: with the first of the end, a failure, a close (see `end`)."""
+        _detach(self)
+        if error is not None:
+            self.fail(error)
+        else:
+            self.end(outcome, prediction=prediction)
 
     # -- during the run ----------------------------------------------------------------------
 
@@ -259,7 +334,7 @@ class _Run:
 
     def fail(self, error: BaseException) -> None:
         """The run ended with *error*."""
-        if not self.ended:
+        if not self.done:
             self.error = _error_type(error)
             self.end("error", error)
 
@@ -270,9 +345,10 @@ class _Run:
         prediction: Prediction | None = None,
     ) -> None:
         """End the span and record the metrics, once."""
-        if self.ended:
+        if self.done:
             return
-        self.ended = True
+        self.done = True
+        _runs.discard(self)
         span, tel = self.span, self.tel
         if span is None or tel is None:
             return
@@ -290,7 +366,7 @@ class _Run:
             attributes["flowise.stream.outcome"] = outcome
         if prediction is not None:
             attributes["flowise.run.status"] = prediction.status.value
-        status = self.operation.status if self.operation is not None else None
+        status = self.status
         if status is not None:
             attributes["http.response.status_code"] = status
         if usage is not None:
@@ -328,311 +404,99 @@ def _same(text: str) -> str:
     return text
 
 
-# -- streams ---------------------------------------------------------------------------------
+# Runs not ended yet: `uninstrument` ends them.
+_runs: weakref.WeakSet[_Run] = weakref.WeakSet()
 
 
-class _TimedBody:
-    """A stream's body that notes when each read arrives (an output chunk's time)."""
+class _Call(_Follower):
+    """An API call: a CLIENT span named by its method and route template."""
 
-    __slots__ = ("_body", "_run", "content_type", "method", "status", "url")
+    __slots__ = ()
 
-    def __init__(self, body: Body, run: _Run) -> None:
-        self._body = body
-        self._run = run
-        self.status = body.status
-        self.content_type = body.content_type
-        self.method = body.method
-        self.url = body.url
+    def __init__(self, call: _hooks.CallInfo, tel: _Telemetry) -> None:
+        super().__init__()
+        # Named by the route template its endpoint declares (never an id or a key); the
+        # method alone for a route without a declaration (`AsyncFlowise.request`).
+        route = call.route
+        attributes: dict[str, Any] = {"http.request.method": call.method}
+        if route is not None:
+            attributes["url.template"] = route
+        self.span = tel.tracer.start_span(
+            call.method if route is None else f"{call.method} {route}",
+            context=_parent_context(call),
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+        )
 
-    async def read(self) -> bytes:
-        chunk = await self._body.read()
-        run = self._run
-        run.read_at = time.perf_counter()
-        run.fresh = True
-        return chunk
-
-    async def read_all(self, limit: int) -> bytes:
-        data = await self._body.read_all(limit)
-        self._run.read_at = time.perf_counter()
-        self._run.fresh = True
-        return data
-
-    def close(self, *, reuse: bool) -> None:
-        self._body.close(reuse=reuse)
-
-    def redact(self, text: str) -> str:
-        redact: Callable[[str], str] | None = getattr(self._body, "redact", None)
-        return text if redact is None else redact(text)
-
-
-class _StreamState:
-    """What the instrumentation keeps of one `EventStream` (kept off the stream's slots)."""
-
-    __slots__ = ("in_next", "question", "run")
-
-    def __init__(self) -> None:
-        self.run: _Run | None = None  # from the moment the request is sent
-        self.in_next = False
-        self.question: Any = None
-
-
-# Every EventStream created while instrumented, by id(); an entry leaves with its stream.
-_streams: dict[int, _StreamState] = {}
-
-
-def _stream_gone(key: int, state: _StreamState) -> None:
-    """A stream was garbage collected: end the span of a run nobody closed."""
-    _streams.pop(key, None)
-    if state.run is not None:
-        state.run.end("abandoned")
-
-
-# EventStream's own methods, replaced while instrumented by plain functions (cheaper per event
-# than a wrapper object, on the path every token takes). Kept from import on: a bound
-# ``__aexit__`` taken by an ``async with`` entered while instrumented still runs after.
-_originals: Final[Mapping[str, Any]] = {
-    name: EventStream.__dict__[name] for name in ("__init__", "__anext__", "aclose", "__aexit__")
-}
-_original_anext: Final = EventStream.__anext__
-
-
-def _init(
-    self: EventStream, opener: Callable[[], Awaitable[Body]], *args: Any, **kwargs: Any
-) -> None:
-    """``EventStream(opener, ...)``: time the request, and watch the stream from now on."""
-    state = _StreamState()
-    stream = weakref.ref(self)
-
-    async def traced_opener() -> Body:
-        me = stream()
-        if me is None:  # pragma: no cover - the opener runs on a live stream
-            return await opener()
-        return await _open_run(me, state, opener)
-
-    _originals["__init__"](self, traced_opener, *args, **kwargs)
-    key = id(self)
-    _streams[key] = state
-    weakref.finalize(self, _stream_gone, key, state).atexit = False
-
-
-async def _open_run(
-    stream: EventStream, state: _StreamState, opener: Callable[[], Awaitable[Body]]
-) -> Body:
-    run = _Run(
-        stream.chatflow_id,
-        chat_id=stream.chat_id,
-        streamed=True,
-        question=state.question,
-    )
-    state.run = run
-    token = _active.set(run.operation)
-    attached = otel_context.attach(trace.set_span_in_context(run.span))  # type: ignore[arg-type]
-    try:
-        return _TimedBody(await opener(), run)
-    except BaseException as exc:
-        run.fail(exc)
-        raise
-    finally:
-        otel_context.detach(attached)
-        _active.reset(token)
-
-
-async def _anext(self: EventStream) -> ev.Event:
-    """Each event: the span ends with the first of the end, a failure (see `_Run.end`)."""
-    state = _streams.get(id(self))
-    if state is None:  # created before instrument()
-        return await _original_anext(self)
-    state.in_next = True
-    try:
-        event = await _original_anext(self)
-    except StopAsyncIteration:
-        if state.run is not None:
-            state.run.end("end")
-        raise
-    except BaseException as exc:
-        if state.run is not None:
-            state.run.fail(exc)
-        raise
-    finally:
-        state.in_next = False
-    run = state.run
-    if run is None:  # pragma: no cover - an event implies an opened stream
-        return event
-    if type(event) is ev.TokenEvent:
-        if run.fresh:
-            run.chunk()
-        if run.texts is not None:
-            run.texts.append(event.text)
-    else:
-        run.other(event)
-    return event
-
-
-async def _aclose(self: EventStream) -> None:
-    """``aclose`` (``break`` out of ``async with``): the span ends, as the run was left."""
-    state = _streams.get(id(self))
-    run = state.run if state is not None else None
-    if state is None or run is None or run.span is None:
-        await _originals["aclose"](self)
-        return
-    # The abort call a stream left early schedules is a child of the run's span.
-    attached = otel_context.attach(trace.set_span_in_context(run.span))
-    try:
-        await _originals["aclose"](self)
-    finally:
-        otel_context.detach(attached)
-    if not state.in_next:  # inside __anext__, the failure that closes the stream ends it
-        run.end("closed")
-
-
-async def _aexit(self: EventStream, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-    """Leaving ``async with`` on an exception (a cancellation too) fails the run."""
-    state = _streams.get(id(self))
-    if state is not None and state.run is not None and exc is not None:
-        state.run.fail(exc)
-    await _originals["__aexit__"](self, exc_type, exc, tb)
-
-
-_STREAM_METHODS: Final = {
-    "__init__": _init,
-    "__anext__": _anext,
-    "aclose": _aclose,
-    "__aexit__": _aexit,
-}
-
-
-# -- wrappers ----------------------------------------------------------------------------------
-
-
-def _arg(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, name: str) -> Any:
-    return args[index] if len(args) > index else kwargs.get(name)
-
-
-async def _traced_send_spec(
-    wrapped: Callable[..., Awaitable[RawResponse]],
-    instance: Transport,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> RawResponse:
-    """Every request: the trace context in its headers, its status on our span."""
-    spec: RequestSpec = _arg(args, kwargs, 0, "spec")
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    if carrier:
-        spec = attrs.evolve(spec, headers={**carrier, **(spec.headers or {})})
-    operation = _active.get()
-    if isinstance(operation, _RunOperation) and "server.address" not in operation.run.base:
-        server = _server(instance)  # known here, whoever started the run
-        operation.run.base.update(server)
-        operation.span.set_attributes(server)
-    kwargs.pop("spec", None)
-    try:
-        raw = await wrapped(spec, *args[1:], **kwargs)  # the rest: the total timeout's clock
-    except APIStatusError as exc:
-        if operation is not None:
-            operation.status = exc.status
-        raise
-    if operation is not None:
-        operation.status = raw.status
-    return raw
-
-
-async def _traced_call(
-    wrapped: Callable[..., Awaitable[Any]],
-    instance: Transport,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    """An API call: a CLIENT span named by its method and the route template its endpoint
-    declares (the method alone for a route without a declaration, `AsyncFlowise.request`)."""
-    tel = _telemetry
-    spec: RequestSpec = _arg(args, kwargs, 0, "spec")
-    method = spec.method
-    endpoint = spec.endpoint
-    outer = _active.get()
-    if tel is None or (
-        endpoint is not None
-        and endpoint.route == _predictions.PREDICTION.route
-        and isinstance(outer, _RunOperation)
-    ):
-        return await wrapped(*args, **kwargs)  # the run's own span covers its request
-    attributes: dict[str, Any] = {"http.request.method": method}
-    if endpoint is not None:
-        attributes["url.template"] = endpoint.route
-    span = tel.tracer.start_span(
-        f"{method} {endpoint.route}" if endpoint is not None else method,
-        kind=SpanKind.CLIENT,
-        attributes={**attributes, **_server(instance)},
-    )
-    operation = _Operation(span)
-    token = _active.set(operation)
-    try:
-        with trace.use_span(span, record_exception=False, set_status_on_exception=False):
-            return await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        kind = str(exc.status) if isinstance(exc, APIStatusError) else _error_type(exc)
-        span.set_attribute("error.type", kind)
-        span.set_status(StatusCode.ERROR, _description(exc))
-        raise
-    finally:
-        _active.reset(token)
-        if operation.status is not None:
-            span.set_attribute("http.response.status_code", operation.status)
+    def ended(
+        self,
+        outcome: _hooks.Outcome,
+        *,
+        prediction: Prediction | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """The call ended: its status, its error type, the end of its span."""
+        _detach(self)
+        span = self.span
+        if span is None:  # pragma: no cover - a call's span exists from its start
+            return
+        if error is not None:
+            kind = str(error.status) if isinstance(error, APIStatusError) else _error_type(error)
+            span.set_attribute("error.type", kind)
+            span.set_status(StatusCode.ERROR, _description(error))
+        if self.status is not None:
+            span.set_attribute("http.response.status_code", self.status)
         span.end()
 
 
-async def _traced_create(
-    wrapped: Callable[..., Awaitable[Prediction]],
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Prediction:
-    """``create`` and ``create_with_files``: one span for the whole run."""
-    run = _Run(
-        str(_arg(args, kwargs, 0, "chatflow_id")),
-        chat_id=kwargs.get("chat_id"),
-        streamed=False,
-        question=_arg(args, kwargs, 1, "question"),
-    )
-    if run.span is None:  # pragma: no cover - runs exist only while instrumented
-        return await wrapped(*args, **kwargs)
-    token = _active.set(run.operation)
-    try:
-        with trace.use_span(run.span, record_exception=False, set_status_on_exception=False):
-            prediction = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        run.fail(exc)
-        raise
-    finally:
-        _active.reset(token)
-    run.end("end", prediction=prediction)
-    return prediction
+class _Hooks(_hooks.Hooks):
+    """The instrumentation's hooks: every run and call of every client of the process."""
+
+    def call_started(self, call: _hooks.CallInfo) -> _hooks.CallHooks | None:
+        """A span for the call (a run's own request has none), while something records."""
+        tel = _telemetry
+        if tel is None or not tel.recording():
+            return None  # no SDK: no span, no metric, no per-event work
+        follower: _Follower
+        if call.kind == "run":
+            follower = _Run(call, tel)
+        elif call.route == _PREDICTION_ROUTE and isinstance(_ours(call.parent), _Run):
+            return None  # the run's own request: the run's span covers it
+        else:
+            follower = _Call(call, tel)
+        if not call.streamed:
+            _attach(follower)  # current while it runs: what it causes nests under it
+        return follower
+
+    def request_sent(self, request: _hooks.SentRequest) -> None:
+        """Every request: the trace context in its headers, the server on our span."""
+        ours = _ours(request.call)
+        span = ours.span if ours is not None else None
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=None if span is None else trace.set_span_in_context(span))
+        for name, value in carrier.items():
+            request.headers.setdefault(name, value)  # a header the caller set wins
+        if ours is None or span is None:
+            return
+        server = _server(request)
+        if isinstance(ours, _Run):
+            if "server.address" not in ours.base:  # known here, whoever started the run
+                ours.base.update(server)
+                span.set_attributes(server)
+        elif request.attempt == 1:
+            span.set_attributes(server)
+
+    def response_headers(self, request: _hooks.SentRequest, meta: Any) -> None:
+        """The status, for our span's ``http.response.status_code``."""
+        ours = _ours(request.call)
+        if ours is not None:
+            ours.status = meta.status
 
 
-def _traced_stream(
-    wrapped: Callable[..., EventStream],
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> EventStream:
-    """``stream``: hand the question to the stream's span."""
-    stream = wrapped(*args, **kwargs)
-    state = _streams.get(id(stream))
-    if state is not None:
-        state.question = _arg(args, kwargs, 1, "question")
-    return stream
+_HOOKS: Final = _Hooks()
 
 
 # -- the instrumentor --------------------------------------------------------------------------
-
-_WRAPPED: Final = (
-    (Transport, "send_spec", _traced_send_spec),
-    (Transport, "call", _traced_call),
-    (_predictions.Predictions, "create", _traced_create),
-    (_predictions.Predictions, "create_with_files", _traced_create),
-    (_predictions.Predictions, "stream", _traced_stream),
-    (_predictions.Predictions, "stream_with_files", _traced_stream),
-)
 
 
 class FlowiseAsyncInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -668,6 +532,8 @@ class FlowiseAsyncInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         capture = kwargs.get("capture_content")
         _telemetry = _Telemetry(
             tracer=tracer,
+            tracer_provider=kwargs.get("tracer_provider"),
+            meter_provider=kwargs.get("meter_provider"),
             duration=meter.create_histogram(
                 "gen_ai.client.operation.duration",
                 unit="s",
@@ -694,23 +560,11 @@ class FlowiseAsyncInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             ),
             capture=_capture_default() if capture is None else bool(capture),
         )
-        from wrapt import wrap_function_wrapper  # noqa: PLC0415
-
-        for owner, name, wrapper in _WRAPPED:
-            wrap_function_wrapper(owner, name, cast(Any, wrapper))
-        for name, method in _STREAM_METHODS.items():
-            setattr(EventStream, name, method)
+        _hooks.add_hooks(_HOOKS)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         global _telemetry  # noqa: PLW0603
-        from opentelemetry.instrumentation.utils import unwrap  # noqa: PLC0415
-
-        for owner, name, _ in _WRAPPED:
-            unwrap(owner, name)
-        for name, method in _originals.items():
-            setattr(EventStream, name, method)
-        for state in list(_streams.values()):  # no longer watched: their spans end now
-            if state.run is not None:
-                state.run.end("uninstrumented")
-        _streams.clear()
+        _hooks.remove_hooks(_HOOKS)
+        for run in list(_runs):  # no longer followed: their spans end now
+            run.end("uninstrumented")
         _telemetry = None

@@ -12,6 +12,8 @@ import aioresponses.core as aioresponses_core
 import pytest
 from aioresponses import aioresponses
 
+from tests._clients import KINDS, set_kind
+
 
 _NEEDS_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
 
@@ -31,3 +33,19 @@ def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
     monkeypatch.setattr(aioresponses_core, "ClientResponse", _Response)
     with aioresponses() as mock:
         yield mock
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``client_kind``: every test twice, once per client, unless marked ``async_only``."""
+    if "client_kind" in metafunc.fixturenames:
+        only_async = metafunc.definition.get_closest_marker("async_only") is not None
+        kinds = ["async"] if only_async else list(KINDS)
+        metafunc.parametrize("client_kind", kinds, indirect=True)
+
+
+@pytest.fixture
+def client_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The client `tests._clients.make_client` builds in this test: async or sync."""
+    set_kind(request.param)
+    yield request.param
+    set_kind("async")

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
+from .. import _hooks
 from .._batch import Batch, BatchInput, OnEvent, ProgressCallback
 from .._config import Limits, Retries, Timeouts, as_timeouts
 from .._convert import structure_prediction
@@ -124,6 +125,27 @@ class Predictions(Resource):
             extra_body=extra_body,
         ).body(streaming=False)
         options = _options(timeouts, retries, headers, extra_headers, extra_query)
+        work = self._create(chatflow_id, body, options, recover_from_history)
+        if not _hooks.follows_calls():
+            return await work
+        run = _hooks.CallInfo(
+            "run",
+            "POST",
+            _run_path(chatflow_id),
+            chatflow_id=chatflow_id,
+            chat_id=chat_id,
+            question=question,
+            route=PREDICTION.route,
+        )
+        return await _hooks.observed(run, work)
+
+    async def _create(
+        self,
+        chatflow_id: str,
+        body: dict[str, Any],
+        options: RequestOptions,
+        recover_from_history: bool,
+    ) -> Prediction:
         data = await self._call(
             PREDICTION, {"chatflow_id": chatflow_id}, json_body=body, options=options
         )
@@ -253,6 +275,7 @@ class Predictions(Resource):
             abort_on_exit=abort_on_exit,
             options=final,
             keep_text=keep_text,
+            question=question,
         )
 
     def _event_stream(
@@ -265,6 +288,7 @@ class Predictions(Resource):
         abort_on_exit: bool | None,
         options: FinalOptions,
         keep_text: bool = True,
+        question: Any = None,
     ) -> EventStream:
         """The stream of one prediction whose request *opener* sends (not sent yet) with
         *options*, which also give the stream its event timeout."""
@@ -287,6 +311,7 @@ class Predictions(Resource):
             event_timeout=options.timeouts.event,
             recover=lambda prediction: self.recover(chatflow_id, prediction),
             keep_text=keep_text,
+            question=question,
         )
 
     def batch(
@@ -418,12 +443,30 @@ class Predictions(Resource):
         parts, form = _files_form(
             files, question, chat_id, lead_email, override_config, streaming=False
         )
+        work = self._create_with_files(
+            chatflow_id,
+            form,
+            parts,
+            _options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
+        )
+        if not _hooks.follows_calls():
+            return await work
+        run = _hooks.CallInfo(
+            "run",
+            "POST",
+            _run_path(chatflow_id),
+            chatflow_id=chatflow_id,
+            chat_id=chat_id,
+            question=question,
+            route=PREDICTION_FILES.route,
+        )
+        return await _hooks.observed(run, work)
+
+    async def _create_with_files(
+        self, chatflow_id: str, form: Mapping[str, Any], parts: Any, options: RequestOptions
+    ) -> Prediction:
         data = await self._call(
-            PREDICTION_FILES,
-            {"chatflow_id": chatflow_id},
-            form=form,
-            files=parts,
-            options=_options(timeouts, retries, headers, extra_headers, extra_query, extra_body),
+            PREDICTION_FILES, {"chatflow_id": chatflow_id}, form=form, files=parts, options=options
         )
         return _prediction(data)
 
@@ -590,6 +633,7 @@ class Predictions(Resource):
             raise_on_error=raise_on_error,
             abort_on_exit=abort_on_exit,
             options=final,
+            question=question,
         )
 
     async def abort(
@@ -693,3 +737,10 @@ async def _checked(raw: RawResponse) -> Body:
         raise
     raw.close(reuse=True)
     raise unexpected_content(raw, body)
+
+
+def _run_path(chatflow_id: str) -> str:
+    """The path of a run's request, as the hooks' `CallInfo` shows it."""
+    return RequestSpec(
+        method=PREDICTION.method, route=PREDICTION.route, path_params={"chatflow_id": chatflow_id}
+    ).path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -22,13 +23,24 @@ from flowise_async.events import (
     UsedToolsEvent,
 )
 from harness.fake_llm import echo_reply, tokens_of
-from tests.integration.conftest import ALL_LINES, QUEUE, SQLITE
+from harness.server import RealFlowise
+from tests._clients import make_client as either_client
+from tests.integration.conftest import ALL_LINES, QUEUE, SQLITE, TIMEOUTS
 
 
 pytestmark = pytest.mark.integration
 
 # 3.1.4 on SQLite too: Flowise's default database, and what the demo runs.
 LINES = (*ALL_LINES, SQLITE)
+
+
+@pytest.fixture
+async def client(real_flowise: RealFlowise, client_kind: str) -> AsyncIterator[AsyncFlowise]:
+    """A client of the real server: every test runs with AsyncFlowise and SyncFlowise."""
+    async with either_client(
+        real_flowise.base_url, api_key=real_flowise.api_key, timeouts=TIMEOUTS
+    ) as flowise:
+        yield flowise
 
 
 async def _collect(

@@ -26,6 +26,7 @@ import attrs
 import pytest
 
 from flowise_async import AsyncFlowise, Retries, Timeouts
+from tests._clients import make_client as either_client
 
 
 T = TypeVar("T")
@@ -354,10 +355,10 @@ def pending_tasks() -> list[asyncio.Task[Any]]:
 
 
 @pytest.fixture
-async def make_client() -> AsyncIterator[Callable[..., AsyncFlowise]]:
+async def make_client(client_kind: str) -> AsyncIterator[Callable[..., AsyncFlowise]]:
     """
-    ``make_client(url, **options)``: an `AsyncFlowise` with the test key and fast timeouts, no
-    retries unless given. At teardown each one must hold no acquired connection, and closing
+    ``make_client(url, **options)``: an `AsyncFlowise` (or a `SyncFlowise` with its shape, per
+    ``client_kind``) with the test key and fast timeouts, no retries unless given. At teardown each one must hold no acquired connection, and closing
     it must leave no task behind.
     """
     clients: list[AsyncFlowise] = []
@@ -366,7 +367,7 @@ async def make_client() -> AsyncIterator[Callable[..., AsyncFlowise]]:
         options.setdefault("api_key", API_KEY)
         options.setdefault("timeouts", FAST)
         options.setdefault("retries", NO_RETRY)
-        client = AsyncFlowise(url, **options)
+        client: AsyncFlowise = either_client(url, **options)
         clients.append(client)
         return client
 

@@ -79,6 +79,7 @@ SCENARIOS = [
 ]
 
 
+@pytest.mark.async_only  # task cancellation
 async def test_thousand_random_cancellations_leak_nothing(
     serve: Serve, make_client: MakeClient
 ) -> None:
@@ -205,6 +206,7 @@ async def _cancel_after_first_event(client: AsyncFlowise, **options: Any) -> str
     return stream.chat_id
 
 
+@pytest.mark.async_only  # task cancellation
 @pytest.mark.parametrize(
     ("client_default", "per_stream", "expected"),
     [(True, None, 1), (False, True, 1), (True, False, 0), (False, None, 0)],
@@ -225,6 +227,7 @@ async def test_abort_hook_switch(
     assert server.count("PUT") == expected
 
 
+@pytest.mark.async_only  # task cancellation
 async def test_aclose_waits_for_a_slow_abort(serve: Serve, make_client: MakeClient) -> None:
     """client.aclose() returns only after the abort call was answered; no task is left."""
     answered: list[float] = []
@@ -248,6 +251,7 @@ async def test_aclose_waits_for_a_slow_abort(serve: Serve, make_client: MakeClie
     assert server.count("PUT") == 1
 
 
+@pytest.mark.async_only  # task cancellation
 async def test_abort_is_bounded_when_the_server_never_answers(
     serve: Serve, make_client: MakeClient
 ) -> None:
@@ -294,9 +298,19 @@ async def test_no_abort_when_the_stream_ran_to_its_end(
     assert server.count("PUT") == 0
 
 
-@pytest.mark.parametrize("how", ["break", "cancel-before-headers", "timeout"])
+async def test_abort_once_per_early_exit_by_break(serve: Serve, make_client: MakeClient) -> None:
+    """Leaving by break aborts exactly once (a second close does not abort again)."""
+    await _abort_once(serve, make_client, "break")
+
+
+@pytest.mark.async_only  # task cancellation
+@pytest.mark.parametrize("how", ["cancel-before-headers", "timeout"])
 async def test_abort_once_per_early_exit(serve: Serve, make_client: MakeClient, how: str) -> None:
-    """Leaving by break, by a cancel while waiting for the headers, or by a timeout aborts exactly once."""
+    """Leaving by a cancel while waiting for the headers, or by a timeout aborts exactly once."""
+    await _abort_once(serve, make_client, how)
+
+
+async def _abort_once(serve: Serve, make_client: MakeClient, how: str) -> None:
     server = await serve(scripted)
     client = make_client(server.url, abort_on_exit=True)
     question = "300 5 10 0" if how == "cancel-before-headers" else "0 20 20 0"

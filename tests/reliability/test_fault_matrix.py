@@ -293,6 +293,10 @@ MID_UTF8 = 'message:\ndata:{"event":"token","data":"caf\u00e9"}\n\n'.encode()[:-
         pytest.param(MID_FRAME, "reset", id="tcp-reset"),
     ],
 )
+# Async only: aiohttp raises a cut body's error before handing out the data it buffered, so
+# whether the event before the cut is seen depends on how soon the reader asks; the sync
+# adapter asks one thread hop late.
+@pytest.mark.async_only
 async def test_body_cut(serve: Serve, make_client: MakeClient, payload: bytes, how: str) -> None:
     """A body that stops before the `end` event is an IncompleteStreamError after the events before it."""
     server = await serve(_cut_handler(payload, how))

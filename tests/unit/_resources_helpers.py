@@ -13,6 +13,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from flowise_async import AsyncFlowise, Retries, Timeouts
+from tests._clients import make_client
 
 
 BASE = "http://flowise.test"
@@ -25,9 +26,12 @@ def route(path: str) -> re.Pattern[str]:
 
 
 @pytest.fixture
-async def client(mocked: aioresponses) -> AsyncIterator[AsyncFlowise]:
-    """A client of the mocked server (``mocked`` from the shared conftest), without retries."""
-    async with AsyncFlowise(
+async def client(mocked: aioresponses, client_kind: str) -> AsyncIterator[AsyncFlowise]:
+    """
+    A client of the mocked server (``mocked`` from the shared conftest), without retries: an
+    `AsyncFlowise`, or a `SyncFlowise` with its shape (``client_kind``: every test runs twice).
+    """
+    async with make_client(
         BASE, api_key=KEY, retries=Retries(attempts=1), timeouts=Timeouts(connect=2, headers=5)
     ) as flowise:
         yield flowise

@@ -21,8 +21,13 @@ from flowise_async import (
     ServerEventError,
     Timeouts,
 )
+from tests._clients import make_client
 from tests._wait import wait_until
 from tests.unit._usage_fake import FakeFlowise
+
+
+# Every scenario runs against AsyncFlowise and SyncFlowise (tests/_clients.py).
+pytestmark = pytest.mark.usefixtures("client_kind")
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ async def fake() -> AsyncIterator[FakeFlowise]:
 
 @pytest.fixture
 async def client(fake: FakeFlowise) -> AsyncIterator[AsyncFlowise]:
-    async with AsyncFlowise(
+    async with make_client(
         fake.base_url,
         timeouts=Timeouts(connect=5, headers=10, idle=10),
         retries=Retries(attempts=1),
@@ -117,7 +122,7 @@ async def test_concurrency_is_bounded(client: AsyncFlowise, fake: FakeFlowise) -
 
 async def test_concurrency_above_pool_is_refused(fake: FakeFlowise) -> None:
     """A concurrency above the connection pool is refused with an explanation."""
-    async with AsyncFlowise(fake.base_url, limits=Limits(max_connections=8)) as flowise:
+    async with make_client(fake.base_url, limits=Limits(max_connections=8)) as flowise:
         with pytest.raises(ValueError, match="connection pool"):
             flowise.predictions.batch("echo", ["a"], concurrency=9)
         batch = flowise.predictions.batch("echo", ["a"])
@@ -199,6 +204,7 @@ async def test_progress_callback_counts(client: AsyncFlowise) -> None:
     assert batch.progress().done == 3
 
 
+@pytest.mark.async_only
 async def test_cancelling_the_batch_is_prompt_and_keeps_partial_results(
     client: AsyncFlowise, fake: FakeFlowise
 ) -> None:
@@ -224,6 +230,7 @@ async def test_cancelling_the_batch_is_prompt_and_keeps_partial_results(
     await wait_until(lambda: len(fake.disconnected) == 4, what="four streams disconnected")
 
 
+@pytest.mark.async_only
 async def test_timeout_around_a_batch_cancels_it(client: AsyncFlowise) -> None:
     """asyncio.timeout around a batch stops it and releases every connection."""
     batch = client.predictions.batch("slow~50~100", ["x"] * 8, concurrency=8)
@@ -346,7 +353,7 @@ async def test_batch_retries_replace_the_client_attempts(retries: int, sent: int
 
     mock = MockTransport(handler)
     policy = Retries(attempts=5, backoff=0.001, max_backoff=0.001)
-    async with AsyncFlowise("http://flowise.test", retries=policy, transport=mock) as flowise:
+    async with make_client("http://flowise.test", retries=policy, transport=mock) as flowise:
         (result,) = await flowise.predictions.batch("f", ["q"], retries=retries, stream=False)
     assert isinstance(result.error, InternalServerError)
     assert result.attempts == sent
@@ -362,7 +369,7 @@ async def test_batch_leaves_other_calls_their_retries() -> None:
 
     mock = MockTransport(handler)
     policy = Retries(attempts=3, backoff=0.001, max_backoff=0.001)
-    async with AsyncFlowise("http://flowise.test", retries=policy, transport=mock) as flowise:
+    async with make_client("http://flowise.test", retries=policy, transport=mock) as flowise:
         await flowise.predictions.batch("f", ["q"], retries=0, stream=False)
         with pytest.raises(InternalServerError):
             await flowise.predictions.create("f", "q")

@@ -11,9 +11,15 @@ import pytest
 from aiohttp import BodyPartReader, web
 
 from flowise_async import AsyncFlowise, ChatBusyError, ChatSession, NotWaitingError, Retries
+from flowise_async.sync import SyncChatSession
+from tests._clients import current_kind, make_client, unwrap
 from tests._wait import wait_until
 from tests.unit._server import frame, serve, write_sse
 from tests.unit.test_agentflows import ACTION, stopped_run_frames
+
+
+# Every scenario runs against AsyncFlowise and SyncFlowise (tests/_clients.py).
+pytestmark = pytest.mark.usefixtures("client_kind")
 
 
 FLOW = "flow-1"
@@ -50,7 +56,7 @@ async def fake() -> AsyncIterator[tuple[_Flowise, AsyncFlowise]]:
         ("POST", "/api/v1/prediction/{id}", server.predict),
         ("GET", "/api/v1/chatmessage/{id}", server.chat_messages),
     ]
-    async with serve(routes) as url, AsyncFlowise(url, retries=Retries(attempts=1)) as flowise:
+    async with serve(routes) as url, make_client(url, retries=Retries(attempts=1)) as flowise:
         yield server, flowise
 
 
@@ -58,7 +64,7 @@ async def test_session_keeps_the_chat_id(fake: tuple[_Flowise, AsyncFlowise]) ->
     """Every turn of a session is sent on one chat id, a fresh one per session."""
     server, flowise = fake
     chat = flowise.chat(FLOW)
-    assert isinstance(chat, ChatSession)
+    assert isinstance(unwrap(chat), SyncChatSession if current_kind() == "sync" else ChatSession)
     first = await chat.ask("one")
     await chat.ask("two")
     async with chat.stream("three") as stream:
@@ -148,7 +154,7 @@ async def test_session_history_reads_the_chat(fake: tuple[_Flowise, AsyncFlowise
 
 def test_session_checks_its_ids() -> None:
     """Empty ids are refused at once."""
-    flowise = AsyncFlowise("http://127.0.0.1:9")
+    flowise = make_client("http://127.0.0.1:9")
     with pytest.raises(ValueError, match="chatflow_id"):
         flowise.chat("")
     with pytest.raises(ValueError, match="chat_id"):
@@ -166,7 +172,7 @@ async def test_session_resume_not_waiting(fake: tuple[_Flowise, AsyncFlowise]) -
 
     async with (
         serve([("POST", "/api/v1/prediction/{id}", refuse)]) as url,
-        AsyncFlowise(url, retries=Retries(attempts=1)) as other,
+        make_client(url, retries=Retries(attempts=1)) as other,
     ):
         with pytest.raises(NotWaitingError):
             await other.chat(FLOW, chat.chat_id).resume()
@@ -196,7 +202,7 @@ async def test_stream_with_files_is_a_streamed_multipart_request(tmp_path: Path)
     path.write_bytes(b"x" * 200_000)
     async with (
         serve([("POST", "/api/v1/prediction/{id}", predict)]) as url,
-        AsyncFlowise(url, retries=Retries(attempts=1)) as flowise,
+        make_client(url, retries=Retries(attempts=1)) as flowise,
     ):
         async with flowise.predictions.stream_with_files(
             FLOW,
@@ -215,7 +221,7 @@ async def test_stream_with_files_is_a_streamed_multipart_request(tmp_path: Path)
 
 async def test_stream_with_files_checks_its_arguments() -> None:
     """No files, or a question that is not text, fail before any request."""
-    async with AsyncFlowise("http://127.0.0.1:9") as flowise:
+    async with make_client("http://127.0.0.1:9") as flowise:
         with pytest.raises(ValueError, match="files is empty"):
             flowise.predictions.stream_with_files(FLOW, "q", files=[])
         with pytest.raises(TypeError, match="question"):

@@ -7,13 +7,17 @@ from typing import Any
 import pytest
 
 from flowise_async import (
-    AsyncFlowise,
     NotFoundError,
     Retries,
     Timeouts,
     UnexpectedContentError,
 )
 from flowise_async.mock import MockRequest, MockResponse, MockTransport
+from tests._clients import make_client
+
+
+# Every scenario runs against AsyncFlowise and SyncFlowise (tests/_clients.py).
+pytestmark = pytest.mark.usefixtures("client_kind")
 
 
 BASE = "http://flowise.test"
@@ -38,7 +42,7 @@ def serve(seen: list[MockRequest]) -> MockTransport:
 
 async def test_a_get_carries_the_key_the_query_and_the_call_options() -> None:
     seen: list[MockRequest] = []
-    async with AsyncFlowise(BASE, api_key=KEY, transport=serve(seen)) as flowise:
+    async with make_client(BASE, api_key=KEY, transport=serve(seen)) as flowise:
         nodes = await flowise.request(
             "get", "/api/v1/nodes", params={"a": "1"}, extra_headers={"X-Trace": "t"}
         )
@@ -53,7 +57,7 @@ async def test_a_get_carries_the_key_the_query_and_the_call_options() -> None:
 
 async def test_a_post_sends_its_json_body_and_returns_the_decoded_answer() -> None:
     seen: list[MockRequest] = []
-    async with AsyncFlowise(BASE, transport=serve(seen)) as flowise:
+    async with make_client(BASE, transport=serve(seen)) as flowise:
         answer = await flowise.request("POST", "/api/v1/custom", json={"q": [1, 2]})
     assert answer == {"echo": {"q": [1, 2]}}
     assert seen[0].json == {"q": [1, 2]}
@@ -61,7 +65,7 @@ async def test_a_post_sends_its_json_body_and_returns_the_decoded_answer() -> No
 
 async def test_errors_are_the_library_s_own_types() -> None:
     seen: list[MockRequest] = []
-    async with AsyncFlowise(BASE, api_key=KEY, transport=serve(seen)) as flowise:
+    async with make_client(BASE, api_key=KEY, transport=serve(seen)) as flowise:
         with pytest.raises(NotFoundError) as missing:
             await flowise.request("DELETE", "/api/v1/thing/1")
         with pytest.raises(UnexpectedContentError, match="expected JSON"):
@@ -88,14 +92,14 @@ async def test_other_hosts_and_unknown_methods_are_refused_before_sending(
     method: str, path: str
 ) -> None:
     seen: list[MockRequest] = []
-    async with AsyncFlowise(BASE, api_key=KEY, transport=serve(seen)) as flowise:
+    async with make_client(BASE, api_key=KEY, transport=serve(seen)) as flowise:
         with pytest.raises(ValueError):
             await flowise.request(method, path)
     assert seen == []
 
 
 async def test_unknown_options_are_type_errors() -> None:
-    async with AsyncFlowise(BASE, transport=serve([])) as flowise:
+    async with make_client(BASE, transport=serve([])) as flowise:
         with pytest.raises(TypeError, match="unexpected keyword argument"):
             await flowise.request("GET", "/api/v1/nodes", retry=True)  # type: ignore[call-arg]
         with pytest.raises(ValueError, match="expect"):
@@ -111,7 +115,7 @@ async def test_a_post_is_retried_only_as_the_api_groups_post_is() -> None:
         return MockResponse(503, json={"message": "busy"})
 
     policy = Retries(attempts=3, backoff=0.0, max_backoff=0.0)
-    async with AsyncFlowise(BASE, transport=MockTransport(busy), retries=policy) as flowise:
+    async with make_client(BASE, transport=MockTransport(busy), retries=policy) as flowise:
         with pytest.raises(Exception, match="503"):
             await flowise.request("GET", "/api/v1/nodes")
         gets = calls.count("GET")
@@ -127,7 +131,7 @@ async def test_a_post_is_retried_only_as_the_api_groups_post_is() -> None:
 
 async def test_with_options_and_raw_response_apply() -> None:
     seen: list[MockRequest] = []
-    async with AsyncFlowise(BASE, api_key=KEY, transport=serve(seen)) as flowise:
+    async with make_client(BASE, api_key=KEY, transport=serve(seen)) as flowise:
         view = flowise.with_options(headers={"X-View": "v"}, timeouts=Timeouts(headers=5))
         await view.request("GET", "/api/v1/nodes")
         raw: Any = await flowise.with_raw_response.request("GET", "/api/v1/nodes")

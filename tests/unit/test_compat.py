@@ -8,17 +8,23 @@ import sys
 
 import pytest
 
-from flowise_async import APITimeoutError, AsyncFlowise, NotFoundError
-from flowise_async.compat import Flowise, IFileUpload, IMessage, PredictionData
+from flowise_async import APITimeoutError, NotFoundError
+from flowise_async._resources.chatflows import Chatflows
+from flowise_async.compat import IFileUpload, IMessage, PredictionData
 from flowise_async.events import UsageMetadataEvent
 from flowise_async.testing import FakeFlowise
+from tests._clients import make_client, make_compat
+
+
+# Every scenario runs against compat (async) and sync_compat (tests/_clients.py).
+pytestmark = pytest.mark.usefixtures("client_kind")
 
 
 async def test_streaming_yields_the_json_text_of_each_event() -> None:
     """A streamed prediction yields one JSON string per event, spaces and 'data:' intact."""
     async with FakeFlowise() as server:
         server.answer("flow-1", "data: x", "  spaced ")
-        async with Flowise(server.url, api_key="k") as client:
+        async with make_compat(server.url, api_key="k") as client:
             completion = await client.create_prediction(
                 PredictionData(chatflowId="flow-1", question="Hi", streaming=True, chatId="c1")
             )
@@ -40,7 +46,7 @@ async def test_non_streaming_yields_the_answer_dict_once() -> None:
     """Without streaming, the iterator yields the server's JSON answer once, as a dict."""
     async with FakeFlowise() as server:
         server.answer("flow-1", "Paris", memory_type="Buffer Memory")
-        async with Flowise(server.url) as client:
+        async with make_compat(server.url) as client:
             results = [
                 r
                 async for r in client.create_prediction(
@@ -61,7 +67,7 @@ async def test_streaming_request_to_a_flow_that_cannot_stream_yields_the_dict() 
     """As in the SDK, a flow whose streaming check says no is answered with one JSON dict."""
     async with FakeFlowise() as server:
         server.answer("flow-1", "whole", streaming=False)
-        async with Flowise(server.url) as client:
+        async with make_compat(server.url) as client:
             completion = client.create_prediction(
                 PredictionData(chatflowId="flow-1", question="q", streaming=True)
             )
@@ -73,7 +79,7 @@ async def test_history_is_sent_as_role_and_content_in_both_sdk_spellings() -> No
     """IMessage(message, type) and IMessage(content, role) both reach the server as role/content."""
     async with FakeFlowise() as server:
         server.answer("flow-1", "ok")
-        async with Flowise(server.url) as client:
+        async with make_compat(server.url) as client:
             data = PredictionData(
                 chatflowId="flow-1",
                 question="And now?",
@@ -109,7 +115,7 @@ async def test_error_event_is_yielded_like_any_event() -> None:
     """A run that fails mid-stream yields the error event's JSON, as the SDK does."""
     async with FakeFlowise() as server:
         server.answer("flow-1", "a", error="Error: boom")
-        async with Flowise(server.url) as client:
+        async with make_compat(server.url) as client:
             chunks = [
                 json.loads(c)
                 async for c in client.create_prediction(
@@ -126,7 +132,7 @@ async def test_http_errors_and_timeouts_are_flowise_errors() -> None:
     """Unknown chatflows raise NotFoundError; timeout= bounds a stalled stream."""
     async with FakeFlowise() as server:
         server.answer("slow", "a", "b", stall_after=1)
-        async with Flowise(server.url, timeout=0.3) as client:
+        async with make_compat(server.url, timeout=0.3) as client:
             with pytest.raises(NotFoundError):
                 await anext(client.create_prediction(PredictionData("nope", "q")))
             chunks = client.create_prediction(PredictionData("slow", "q", streaming=True))
@@ -139,8 +145,8 @@ async def test_leaving_early_is_cleaned_up_by_aclose() -> None:
     """A prediction left mid-stream is closed by Flowise.aclose; a lent client stays open."""
     async with FakeFlowise() as server:
         server.answer("flow-1", "a", "b", stall_after=2)
-        async with AsyncFlowise(server.url) as lent:
-            client = Flowise(client=lent)
+        async with make_client(server.url) as lent:
+            client = make_compat(client=lent)
             chunks = client.create_prediction(PredictionData("flow-1", "q", streaming=True))
             first = json.loads(await anext(chunks))
             assert first == {"event": "start", "data": ""}
@@ -165,14 +171,14 @@ async def test_streaming_check_goes_through_the_public_method(
     asked: list[str] = []
     async with FakeFlowise() as server:
         server.answer("flow-1", "whole")
-        async with AsyncFlowise(server.url) as lent:
+        async with make_client(server.url) as lent:
 
             async def never_streams(_self: object, chatflow_id: str) -> bool:
                 asked.append(chatflow_id)
                 return False
 
-            monkeypatch.setattr(type(lent.chatflows), "is_streaming", never_streams)
-            client = Flowise(client=lent)
+            monkeypatch.setattr(Chatflows, "is_streaming", never_streams)
+            client = make_compat(client=lent)
             results = [
                 r
                 async for r in client.create_prediction(
@@ -204,7 +210,7 @@ async def test_event_chunks_are_written_as_the_server_writes_json() -> None:
         server.answer(
             "flow-1", "a", events=[UsageMetadataEvent(input_tokens=1, extra={"cost": 2.0})]
         )
-        async with Flowise(server.url) as client:
+        async with make_compat(server.url) as client:
             chunks = [
                 c
                 async for c in client.create_prediction(

@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from flowise_async import APITimeoutError, AsyncFlowise, Timeouts
+from flowise_async import APITimeoutError, Timeouts
+from tests._clients import make_client
 
 from ._server import SSE_HEADERS, frame, serve
+
+
+# Every scenario runs against AsyncFlowise and SyncFlowise (tests/_clients.py).
+pytestmark = pytest.mark.usefixtures("client_kind")
 
 
 META = {"chatId": "chat-1", "chatMessageId": "msg-1", "question": "q", "sessionId": "chat-1"}
@@ -31,7 +36,7 @@ async def test_only_heartbeats_hit_the_event_timeout() -> None:
     routes = [("POST", "/api/v1/prediction/{flow}", heartbeats)]
     async with serve(routes) as base:
         timeouts = Timeouts(event=0.4, idle=5)
-        async with AsyncFlowise(base, timeouts=timeouts) as flowise:
+        async with make_client(base, timeouts=timeouts) as flowise:
             loop = asyncio.get_running_loop()
             started = loop.time()
             with pytest.raises(APITimeoutError) as info:
@@ -60,7 +65,7 @@ async def test_events_keep_the_event_timeout_from_firing() -> None:
         return resp
 
     async with serve([("POST", "/api/v1/prediction/{flow}", slow)]) as base:
-        async with AsyncFlowise(base, timeouts=Timeouts(event=0.35)) as flowise:
+        async with make_client(base, timeouts=Timeouts(event=0.35)) as flowise:
             async with flowise.predictions.stream("f", "q", timeouts=Timeouts(headers=5)) as stream:
                 prediction = await stream.final()
     assert prediction.text == "012345"
@@ -78,7 +83,7 @@ async def test_total_silence_after_a_heartbeat_is_still_the_idle_timeout() -> No
         return resp  # pragma: no cover - the client left
 
     async with serve([("POST", "/api/v1/prediction/{flow}", silent)]) as base:
-        async with AsyncFlowise(base, timeouts=Timeouts(event=5, idle=0.3)) as flowise:
+        async with make_client(base, timeouts=Timeouts(event=5, idle=0.3)) as flowise:
             with pytest.raises(APITimeoutError) as info:
                 async with flowise.predictions.stream("f", "q") as stream:
                     await stream.final()
@@ -96,7 +101,7 @@ async def test_total_silence_after_an_event_hits_the_event_timeout_without_idle(
         return resp  # pragma: no cover - the client left
 
     async with serve([("POST", "/api/v1/prediction/{flow}", silent)]) as base:
-        async with AsyncFlowise(base, timeouts=Timeouts(event=0.3, idle=None)) as flowise:
+        async with make_client(base, timeouts=Timeouts(event=0.3, idle=None)) as flowise:
             texts: list[str] = []
             with pytest.raises(APITimeoutError) as info:
                 async with flowise.predictions.stream("f", "q") as stream:
@@ -119,7 +124,7 @@ async def test_a_slow_consumer_is_not_counted_as_server_silence() -> None:
         return resp
 
     async with serve([("POST", "/api/v1/prediction/{flow}", two)]) as base:
-        async with AsyncFlowise(base, timeouts=Timeouts(event=0.3, idle=None)) as flowise:
+        async with make_client(base, timeouts=Timeouts(event=0.3, idle=None)) as flowise:
             texts: list[str] = []
             async with flowise.predictions.stream("f", "q") as stream:
                 async for event in stream:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import random
+import sys
 import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -25,10 +27,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-import flowise_async._resources.predictions as predictions_module
 from flowise_async import (
     APITimeoutError,
     AsyncFlowise,
+    FlowiseError,
+    Limits,
     NotFoundError,
     Retries,
     ServerEventError,
@@ -36,7 +39,6 @@ from flowise_async import (
 )
 from flowise_async import events as ev
 from flowise_async._stream import EventStream
-from flowise_async._transport import Transport
 from flowise_async.mock import MockRequest, MockResponse, MockTransport
 from flowise_async.otel import CAPTURE_CONTENT_ENV, FlowiseAsyncInstrumentor
 from flowise_async.testing import HEARTBEAT, FakeFlowise, sse_bytes, sse_frame
@@ -159,36 +161,73 @@ def test_the_instrumentor_is_registered_for_auto_instrumentation() -> None:
     assert found[0].load() is FlowiseAsyncInstrumentor
 
 
-async def test_off_adds_nothing_and_uninstrument_restores_everything() -> None:
-    """Before instrument() and after uninstrument(): the original code, no header, no span."""
+def _class_attributes() -> dict[tuple[str, str], dict[str, Any]]:
+    """Every attribute of every class of every loaded flowise_async module, as it is now."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, module in list(sys.modules.items()):
+        if name != "flowise_async" and not name.startswith("flowise_async."):
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, type) and value.__module__.startswith("flowise_async"):
+                found[(value.__module__, value.__qualname__)] = dict(vars(value))
+            elif callable(value) and getattr(value, "__module__", "") == name:
+                found[(name, attr)] = {"": value}  # a module's function replaced
+    return found
 
-    def patched() -> list[Any]:
-        return [
-            Transport.send_spec,
-            Transport.call,
-            predictions_module.Predictions.create,
-            predictions_module.Predictions.create_with_files,
-            predictions_module.Predictions.stream,
-            predictions_module.Predictions.stream_with_files,
-            EventStream.__init__,
-            EventStream.__anext__,
-            EventStream.aclose,
-            EventStream.__aexit__,
-        ]
 
-    originals = patched()
-    with Telemetry() as telemetry:
-        assert all(now is not before for now, before in zip(patched(), originals, strict=True))
-    assert all(now is before for now, before in zip(patched(), originals, strict=True))
-    async with FakeFlowise() as server:
-        server.answer("flow", "a", "b")
-        async with _client(server) as flowise:
+def _replaced(
+    before: dict[tuple[str, str], dict[str, Any]], now: dict[tuple[str, str], dict[str, Any]]
+) -> list[str]:
+    """Code replaced or added: functions, methods, descriptors (the caches attrs and the
+    instrumentor's singleton keep on classes are data, not code)."""
+    changed = [
+        f"{owner}.{attr}"
+        for owner, attrs in before.items()
+        for attr, value in attrs.items()
+        if owner in now
+        and now[owner].get(attr, value) is not value
+        and (_code(value) or _code(now[owner][attr]))
+    ]
+    added = [
+        f"{owner}.{attr}"
+        for owner, attrs in now.items()
+        for attr, value in attrs.items()
+        if attr not in before.get(owner, attrs) and _code(value) and "attrs" not in attr
+    ]
+    return changed + added
+
+
+def _code(value: Any) -> bool:
+    return callable(value) or hasattr(value, "__get__")
+
+
+async def test_instrumenting_replaces_no_attribute_of_any_class() -> None:
+    """instrument() registers hooks and patches nothing; off, there is no header, no span."""
+
+    async def run(server: FakeFlowise) -> None:
+        async with _client(server, abort_on_exit=True) as flowise:
             await flowise.predictions.create("flow", "q")
             async with flowise.predictions.stream("flow", "q") as stream:
                 assert type(stream) is EventStream
                 await stream.final()
+            async with flowise.predictions.stream("flow", "q") as stream:
+                await stream.__anext__()
+            await flowise.chatflows.list()
+
+    before = _class_attributes()
+    with Telemetry() as telemetry:
+        async with FakeFlowise() as server:
+            server.answer("flow", "a", "b")
+            await run(server)
+        assert _replaced(before, _class_attributes()) == []
+    assert telemetry.spans()  # it did trace: the check above saw an instrumented library
+    assert _replaced(before, _class_attributes()) == []
+    async with FakeFlowise() as server:
+        server.answer("flow", "a", "b")
+        spans = len(telemetry.spans())
+        await run(server)
     assert all("traceparent" not in r.headers for r in server.requests)
-    assert telemetry.spans() == []
+    assert len(telemetry.spans()) == spans
 
 
 # -- predictions -------------------------------------------------------------------------------
@@ -814,6 +853,118 @@ async def test_an_abort_after_an_early_exit_is_a_span_of_its_own(telemetry: Tele
     assert server.aborts
     abort = next(r for r in server.requests if "/abort/" in r.path)
     assert "traceparent" in abort.headers
+
+
+_ABORT_SPAN = "PUT /api/v1/chatmessage/abort/{chatflow_id}/{chat_id}"
+# Every way out of a stream before its end; each one sends the abort (abort_on_exit).
+ENDINGS = ("cancel", "timeout", "idle", "server-error", "collected", "break", "aclose", "raise")
+
+
+def _script_endings(server: FakeFlowise) -> None:
+    tokens = [f"t{i} " for i in range(40)]
+    server.answer("slow", *tokens, delay=0.05)
+    server.answer("stall", "a", "b", stall_after=3)
+    server.answer("drop", "a", "b", "c", drop_after=3)
+
+
+async def _leave(flowise: AsyncFlowise, how: str) -> None:
+    """Open a stream, read an event or two, and leave it early the way *how* says."""
+    flow = {"idle": "stall", "server-error": "drop"}.get(how, "slow")
+    timeouts = Timeouts(idle=0.3) if how == "idle" else None
+    stream = flowise.predictions.stream(flow, "q", timeouts=timeouts)
+    if how == "collected":
+        await stream.__anext__()
+        del stream  # abandoned: its abort is sent when it is collected
+        gc.collect()
+        return
+    if how == "cancel":
+        reading = asyncio.create_task(_read_all(stream))
+        while not reading.done() and not stream.text:
+            await asyncio.sleep(0.01)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        return
+    if how == "timeout":
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await _read_all(stream)
+        return
+    if how in ("idle", "server-error"):
+        with pytest.raises(FlowiseError):
+            await _read_all(stream)
+        return
+    async with stream:
+        await stream.__anext__()
+        if how == "aclose":
+            await stream.aclose()
+        elif how == "raise":
+            with contextlib.suppress(RuntimeError):
+                async for _ in stream:
+                    raise RuntimeError("the loop body failed")
+        # "break": leaving the block now
+
+
+async def _read_all(stream: EventStream) -> None:
+    async with stream:
+        async for _ in stream:
+            pass
+
+
+def _abort_parents(telemetry: Telemetry) -> tuple[list[int | None], set[int]]:
+    """The parent span ids of the abort spans, and the span ids of the runs."""
+    spans = telemetry.spans()
+    runs = {s.context.span_id for s in spans if s.name.startswith("invoke_agent") and s.context}
+    parents = [s.parent.span_id if s.parent else None for s in spans if s.name == _ABORT_SPAN]
+    return parents, runs
+
+
+@pytest.mark.parametrize("how", ENDINGS)
+async def test_the_abort_of_a_stream_left_early_is_a_child_of_its_run(
+    telemetry: Telemetry, how: str
+) -> None:
+    """Each way out of a stream before its end: its abort span has the run's span as parent."""
+    async with FakeFlowise() as server:
+        _script_endings(server)
+        async with _client(server, abort_on_exit=True) as flowise:
+            with warnings.catch_warnings():  # an abandoned stream warns when collected
+                warnings.simplefilter("ignore", ResourceWarning)
+                await _leave(flowise, how)
+            await flowise.wait_for_aborts()
+        assert len(server.aborts) == 1
+    parents, runs = _abort_parents(telemetry)
+    assert len(runs) == 1
+    assert parents == list(runs)
+
+
+@pytest.mark.timeout(180)
+async def test_a_storm_of_streams_left_early_gives_every_abort_its_run_as_parent(
+    telemetry: Telemetry,
+) -> None:
+    """160 concurrent streams left in every way: each abort span is a child of its own run."""
+    rng = random.Random(22)
+    hows = [how for how in ENDINGS for _ in range(20)]
+    rng.shuffle(hows)
+    async with FakeFlowise() as server:
+        _script_endings(server)
+        # At most 64 connections at once (the others wait for the pool): 160 simultaneous
+        # connects overflow the test server's accept backlog on a loaded machine, and a reset
+        # connection would fail a run that is not the subject here (a POST is not re-sent).
+        limits = Limits(max_connections=64)
+        timeouts = Timeouts(connect=60.0, headers=60.0, idle=60.0)  # a loaded machine
+        async with _client(server, abort_on_exit=True, limits=limits, timeouts=timeouts) as flowise:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                await asyncio.gather(*(_leave(flowise, how) for how in hows))
+                gc.collect()
+            await flowise.wait_for_aborts()
+        assert server.aborts  # (each one is sent; under heavy load some may time out)
+    parents, runs = _abort_parents(telemetry)
+    assert len(runs) == len(hows)
+    assert len(parents) == len(hows)
+    orphans = [p for p in parents if p not in runs]
+    assert orphans == []
+    assert len(set(parents)) == len(parents)  # one abort per run, each under its own run
 
 
 async def test_raw_responses_work_while_instrumented(telemetry: Telemetry) -> None:

@@ -17,6 +17,8 @@ PUBLIC_MODULES = [
     "flowise_async.events",
     "flowise_async.models",
     "flowise_async.sse",
+    "flowise_async.sync",
+    "flowise_async.sync_compat",
 ]
 
 

@@ -29,15 +29,20 @@ from flowise_async.events import (
     TokenEvent,
     UsedToolsEvent,
 )
+from tests._clients import make_client
 from tests._wait import wait_steady, wait_until
 from tests.unit._server import Recorder, conversation, frame, serve, write_sse
 
 
 PATH = "/api/v1/prediction/{id}"
 
+# Every scenario runs against AsyncFlowise and SyncFlowise (tests/_clients.py).
+pytestmark = pytest.mark.usefixtures("client_kind")
+
 
 def client(base: str, **kwargs: Any) -> AsyncFlowise:
-    return AsyncFlowise(base, api_key="sk-test-secret", **kwargs)
+    flowise: AsyncFlowise = make_client(base, api_key="sk-test-secret", **kwargs)
+    return flowise
 
 
 async def test_stream_typed_events_in_order() -> None:
@@ -167,7 +172,7 @@ async def test_request_body_and_chat_id() -> None:
 
 async def test_question_required() -> None:
     """Without a question (or a form / human input / upload) no request is sent."""
-    async with AsyncFlowise("http://127.0.0.1:9") as flowise:
+    async with client("http://127.0.0.1:9") as flowise:
         with pytest.raises(ValueError, match="question is required"):
             flowise.predictions.stream("flow")
         with pytest.raises(ValueError, match="question is required"):
@@ -336,6 +341,7 @@ async def test_break_closes_connection() -> None:
             await stream.__anext__()
 
 
+@pytest.mark.async_only
 async def test_cancelled_task_releases_connection() -> None:
     """Cancelling the consuming task re-raises CancelledError and releases the connection."""
     closed = asyncio.Event()
@@ -360,6 +366,7 @@ async def test_cancelled_task_releases_connection() -> None:
             await closed.wait()
 
 
+@pytest.mark.async_only
 async def test_asyncio_timeout_around_loop() -> None:
     """asyncio.timeout() around the loop ends the stream and releases the connection."""
     closed = asyncio.Event()
@@ -560,3 +567,23 @@ async def test_used_tools_in_stream() -> None:
         assert isinstance(got[0], UsedToolsEvent)
         assert got[0].tools[0].tool_output == "42"
         assert json.loads(json.dumps(got[0].tools[0].tool_input)) == {"input": "6*7"}
+
+
+async def test_keepalive_expiry_zero_opens_a_connection_per_request() -> None:
+    """``Limits(keepalive_expiry=0)`` keeps no connection: each request gets a new one."""
+    peers: list[Any] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport)
+        return await write_sse(request, conversation("a"))
+
+    async with (
+        serve([("POST", PATH, handler)]) as base,
+        client(base, limits=Limits(keepalive_expiry=0)) as flowise,
+    ):
+        for _ in range(2):
+            async with flowise.predictions.stream("flow", "q") as stream:
+                assert (await stream.final()).text == "a"
+        assert flowise.pool_stats()["acquired"] == 0
+    assert len(peers) == 2
+    assert peers[0] is not peers[1]
