@@ -112,6 +112,7 @@ class RawResponse:
 
     __slots__ = (
         "_closed",
+        "_dropped",
         "_eof",
         "_idle",
         "_idle_fired",
@@ -147,6 +148,7 @@ class RawResponse:
         self._idle = idle
         self._eof = False
         self._closed = False
+        self._dropped: IncompleteStreamError | None = None  # raised after the salvaged bytes
         # Idle watchdog: one timer per response, re-armed lazily, instead of a timeout
         # context per read (which costs more than decoding a token event).
         self._wait_start: float | None = None  # loop time at which read() began waiting
@@ -185,6 +187,9 @@ class RawResponse:
         """
         if self._eof or self._closed:
             return b""
+        if self._dropped is not None:
+            dropped, self._dropped = self._dropped, None
+            raise dropped
         try:
             if self._idle is None:
                 chunk = await self._readany()
@@ -200,11 +205,18 @@ class RawResponse:
                 url=self.url,
             ) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
-            raise IncompleteStreamError(
+            error = IncompleteStreamError(
                 f"the connection dropped while reading the response to {self.method} "
                 f"{self.url} ({type(exc).__name__}: {self.redact(str(exc))}): "
                 f"{_DROP_HINT}"
-            ) from exc
+            )
+            error.__cause__ = exc
+            rest = _received_before_drop(self._resp.content)
+            if not rest:
+                raise error from exc
+            # The bytes that arrived before the drop come first; the drop on the next read.
+            self._dropped = error
+            return rest
         if not chunk:
             self._eof = True
         return chunk
@@ -328,3 +340,16 @@ def _snippet(body: bytes, redact: Callable[[str], str]) -> str:
     """The start of a body to show, redacted before it is cut (no secret cut in half)."""
     text = redact(body[:2000].decode("utf-8", "replace"))
     return text[:500] + ("..." if len(body) > 500 else "")
+
+
+def _received_before_drop(content: Any) -> bytes:
+    """
+    What aiohttp had received when the connection dropped: its readers raise the drop before
+    handing out the bytes they buffered, which would lose the events just before the cut.
+    """
+    if not getattr(content, "_buffer", None):
+        return b""
+    try:
+        return bytes(content._read_nowait(-1))
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return b""  # an aiohttp without this buffer: the drop is raised as it is

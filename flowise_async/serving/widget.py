@@ -1,36 +1,8 @@
 """
-A proxy for Flowise's official chat widget (``flowise-embed``) that keeps the API key and the
-Flowise address on your server.
+The widget proxy front: Flowise's wire format for the official chat widget.
 
-Install with ``python -m pip install "./flowise_async[fastapi]"`` next to a clone.
-
-`widget_router` is a FastAPI router that speaks Flowise's own wire format for the routes the
-widget calls, so the widget points its ``apiHost`` at your app instead of at Flowise::
-
-    app = FastAPI(lifespan=flowise_lifespan(lambda: AsyncFlowise(URL, api_key=KEY)))
-    app.include_router(
-        widget_router({"support": WidgetFlow(CHATFLOW_ID, origins={"https://example.com"})})
-    )
-
-Routes (under ``/api/v1``; *public id* is the key of the *flows* mapping, never the chatflow id):
-
-- ``POST prediction/{public id}``, streamed (Flowise's ``message`` frames) and not;
-- ``GET chatflows-streaming/{public id}`` and ``GET public-chatbotConfig/{public id}`` (without
-  ``flowData``, which holds the flow's internals; upload buttons hidden unless allowed);
-- ``POST feedback/{public id}`` and ``POST leads/{public id}`` only for a flow with
-  ``feedback=True`` / ``leads=True``;
-- ``POST attachments/{public id}/{chat id}`` (the widget's file upload, multipart, at most
-  *max_upload* bytes) and ``GET get-upload-file?chatflowId={public id}&chatId=&fileName=``
-  (a file of the conversation, streamed back) only for a flow with ``uploads=True`` (403
-  otherwise);
-- ``PUT chatmessage/abort/{public id}/{chat id}`` (the widget's stop button);
-- every other route answers 404.
-
-Each request is checked by the per-flow ``Origin`` allow-list and an `~flowise_async.serving.Access`
-(authorization hook, chatflow allow-list, rate limit). What a browser may send is limited:
-``overrideConfig``, ``history`` and ``uploads`` are refused unless the flow allows them, and
-other body fields are dropped. A browser that goes away closes the upstream at once and the run
-is aborted on the server.
+Its guide is the docstring of `flowise_async.widget`, the import path users keep;
+this module holds the code, on the foundation of `flowise_async.serving`.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from flowise_async import (
     UnexpectedContentError,
 )
 from flowise_async.events import TokenEvent, UnknownEvent
+from tests._wait import wait_until
 
 from .conftest import (
     END,
@@ -293,10 +294,9 @@ MID_UTF8 = 'message:\ndata:{"event":"token","data":"caf\u00e9"}\n\n'.encode()[:-
         pytest.param(MID_FRAME, "reset", id="tcp-reset"),
     ],
 )
-# Async only: aiohttp raises a cut body's error before handing out the data it buffered, so
-# whether the event before the cut is seen depends on how soon the reader asks; the sync
-# adapter asks one thread hop late.
-@pytest.mark.async_only
+# aiohttp raises a cut body's error before handing out the data it buffered: the event
+# before the cut must be seen however late the reader asks (the sync client asks one thread
+# hop late).
 async def test_body_cut(serve: Serve, make_client: MakeClient, payload: bytes, how: str) -> None:
     """A body that stops before the `end` event is an IncompleteStreamError after the events before it."""
     server = await serve(_cut_handler(payload, how))
@@ -309,6 +309,28 @@ async def test_body_cut(serve: Serve, make_client: MakeClient, payload: bytes, h
     assert seen == [TokenEvent(text="ok")]
     assert "retry" in str(info.value).lower()
     assert clock.elapsed < 1.5
+    assert_clean(client)
+    assert await server.settled()
+
+
+@pytest.mark.async_only  # reaches into the open response to wait for the drop
+@pytest.mark.parametrize("how", ["fin", "reset"])
+async def test_bytes_received_before_a_drop_come_before_the_error(
+    serve: Serve, make_client: MakeClient, how: str
+) -> None:
+    """A reader that asks only after the connection dropped still gets the events before it."""
+    server = await serve(_cut_handler(MID_FRAME, how))
+    client = make_client(server.url)
+    seen = []
+    with pytest.raises(IncompleteStreamError):
+        async with client.predictions.stream(FLOW_ID, "hi") as stream:
+            content = stream._body._resp.content  # type: ignore[union-attr]
+            await wait_until(
+                lambda: content.exception() is not None, what="the client seeing the drop"
+            )
+            async for event in stream:
+                seen.append(event)
+    assert seen == [TokenEvent(text="ok")]
     assert_clean(client)
     assert await server.settled()
 
