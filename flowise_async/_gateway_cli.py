@@ -9,14 +9,21 @@ FastAPI and uvicorn are imported only when the command runs (the ``fastapi`` ext
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
-__all__ = ["add_serve_openai", "build_app", "read_keys"]
+if TYPE_CHECKING:
+    from .serving.state import StateStore
+
+
+__all__ = ["add_serve_openai", "build_app", "read_keys", "state_store"]
 
 KEYS_ENV = "FLOWISE_GATEWAY_KEYS"
+STATE_URL_ENV = "FLOWISE_STATE_URL"
 
 
 def add_serve_openai(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -59,6 +66,28 @@ def add_serve_openai(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--burst", type=int, default=5, help="requests a user may make at once (default: 5)"
+    )
+    serve.add_argument(
+        "--state-url",
+        default=os.environ.get(STATE_URL_ENV) or None,
+        metavar="URL",
+        help="keep rate limits and conversation locks in this Redis (redis://[:password@]host"
+        f"[:port][/db]), shared by every worker and machine using it (default: ${STATE_URL_ENV}"
+        ", else in this process; needs the redis extra)",
+    )
+    serve.add_argument(
+        "--state-timeout",
+        type=float,
+        default=2.0,
+        help="seconds a call to the Redis store may take before the request gets a 503 "
+        "(default: 2)",
+    )
+    serve.add_argument(
+        "--lock-ttl",
+        type=float,
+        default=30.0,
+        help="seconds a conversation lock lives without a renewal (renewed every third of it "
+        "while its run lives; default: 30)",
     )
     serve.add_argument(
         "--conversation-header",
@@ -109,7 +138,12 @@ def build_app(args: argparse.Namespace) -> Any:
 
     try:
         from .openai_gateway import openai_app  # noqa: PLC0415
-        from .serving import Access, TokenBucket  # noqa: PLC0415
+        from .serving import (  # noqa: PLC0415
+            Access,
+            RateLimiter,
+            StoreRateLimiter,
+            TokenBucket,
+        )
     except ImportError:
         raise UsageError(
             "serve-openai needs FastAPI and uvicorn. From the folder holding your clone of "
@@ -124,16 +158,61 @@ def build_app(args: argparse.Namespace) -> Any:
     keys = read_keys(args)
     if args.rate is not None and (args.rate <= 0 or args.burst < 1):
         raise UsageError("--rate must be positive and --burst at least 1")
-    access = Access(rate_limit=TokenBucket(args.rate, args.burst)) if args.rate else None
+    if not (args.state_timeout > 0 and args.lock_ttl > 0):
+        raise UsageError("--state-timeout and --lock-ttl must be positive")
+    store = state_store(args.state_url, timeout=args.state_timeout)
+    limit: RateLimiter | None = None
+    if args.rate and store is not None:
+        limit = StoreRateLimiter(store, args.rate, args.burst)
+    elif args.rate:
+        limit = TokenBucket(args.rate, args.burst)
+    access = Access(rate_limit=limit, state=store) if limit or store else None
     make_client(args)  # a bad --base-url is a usage error now, before the server starts
-    return openai_app(
+    app = openai_app(
         lambda: make_client(args, abort_on_exit=True),
         models or None,
         keys=keys,
         access=access,
+        lock_ttl=args.lock_ttl,
         conversation_headers=tuple(args.conversation_header) or ("X-Conversation-Id",),
         reasoning=not args.no_reasoning,
     )
+    if store is not None:
+        _close_on_shutdown(app, store)
+    return app
+
+
+def _close_on_shutdown(app: Any, store: StateStore) -> None:
+    """Close *store* when *app* stops (after the app's own lifespan)."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            await store.aclose()
+
+    app.router.lifespan_context = lifespan
+
+
+def state_store(url: str | None, *, timeout: float = 2.0) -> StateStore | None:
+    """The Redis store at *url* (``--state-url``), or None for state in this process."""
+    from .cli import UsageError  # noqa: PLC0415 - the command line imports this module
+
+    if not url:
+        return None
+    try:
+        from .serving.redis_store import RedisStateStore  # noqa: PLC0415
+    except ImportError:
+        raise UsageError(
+            "--state-url needs the redis package. From the folder holding your clone of "
+            'flowise_async: python -m pip install "./flowise_async[fastapi,redis]"'
+        ) from None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise UsageError("--state-url must be a redis://, rediss:// or unix:// URL")
+    return RedisStateStore.from_url(url, timeout=timeout)
 
 
 async def cmd_serve_openai(args: argparse.Namespace, state: dict[str, Any]) -> int:

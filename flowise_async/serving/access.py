@@ -28,7 +28,7 @@ class RateLimiter(Protocol):
 class TokenBucket:
     """
     An in-memory token bucket per key: *burst* requests at once, refilled at *rate* per
-    second. One process only; use your own `RateLimiter` (e.g. on Redis) for several.
+    second. One process only; for several, a `StoreRateLimiter` on a shared store.
 
     Args:
         rate: Requests per second, sustained.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -582,6 +583,7 @@ def openai_router(
     heartbeat: float | None = 15.0,
     max_body: int = MAX_BODY,
     reasoning: bool = True,
+    lock_ttl: float = 30.0,
 ) -> APIRouter:
     """
     Build the router of the OpenAI-compatible gateway.
@@ -617,6 +619,10 @@ def openai_router(
         reasoning: Pass the model's reasoning (Flowise's ``thinking`` events) on as
             ``reasoning_content``: in the deltas of a streamed answer and in the message of a
             whole one. False: only the answer text goes out.
+        lock_ttl: Seconds a conversation's lock lives without a renewal; a run renews it
+            every third of that while it lives, so the lock of a worker that dies frees its
+            conversation within *lock_ttl* (locks live in ``access.state``: see
+            `flowise_async.serving.ConversationLock`).
 
     Returns:
         The router; add it with ``app.include_router(...)``.
@@ -632,6 +638,7 @@ def openai_router(
         heartbeat=heartbeat,
         max_body=max_body,
         reasoning=reasoning,
+        lock_ttl=lock_ttl,
     )
     router = APIRouter(prefix=prefix, dependencies=[Depends(mark_started)])
     router.add_api_route("/models", gateway.list_models, methods=["GET"])
@@ -659,7 +666,11 @@ class _OpenAIGateway:
         heartbeat: float | None,
         max_body: int,
         reasoning: bool,
+        lock_ttl: float = 30.0,
     ) -> None:
+        if not (lock_ttl > 0 and math.isfinite(lock_ttl)):
+            raise ValueError(f"lock_ttl must be a positive number of seconds, not {lock_ttl!r}")
+        self.lock_ttl = lock_ttl
         self.catalogue = catalogue
         self.users = None
         if keys is not None:
@@ -785,7 +796,9 @@ class _OpenAIGateway:
             chat_id = f"{user.name}:{chat_id}"
         if chat_id is None:
             return chat, flow, None, None
-        lock = ConversationLock(self.store, f"conversation:{flow.chatflow_id}:{chat_id}")
+        lock = ConversationLock(
+            self.store, f"conversation:{flow.chatflow_id}:{chat_id}", ttl=self.lock_ttl
+        )
         if not await lock.acquire():
             raise RequestRejectedError(
                 "This conversation is still answering another request; send the next "

@@ -691,6 +691,8 @@ async def test_serve_openai_passes_reasoning_unless_told_not_to(
         ((), "alice-without-name", "gateway key 1 is not NAME:KEY"),
         (("--model", "no-equals-sign"), "a:b", "--model expects ALIAS=CHATFLOW_ID"),
         (("--rate", "-1"), "a:b", "--rate must be positive"),
+        (("--state-url", "http://127.0.0.1:6379"), "a:b", "--state-url must be a redis://"),
+        (("--lock-ttl", "0"), "a:b", "--lock-ttl must be positive"),
     ],
 )
 def test_serve_openai_usage_errors(
