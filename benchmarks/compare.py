@@ -290,7 +290,9 @@ def measure(
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """``results[workload][tree]``: one worker result per round (a failure ends the series)."""
     here = trees["current"]
-    results = {name: {tree: [] for tree in TREES} for name in names}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {tree: [] for tree in TREES} for name in names
+    }
     for index in range(rounds):
         order = TREES if index % 2 == 0 else TREES[::-1]
         for name in names:
