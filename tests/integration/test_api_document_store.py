@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -99,12 +101,20 @@ async def test_loader_chunks_vector_store_and_query(
 
     saved = await client.document_store.loaders.save(store.id, **loader_args)
     page = await client.document_store.loaders.process(store.id, saved.id, **loader_args)
-    assert page.count == 3
-    assert next(chunk.page_content for chunk in page.chunks) == "Paris is the capital of France."
+    # Flowise 2.2.8 on PostgreSQL once answered the process call with a page read before all
+    # of its chunks were stored (count 1 of 3): the full set is checked on the store, waiting
+    # a bounded time for the last ones.
+    assert 1 <= page.count <= 3
+    assert page.chunks
     assert isinstance(page.chunks[0].metadata, dict)
 
+    deadline = time.monotonic() + 30
     listed = await client.document_store.chunks.list(store.id)
+    while listed.count < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        listed = await client.document_store.chunks.list(store.id)
     assert listed.count == 3
+    assert "Paris is the capital of France." in {c.page_content for c in listed.chunks}
     madrid = next(c for c in listed.chunks if "Madrid" in c.page_content)
     edited = await client.document_store.chunks.update(
         store.id,
