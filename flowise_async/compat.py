@@ -153,6 +153,11 @@ class PredictionData:
         return [u.to_dict() if isinstance(u, IFileUpload) else dict(u) for u in self.uploads]
 
 
+def sdk_timeouts(timeout: float | None) -> Timeouts | None:
+    """The official SDK's one ``timeout`` as our `Timeouts`: connect, headers and idle."""
+    return Timeouts(connect=timeout, headers=timeout, idle=timeout) if timeout else None
+
+
 class Flowise:
     """
     The official SDK's client, asynchronous.
@@ -179,8 +184,9 @@ class Flowise:
         self.timeout = timeout
         self._owns_client = client is None
         if client is None:
-            timeouts = Timeouts(connect=timeout, headers=timeout, idle=timeout) if timeout else None
-            client = AsyncFlowise(self.base_url, api_key=api_key or None, timeouts=timeouts)
+            client = AsyncFlowise(
+                self.base_url, api_key=api_key or None, timeouts=sdk_timeouts(timeout)
+            )
         self.client = client
         self._open: set[PredictionChunks] = set()
 

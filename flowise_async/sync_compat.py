@@ -26,7 +26,6 @@ from types import TracebackType
 from typing import Any
 
 from . import compat
-from ._config import Timeouts
 from ._sync_runtime import END
 from .compat import IFileUpload, IMessage, PredictionData
 from .sync import SyncFlowise, SyncIterator
@@ -61,8 +60,9 @@ class Flowise:
         self.timeout = timeout
         self._owns_client = client is None
         if client is None:
-            timeouts = Timeouts(connect=timeout, headers=timeout, idle=timeout) if timeout else None
-            client = SyncFlowise(self.base_url, api_key=api_key or None, timeouts=timeouts)
+            client = SyncFlowise(
+                self.base_url, api_key=api_key or None, timeouts=compat.sdk_timeouts(timeout)
+            )
         self.client = client
         self._open: list[PredictionChunks] = []
 
