@@ -79,4 +79,31 @@ def test_verdict_is_judged_by_the_upper_end() -> None:
     assert rows["noisy"]["ratio"] == pytest.approx(1.0, abs=0.01)
     assert rows["noisy"]["high"] > 1.03
     assert rows["noisy"]["verdict"] == "FAIL"
-    assert rows["broken"] == {"workload": "broken", "verdict": "FAIL", "reason": "boom"}
+    assert rows["broken"] == {
+        "workload": "broken",
+        "clock": "wall",
+        "verdict": "FAIL",
+        "reason": "boom",
+    }
+
+
+def test_the_cpu_clock_judges_cpu_time_and_leaves_out_what_has_none() -> None:
+    def run(wall: float, cpu: float | None) -> dict[str, object]:
+        return {"ok": True, "wall": wall} | ({} if cpu is None else {"cpu": cpu})
+
+    results = {
+        # A slower wall time (a busy machine) with the same CPU time: CPU passes, wall fails.
+        "stream": {
+            "base": [run(1.0, 0.5), run(1.0, 0.5), run(1.0, 0.5)],
+            "current": [run(1.2, 0.5), run(1.3, 0.5), run(1.25, 0.5)],
+        },
+        "relay-latency": {"base": [run(1.0, None)] * 2, "current": [run(1.0, None)] * 2},
+    }
+    events = {"stream": 1, "relay-latency": 1}
+    cpu = {r["workload"]: r for r in compare.summarize(results, events, 1.03, "cpu")}
+    wall = {r["workload"]: r for r in compare.summarize(results, events, 1.03, "wall")}
+    assert set(cpu) == {"stream"}
+    assert cpu["stream"]["verdict"] == "PASS"
+    assert cpu["stream"]["current_us"] == pytest.approx(5e5)
+    assert wall["stream"]["verdict"] == "FAIL"
+    assert set(wall) == {"stream", "relay-latency"}
