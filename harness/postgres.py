@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from harness import install
+from harness import apt, install
 
 
 PROGRAMS = ("initdb", "postgres", "psql")
@@ -122,66 +122,15 @@ def ensure_postgres() -> Path:
     found = find_bin_dir()
     if found is not None:
         return found
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise PostgresMissingError(missing_message("this system has no apt-get"))
-    if os.geteuid() == 0:
-        prefix: list[str] = []
-    else:
-        sudo = shutil.which("sudo")
-        if sudo is None or not _sudo_works(sudo):
-            raise PostgresMissingError(
-                missing_message(
-                    "installing it needs root: this process is not root and has no "
-                    "password-less sudo"
-                )
-            )
-        prefix = [sudo, "-n"]
-    _log(f"installing {PACKAGE} with apt-get (once; a few minutes)")
-    started = time.monotonic()
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    steps = (
-        ["update", "-q"],
-        ["install", "-y", "-q", "--no-install-recommends", PACKAGE],
-    )
-    for args in steps:
-        try:
-            subprocess.run(
-                [*prefix, apt, *args],
-                check=True,
-                env=env,
-                timeout=APT_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-            )
-        except subprocess.CalledProcessError as exc:
-            output = (exc.stderr or b"").decode("utf-8", "replace")[-2000:]
-            raise PostgresMissingError(
-                missing_message(f"'apt-get {' '.join(args)}' failed ({exc.returncode}):\n{output}")
-            ) from exc
-        except (subprocess.TimeoutExpired, OSError) as exc:
-            raise PostgresMissingError(
-                missing_message(f"'apt-get {' '.join(args)}' failed: {exc}")
-            ) from exc
+    try:
+        seconds = apt.install(PACKAGE, timeout=APT_TIMEOUT, log=_log)
+    except apt.AptError as exc:
+        raise PostgresMissingError(missing_message(str(exc))) from exc
     found = find_bin_dir()
     if found is None:
         raise PostgresMissingError(missing_message(f"'apt-get install {PACKAGE}' did not add them"))
-    _log(f"{PACKAGE} installed in {time.monotonic() - started:.0f} s ({found})")
+    _log(f"{PACKAGE} installed in {seconds:.0f} s ({found})")
     return found
-
-
-def _sudo_works(sudo: str) -> bool:
-    try:
-        result = subprocess.run(
-            [sudo, "-n", "true"],
-            capture_output=True,
-            timeout=30,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except (subprocess.TimeoutExpired, OSError):
-        return False
-    return result.returncode == 0
 
 
 def _free_port() -> int:

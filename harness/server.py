@@ -46,7 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from harness import install, postgres
+from harness import apt, install, postgres
 
 
 HERE = Path(__file__).resolve().parent
@@ -859,24 +859,12 @@ def ensure_redis() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise HarnessError("queue mode needs redis-server (Debian: apt-get install redis-server)")
-    _log("installing redis-server with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    for args in (["update", "-q"], ["install", "-y", "-q", "redis-server"]):
-        try:
-            subprocess.run(
-                [*prefix, apt, *args],
-                check=True,
-                env=env,
-                timeout=600,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-            )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-            raise HarnessError(f"apt-get {' '.join(args)} failed: {exc}") from exc
+    try:
+        apt.install("redis-server", timeout=600, log=_log)
+    except apt.AptError as exc:
+        raise HarnessError(
+            f"queue mode needs redis-server (Debian: apt-get install redis-server): {exc}"
+        ) from exc
     found = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(found).is_file():
         raise HarnessError("redis-server is still missing after apt-get install")

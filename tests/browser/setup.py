@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from harness import install
+from harness import apt, install
 
 
 CHROMIUM = Path(os.environ.get("FLOWISE_ASYNC_CHROMIUM", "/usr/bin/chromium"))
@@ -87,16 +87,12 @@ def ensure_chromium() -> Path:
     """Install Debian's ``chromium`` when it is missing (needs root); return its path."""
     if CHROMIUM.exists():
         return CHROMIUM
-    if os.geteuid() != 0:
-        raise RuntimeError(f"{CHROMIUM} is missing: install it with 'apt-get install -y chromium'")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update"], check=True, env=env, timeout=600)  # noqa: S607
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],  # noqa: S607
-        check=True,
-        env=env,
-        timeout=1200,
-    )
+    try:
+        apt.install("chromium", timeout=1200, log=print)
+    except apt.AptError as exc:
+        raise RuntimeError(
+            f"{CHROMIUM} is missing: install it with 'apt-get install -y chromium' ({exc})"
+        ) from exc
     return CHROMIUM
 
 
