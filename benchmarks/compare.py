@@ -24,10 +24,13 @@ the figures: they are figures, not tests.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import math
 import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import workloads
+from benchmarks import pair, workloads
 
 
 PACKAGE = "flowise_async"
@@ -226,7 +229,7 @@ def _relay_round(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "benchmarks.compare", "--relay", "--tree", str(tree)]
+    command = [*_python(), "-m", "benchmarks.compare", "--relay", "--tree", str(tree)]
     command += ["--hook", hook, "--upstream", str(upstream), "--port", str(port)]
     env = _env(tree, here)
     proc = subprocess.Popen(command, env=env, cwd=tree, stderr=subprocess.PIPE, text=True)
@@ -258,14 +261,44 @@ def _relay_round(
     return {"ok": True, "wall": statistics.median(delays) / 1e9}
 
 
+#: Whether workers run with a fixed memory layout (``--aslr`` turns it off).
+FIXED_LAYOUT = {"on": True}
+
+
+def _python() -> list[str]:
+    """
+    How a worker's Python starts: without address-space randomisation where ``setarch -R``
+    works (Linux), so that two processes of one tree lay out their memory alike and differ
+    by their code, not by where the kernel happened to put their heap.
+    """
+    setarch = shutil.which("setarch")
+    if FIXED_LAYOUT["on"] and setarch and _setarch_works(setarch):
+        return [setarch, platform.machine(), "-R", sys.executable]
+    return [sys.executable]
+
+
+@functools.cache
+def _setarch_works(setarch: str) -> bool:
+    try:
+        done = subprocess.run(
+            [setarch, platform.machine(), "-R", sys.executable, "-c", "pass"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def _env(tree: Path, here: Path) -> dict[str, str]:
     """A worker's environment: its tree's package first, and one hash seed for every worker."""
     path = os.pathsep.join([str(tree), str(here)])
     return {**os.environ, "PYTHONPATH": path, "PYTHONHASHSEED": "0"}
 
 
-def _run_worker(command: list[str], tree: Path, here: Path, timeout: float) -> dict[str, Any]:
-    env = _env(tree, here)
+def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run a worker; the JSON of its last line, or why there is none."""
     try:
         done = subprocess.run(
             command,
@@ -273,7 +306,7 @@ def _run_worker(command: list[str], tree: Path, here: Path, timeout: float) -> d
             text=True,
             timeout=timeout,
             env=env,
-            cwd=tree,
+            cwd=cwd,
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -322,12 +355,14 @@ def measure(
                         timeout=timeout,
                     )
                 else:
-                    command = [sys.executable, "-m", "benchmarks.compare", "--worker"]
+                    command = [*_python(), "-m", "benchmarks.compare", "--worker"]
                     command += ["--tree", str(trees[tree]), "--hook", tree_hook]
                     command += ["--client", CLIENT, "--workload", name, "--port", str(port)]
                     command += ["--streams", str(count), "--inner", str(1 if count > 1 else inner)]
                     limit = timeout * (3 if count > 1 else 1)
-                    result = _run_worker(command, trees[tree], here, limit)
+                    result = _run(
+                        command, cwd=trees[tree], env=_env(trees[tree], here), timeout=limit
+                    )
                 status = "ok" if result.get("ok") else f"FAIL {result.get('reason')}"
                 _log(
                     f"  round {index + 1}/{rounds} {name:<20} {tree:<8} "
@@ -345,6 +380,65 @@ def _fastest(result: dict[str, Any], clock: str) -> float:
     """
     runs = result.get(f"{clock}s")
     return float(min(runs)) if runs else float(result[clock])
+
+
+def measure_pairs(
+    *,
+    base_dir: Path,
+    here: Path,
+    names: Sequence[str],
+    rounds: int,
+    hook: str,
+    port: int,
+    streams: int,
+    inner: int,
+    timeout: float,
+    relay_frames: int = 500,
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """
+    ``results[workload][tree]`` as `measure` gives them, from `benchmarks.pair` workers: each
+    round is one process that runs both trees alternately, *inner* times each.
+    """
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here), str(base_dir)]),
+        "PYTHONHASHSEED": "0",
+    }
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {tree: [] for tree in TREES} for name in names
+    }
+    for index in range(rounds):
+        for name in names:
+            if any(runs and not runs[-1].get("ok") for runs in results[name].values()):
+                continue
+            command = [*_python(), "-m", "benchmarks.pair", "--hook", hook]
+            if name == RELAY:
+                command += ["--relay", "--port", str(port), "--frames", str(relay_frames)]
+                command += ["--runs", str(inner)]
+                limit = timeout * 2
+            else:
+                count = streams if workloads.get(name).streams > 1 else 1
+                command += ["--workload", name, "--port", str(port), "--streams", str(count)]
+                command += ["--runs", str(max(2, inner // 3) if count > 1 else inner)]
+                limit = timeout * (6 if count > 1 else 2)
+            t0 = time.perf_counter()
+            result = _run(command, cwd=here, env=env, timeout=limit)
+            for tree in TREES:
+                side = result.get(tree) if result.get("ok") else None
+                if side is None:
+                    results[name][tree].append({"ok": False, "reason": result.get("reason")})
+                    continue
+                entry: dict[str, Any] = {"ok": True, **side}
+                for clock in ("cpu", "wall"):
+                    if f"{clock}s" in side:
+                        entry[clock] = min(side[f"{clock}s"])
+                results[name][tree].append(entry)
+            status = "ok" if result.get("ok") else f"FAIL {result.get('reason')}"
+            _log(
+                f"  round {index + 1}/{rounds} {name:<20} "
+                f"({time.perf_counter() - t0:.1f} s)  {status}"
+            )
+    return results
 
 
 def summarize(
@@ -433,7 +527,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--limit", type=float, default=1.03, help="bar for the upper end (1.03)")
     parser.add_argument("--json", type=Path, dest="json_path", help="also write raw results here")
+    parser.add_argument(
+        "--mode",
+        choices=("pair", "process"),
+        default="pair",
+        help="pair: one process per round runs both trees alternately (benchmarks.pair); "
+        "process: one process per tree and round (pair)",
+    )
+    parser.add_argument(
+        "--aslr",
+        action="store_true",
+        help="keep address-space randomisation in the workers (by default setarch -R turns it "
+        "off where it can)",
+    )
     args = parser.parse_args(args_in)
+    FIXED_LAYOUT["on"] = not args.aslr
     names = args.workloads.split(",") if args.workloads else list(workloads.NAMES)
     for name in names:
         if name not in workloads.NAMES:
@@ -449,7 +557,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="flowise-base-") as tmp:
         try:
-            base = export_revision(args.base, Path(tmp).resolve(), here)
+            if args.mode == "pair":
+                base = pair.export_base(args.base, Path(tmp).resolve(), here)
+            else:
+                base = export_revision(args.base, Path(tmp).resolve(), here)
         except ValueError as exc:
             parser.error(str(exc))
         events = {RELAY: 1}
@@ -459,23 +570,28 @@ def main(argv: Sequence[str] | None = None) -> None:
                 events[name] = spec.events * (args.streams if spec.streams > 1 else 1)
         _log(f"starting the server; base {args.base} exported; hook {args.hook}")
         server = Server([*(n for n in names if n != RELAY), "warmup"])
+        common: dict[str, Any] = {
+            "names": names,
+            "rounds": args.rounds,
+            "hook": args.hook,
+            "port": server.port,
+            "streams": args.streams,
+            "inner": args.inner,
+            "timeout": args.timeout,
+            "relay_frames": args.relay_frames,
+        }
         try:
-            results = measure(
-                trees={"base": base, "current": here},
-                names=names,
-                rounds=args.rounds,
-                hook=args.hook,
-                port=server.port,
-                streams=args.streams,
-                inner=args.inner,
-                timeout=args.timeout,
-                relay_frames=args.relay_frames,
-            )
+            if args.mode == "pair":
+                results = measure_pairs(base_dir=base, here=here, **common)
+            else:
+                results = measure(trees={"base": base, "current": here}, **common)
         finally:
             server.close()
+    layout = "fixed memory layout" if _python()[0] != sys.executable else "randomised layout"
     header = (
         f"current tree vs {args.base}: {args.rounds} interleaved rounds, hook {args.hook}, "
-        f"{args.streams} concurrent streams, load {load0:.2f} → {os.getloadavg()[0]:.2f}, "
+        f"{args.streams} concurrent streams, {args.mode} mode, {layout}, "
+        f"load {load0:.2f} → {os.getloadavg()[0]:.2f}, "
         f"{time.perf_counter() - started:.0f} s"
     )
     rows = []

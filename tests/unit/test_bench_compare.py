@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import compare
+from benchmarks import compare, pair
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +120,14 @@ def test_a_worker_counts_with_its_fastest_run() -> None:
     (row,) = compare.summarize(results, {"stream": 1}, 1.03)
     assert row["base_us"] == pytest.approx(1e6)
     assert row["ratio"] == pytest.approx(2.0)
+
+
+def test_the_base_revision_is_exported_under_its_own_name(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    pair.export_base("HEAD", tmp_path, root)
+    package = tmp_path / pair.BASE_NAME
+    assert (package / "__init__.py").is_file()
+    assert (package / "_sse.py").is_file()
+    assert not (tmp_path / "flowise_async").exists()
+    with pytest.raises(ValueError, match="cannot export"):
+        pair.export_base("no-such-revision", tmp_path / "x", root)
