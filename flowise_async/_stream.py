@@ -37,6 +37,12 @@ __all__ = ["Body", "EventDecoder", "EventStream"]
 
 _TokenEvent = ev.TokenEvent
 _EndEvent = ev.EndEvent
+
+
+class _NoFastPath:
+    """Never instantiated: `EventStream._fast_type` when hooks follow the run."""
+
+
 _ErrorEvent = ev.ErrorEvent
 _COMPACT_AT = PredictionAccumulator.COMPACT_AT
 
@@ -158,6 +164,7 @@ class EventStream:
         "_event_fired",
         "_event_timeout",
         "_event_watch",
+        "_fast_type",
         "_follow",
         "_json_prediction",
         "_max_event_size",
@@ -223,6 +230,9 @@ class EventStream:
         # some are registered); _follow is cleared once the run ended, so it ends once.
         self._call: _hooks.CallInfo | None = None
         self._follow: _hooks.CallHooks | None = None
+        # The class `__anext__` hands out without a second look: tokens, unless hooks follow
+        # the run (then every event goes through `_next_pending`, which tells them).
+        self._fast_type: type[Any] = _TokenEvent
 
     def __repr__(self) -> str:
         return (
@@ -266,6 +276,7 @@ class EventStream:
             if call is not None:
                 self._call = call
                 self._follow = _hooks.follower_of(call)
+                self._fast_type = _NoFastPath
                 token = _hooks.current_call.set(call)  # the parent of the request it sends
         try:
             body = await self._opener()
@@ -384,12 +395,11 @@ class EventStream:
         pending = self._pending
         if pending:
             item = pending[0]
-            if type(item) is _TokenEvent:  # the hot path: a decoded token
+            if type(item) is self._fast_type:  # the hot path: a decoded token, no hooks
                 pending.popleft()
                 self._texts.append(item.text)
-                if self._follow is not None:
-                    self._follow.event_received(item)
-                return item
+                token: ev.TokenEvent = item
+                return token
             return self._next_pending(pending)
         if self._state is not _State.OPEN:
             if self._state is _State.NEW:
