@@ -25,9 +25,10 @@ it, instead of a server failing later on a module that was never built.
 Run it with ``python -m harness.install [--version 3.1.4 | --all] [--database postgres]
 [--database sqlite] [--also-sqlite 3.1.4]`` (default: ``sqlite``); with ``postgres`` it also
 makes sure PostgreSQL itself is installed (`harness.postgres.ensure_postgres`).
-``--also-sqlite VERSION`` makes that release serve SQLite too: it is installed first, and its
-``sqlite3`` compiles (on one core) while the other releases download and unpack. The cache
-directory is ``$FLOWISE_ASYNC_CACHE`` or ``~/.cache/flowise_async``.
+``--also-sqlite VERSION`` makes that release serve SQLite too: its ``sqlite3`` compiles (on one
+core) once it is installed. The releases install at once (``--jobs N`` for at most N at a time):
+npm spends most of an install waiting on the registry and the disk, and one npm cache serves
+them all. The cache directory is ``$FLOWISE_ASYNC_CACHE`` or ``~/.cache/flowise_async``.
 """
 
 from __future__ import annotations
@@ -666,15 +667,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="VERSION",
-        help="make this release serve SQLite too, compiling sqlite3 while the other releases "
-        "install (repeatable)",
+        help="make this release serve SQLite too, compiling sqlite3 once it is installed, while "
+        "the other releases install (repeatable)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="releases installed at once (default: all of them; npm mostly waits on the "
+        "registry and the disk)",
     )
     parser.add_argument("--force", action="store_true", help="reinstall even if cached")
     parser.add_argument("--print-dir", action="store_true", help="print the install dir only")
     args = parser.parse_args(argv)
     versions = list(LINES) if args.all else [args.version or FLOWISE_VERSION]
     versions += [version for version in args.also_sqlite if version not in versions]
-    # The ones that compile go first, so that their compile overlaps the others' downloads.
+    # The ones that compile go first, so that their compile overlaps the others' installs.
     versions.sort(key=lambda version: version not in args.also_sqlite)
     try:
         databases = _wanted_databases(args.database)
@@ -696,16 +704,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except postgres.PostgresMissingError as exc:
             _log(f"ERROR: {exc}")
             return 1
-    builds: list[tuple[str, concurrent.futures.Future[Path]]] = []
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite3")
+    jobs = max(1, args.jobs or len(versions))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="install")
     try:
-        for version in versions:
-            _install_one(version, databases, force=args.force)
-            if version in args.also_sqlite:
-                both = (*databases, "sqlite")
-                builds.append((version, pool.submit(_install_one, version, both, force=False)))
-        for _, build in builds:
-            build.result()
+        futures = [
+            pool.submit(_install_line, version, databases, args.force, version in args.also_sqlite)
+            for version in versions
+        ]
+        for future in concurrent.futures.as_completed(futures):
+            future.result()
     except InstallError as exc:
         _log(f"ERROR: {exc}")
         return 1
@@ -713,6 +720,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool.shutdown(wait=False, cancel_futures=True)
         _kill_running()  # nothing runs on after an error or a stop
     return 0
+
+
+def _install_line(version: str, databases: Collection[str], force: bool, also_sqlite: bool) -> None:
+    """Install one release for *databases*, then (with *also_sqlite*) for SQLite too."""
+    _install_one(version, databases, force=force)
+    if also_sqlite:
+        _install_one(version, (*databases, "sqlite"), force=False)
 
 
 def _install_one(version: str, databases: Collection[str], *, force: bool) -> Path:

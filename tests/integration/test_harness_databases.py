@@ -9,6 +9,8 @@ import json
 import os
 import pwd
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,13 +28,24 @@ class FakeSteps:
     def __init__(self) -> None:
         self.steps: list[str] = []
         self.loaded: list[str] = []
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
 
     def run_step(self, name: str, args: list[str], *, cwd: Path, **_: object) -> None:
-        self.steps.append(name)
-        if name.startswith("npm install"):
-            run = cwd / "node_modules" / "flowise" / "bin" / "run"
-            run.parent.mkdir(parents=True)
-            run.write_text("#!/usr/bin/env node\n")
+        with self._lock:
+            self.steps.append(name)
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            if name.startswith("npm install"):
+                time.sleep(0.2)  # long enough for the other installs to start beside it
+                run = cwd / "node_modules" / "flowise" / "bin" / "run"
+                run.parent.mkdir(parents=True, exist_ok=True)  # npm's second try too
+                run.write_text("#!/usr/bin/env node\n")
+        finally:
+            with self._lock:
+                self.running -= 1
 
     def verify(self, root: Path, version: str, module: str) -> None:
         self.loaded.append(module)
@@ -90,22 +103,25 @@ def test_the_default_install_is_for_sqlite(steps: FakeSteps) -> None:
     assert _marker(root)["databases"] == ["sqlite"]
 
 
-def test_install_command_compiles_sqlite3_beside_the_other_downloads(
+def test_install_command_installs_the_lines_at_once_and_compiles_sqlite3(
     steps: FakeSteps, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """
-    ``--all --database postgres --also-sqlite 3.1.4`` (what ``nox -s tests`` runs): 3.1.4
-    first, its sqlite3 build in the background, every line for PostgreSQL, 3.1.4 for both.
+    ``--all --database postgres --also-sqlite 3.1.4`` (what ``nox -s tests`` runs): the lines
+    install at once, every one for PostgreSQL, and 3.1.4's sqlite3 builds once it is installed.
     """
     monkeypatch.setattr(postgres, "ensure_postgres", lambda: tmp_path / "pg-bin")
 
     code = install.main(["--all", "--database", "postgres", "--also-sqlite", "3.1.4"])
 
     assert code == 0
-    assert steps.steps[0] == "npm install (flowise@3.1.4, from its lock)"
+    assert steps.most_at_once == len(install.LINES)
     assert sorted(steps.steps) == sorted(
         [f"npm install (flowise@{v}, from its lock)" for v in install.LINES]
         + ["npm rebuild sqlite3"]
+    )
+    assert steps.steps.index("npm rebuild sqlite3") > steps.steps.index(
+        "npm install (flowise@3.1.4, from its lock)"
     )
     recorded = {v: _marker(install.install_dir(v))["databases"] for v in install.LINES}
     assert recorded == {
@@ -113,6 +129,36 @@ def test_install_command_compiles_sqlite3_beside_the_other_downloads(
         "3.0.13": ["postgres"],
         "3.1.4": ["postgres", "sqlite"],
     }
+
+
+def test_install_command_with_one_job_installs_one_line_at_a_time(
+    steps: FakeSteps, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``--jobs 1``: one after the other, the one that compiles first."""
+    monkeypatch.setattr(postgres, "ensure_postgres", lambda: tmp_path / "pg-bin")
+
+    args = ["--all", "--database", "postgres", "--also-sqlite", "3.1.4", "--jobs", "1"]
+    assert install.main(args) == 0
+
+    assert steps.most_at_once == 1
+    assert steps.steps[:2] == ["npm install (flowise@3.1.4, from its lock)", "npm rebuild sqlite3"]
+    assert len(steps.steps) == len(install.LINES) + 1
+
+
+def test_a_failed_line_fails_the_install_command(
+    steps: FakeSteps, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(postgres, "ensure_postgres", lambda: tmp_path / "pg-bin")
+    record = steps.run_step
+
+    def failing(name: str, args: list[str], *, cwd: Path, **kw: object) -> None:
+        record(name, args, cwd=cwd, **kw)
+        if "3.0.13" in name:
+            raise install.InstallError(f"{name} failed with exit code 1")
+
+    monkeypatch.setattr(install, "_run_step", failing)
+    assert install.main(["--all", "--database", "postgres"]) == 1
+    assert not (install.install_dir("3.0.13") / install.MARKER_NAME).exists()
 
 
 def test_installs_from_before_the_record_serve_both_databases(tmp_path: Path) -> None:
