@@ -199,24 +199,9 @@ def _relay(argv: Sequence[str]) -> None:
 
 async def _probe_relay(port: int, frames: int) -> list[int]:
     """Token delays (ns) of one relayed latency stream, after a warm-up stream."""
-    import aiohttp
-
     base = f"http://127.0.0.1:{port}/relay"
-    delays: list[int] = []
-    clock = time.monotonic_ns
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{base}/warmup") as response:
-            await response.read()
-        async with session.post(f"{base}/latency~{frames}~1") as response:
-            name = ""
-            async for line in response.content:
-                if line.startswith(b"event:"):
-                    name = line[6:].strip().decode()
-                elif line.startswith(b"data:") and name == "token":
-                    data = json.loads(line[5:])
-                    text = data if isinstance(data, str) else data["text"]
-                    delays.append(clock() - int(text))
-    return delays
+    await pair.warm_up(f"{base}/warmup")
+    return await pair.token_delays(f"{base}/latency~{frames}~1")
 
 
 def _relay_round(
@@ -224,38 +209,17 @@ def _relay_round(
 ) -> dict[str, Any]:
     """Start a relay on *tree*'s package, measure one latency stream through it, stop it."""
     import asyncio
-    import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = pair.free_port()
     command = [*_python(), "-m", "benchmarks.compare", "--relay", "--tree", str(tree)]
     command += ["--hook", hook, "--upstream", str(upstream), "--port", str(port)]
-    env = _env(tree, here)
-    proc = subprocess.Popen(command, env=env, cwd=tree, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                tail = (proc.communicate()[1].strip().splitlines() or ["no output"])[-1]
-                return {"ok": False, "reason": f"relay exited: {tail[:200]}"}
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    return {"ok": False, "reason": "relay did not start"}
-                time.sleep(0.1)
-        delays = asyncio.run(asyncio.wait_for(_probe_relay(port, frames), timeout))
+        with pair.served(command, port=port, timeout=timeout, env=_env(tree, here), cwd=tree):
+            delays = asyncio.run(asyncio.wait_for(_probe_relay(port, frames), timeout))
+    except pair.ServerStartError as exc:
+        return {"ok": False, "reason": str(exc)}
     except Exception as exc:
         return {"ok": False, "reason": f"{type(exc).__name__}: {str(exc)[:160]}"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     if len(delays) != frames:
         return {"ok": False, "reason": f"{len(delays)} tokens relayed, expected {frames}"}
     return {"ok": True, "wall": statistics.median(delays) / 1e9}

@@ -29,7 +29,7 @@ import subprocess
 import tarfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -207,7 +207,7 @@ def relay_app(upstream: int, hook: str) -> Any:
     return app
 
 
-async def _token_delays(url: str) -> list[int]:
+async def token_delays(url: str) -> list[int]:
     """Token delays (ns) of one latency stream: each token carries its send time."""
     import aiohttp
 
@@ -224,19 +224,72 @@ async def _token_delays(url: str) -> list[int]:
     return delays
 
 
-async def probe_relay(port: int, *, frames: int, runs: int) -> dict[str, Any]:
-    """Alternate latency streams through the two sides; each run's median token delay (s)."""
+async def warm_up(url: str) -> None:
+    """One whole stream from *url*, read and dropped."""
     import aiohttp
 
+    async with aiohttp.ClientSession() as session, session.post(url) as response:
+        await response.read()
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerStartError(RuntimeError):
+    """A server process exited or did not listen in time; the message says which."""
+
+
+@contextlib.contextmanager
+def served(
+    command: list[str],
+    *,
+    port: int,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[None]:
+    """Run the server *command* until it listens on *port*; stop it on the way out."""
+    import socket
+
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                tail = (proc.communicate()[1].strip().splitlines() or ["no output"])[-1]
+                raise ServerStartError(f"relay exited: {tail[:200]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise ServerStartError("relay did not start") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def probe_relay(port: int, *, frames: int, runs: int) -> dict[str, Any]:
+    """Alternate latency streams through the two sides; each run's median token delay (s)."""
     base = f"http://127.0.0.1:{port}"
     figures: dict[str, dict[str, list[float]]] = {s: {"walls": []} for s in SIDES}
-    async with aiohttp.ClientSession() as session:
-        for side in SIDES:
-            async with session.post(f"{base}/{side}/warmup") as response:
-                await response.read()
+    for side in SIDES:
+        await warm_up(f"{base}/{side}/warmup")
     for run in range(runs):
         for side in SIDES if run % 2 == 0 else SIDES[::-1]:
-            delays = await _token_delays(f"{base}/{side}/latency~{frames}~1")
+            delays = await token_delays(f"{base}/{side}/latency~{frames}~1")
             if len(delays) != frames:
                 return {"ok": False, "reason": f"{side}: {len(delays)} of {frames} tokens"}
             figures[side]["walls"].append(statistics.median(delays) / 1e9)
@@ -285,36 +338,16 @@ def _serve_relay(port: int, upstream: int, hook: str) -> None:
 
 def _relay_main(upstream: int, hook: str, *, frames: int, runs: int) -> dict[str, Any]:
     """Start the two-sided relay in its own process, probe it from this one, stop it."""
-    import socket
     import sys
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     command = [sys.executable, "-m", "benchmarks.pair", "--serve-relay", "--port", str(port)]
     command += ["--upstream", str(upstream), "--hook", hook]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                tail = (proc.communicate()[1].strip().splitlines() or ["no output"])[-1]
-                return {"ok": False, "reason": f"relay exited: {tail[:200]}"}
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    return {"ok": False, "reason": "the relay did not start"}
-                time.sleep(0.1)
-        return asyncio.run(probe_relay(port, frames=frames, runs=runs))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with served(command, port=port, timeout=30):
+            return asyncio.run(probe_relay(port, frames=frames, runs=runs))
+    except ServerStartError as exc:
+        return {"ok": False, "reason": str(exc)}
 
 
 if __name__ == "__main__":
