@@ -85,10 +85,19 @@ class FlowiseAsync(Client):
     name = "flowise_async"
     package = "flowise-async"
 
-    async def __aenter__(self) -> Client:
-        from flowise_async import AsyncFlowise, Limits
+    def __init__(self, base_url: str, max_streams: int, *, module: Any = None) -> None:
+        super().__init__(base_url, max_streams)
+        #: The imported package to use: ``flowise_async`` unless given (`benchmarks.pair`
+        #: gives an earlier revision's).
+        self.module = module
 
-        self.client = AsyncFlowise(self.base_url, limits=Limits(max_connections=self.max_streams))
+    async def __aenter__(self) -> Client:
+        module = self.module
+        if module is None:
+            import flowise_async as module
+
+        limits = module.Limits(max_connections=self.max_streams)
+        self.client = module.AsyncFlowise(self.base_url, limits=limits)
         await self.client.__aenter__()
         return self
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import io
 import json
 import math
 import os
@@ -34,7 +33,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -113,18 +111,7 @@ def ratio_interval(current: Sequence[float], base: Sequence[float]) -> tuple[flo
 
 def export_revision(revision: str, dest: Path, repo: Path | None = None) -> Path:
     """Write *revision*'s ``flowise_async`` package under *dest*; return *dest*."""
-    root = Path(repo or Path.cwd())
-    archive = subprocess.run(
-        ["git", "-C", str(root), "archive", "--format=tar", revision, PACKAGE],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        message = archive.stderr.decode(errors="replace").strip()
-        raise ValueError(f"cannot export {PACKAGE} at {revision!r}: {message}")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest
+    return pair.export_base(revision, dest, Path(repo or Path.cwd()), name=PACKAGE)
 
 
 def _log(message: str) -> None:

@@ -29,13 +29,13 @@ import subprocess
 import tarfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 from benchmarks import workloads
-from benchmarks.clients import QUESTION
+from benchmarks.clients import QUESTION, FlowiseAsync
 
 
 PACKAGE = "flowise_async"
@@ -44,8 +44,8 @@ BASE_NAME = "flowise_async_base"
 SIDES = ("current", "base")
 
 
-def export_base(revision: str, dest: Path, repo: Path) -> Path:
-    """Write *revision*'s package as ``dest/flowise_async_base``; return *dest*."""
+def export_base(revision: str, dest: Path, repo: Path, name: str = BASE_NAME) -> Path:
+    """Write *revision*'s package as ``dest/<name>`` (``flowise_async_base``); return *dest*."""
     archive = subprocess.run(
         ["git", "-C", str(repo), "archive", "--format=tar", revision, PACKAGE],
         capture_output=True,
@@ -54,10 +54,10 @@ def export_base(revision: str, dest: Path, repo: Path) -> Path:
     if archive.returncode != 0:
         message = archive.stderr.decode(errors="replace").strip()
         raise ValueError(f"cannot export {PACKAGE} at {revision!r}: {message}")
-    staging = dest / "staging"
+    staging = dest / ".staging"
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(staging, filter="data")
-    (staging / PACKAGE).rename(dest / BASE_NAME)
+    (staging / PACKAGE).rename(dest / name)
     staging.rmdir()
     return dest
 
@@ -75,38 +75,8 @@ def packages(hook: str) -> dict[str, ModuleType]:
     return found
 
 
-class PackageClient:
-    """The typed stream of one of the two packages (as `benchmarks.clients.FlowiseAsync`)."""
-
-    def __init__(self, module: ModuleType, base_url: str, *, max_streams: int) -> None:
-        self.module = module
-        self.base_url = base_url
-        self.max_streams = max_streams
-
-    async def __aenter__(self) -> PackageClient:
-        limits = self.module.Limits(max_connections=self.max_streams)
-        self.client = self.module.AsyncFlowise(self.base_url, limits=limits)
-        await self.client.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.client.__aexit__(exc_type, exc, tb)
-
-    async def stream(self, flow: str, first: Callable[[], None] | None = None) -> list[Any]:
-        """Read one whole stream; its typed events. *first* is called at the first event."""
-        events: list[Any] = []
-        append = events.append
-        async with self.client.predictions.stream(flow, QUESTION) as stream:
-            async for event in stream:
-                if first is not None and not events:
-                    first()
-                append(event)
-        return events
+def _nothing() -> None:
+    """The first-event callback of a single stream."""
 
 
 class _Release:
@@ -136,17 +106,17 @@ async def measure_pair(
     figures: dict[str, dict[str, list[float]]] = {s: {"cpus": [], "walls": []} for s in SIDES}
     counts: set[int] = set()
     async with contextlib.AsyncExitStack() as stack:
-        clients: dict[str, PackageClient] = {}
+        clients: dict[str, FlowiseAsync] = {}
         for side in SIDES:
-            client = PackageClient(mods[side], base_url, max_streams=max(streams, 10))
+            client = FlowiseAsync(base_url, max(streams, 10), module=mods[side])
             await stack.enter_async_context(client)
-            await client.stream("warmup")
+            await client.stream("warmup", _nothing)
             clients[side] = client
         # One untimed run each first: the workload's first-time costs.
         for run in range(-1, runs):
             for side in SIDES if run % 2 == 0 else SIDES[::-1]:
                 if streams == 1:
-                    flow, first = workload, None
+                    flow, first = workload, _nothing
                 else:
                     run_id = uuid.uuid4().hex
                     flow, first = f"{workload}~{run_id}", _Release(port, run_id, streams).first
