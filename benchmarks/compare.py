@@ -250,24 +250,9 @@ def _env(tree: Path, here: Path) -> dict[str, str]:
 
 def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
     """Run a worker; the JSON of its last line, or why there is none."""
-    try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=cwd,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "reason": f"timeout: no result within {timeout:.0f} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"ok": False, "reason": f"exit {done.returncode}: {tail[:200]}"}
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    from benchmarks.run import run_json
+
+    return run_json(command, timeout=timeout, cwd=cwd, env=env)
 
 
 def measure(

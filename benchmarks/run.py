@@ -146,12 +146,25 @@ class Server:
 
 def _python_json(args: list[str], timeout: float) -> dict[str, Any]:
     """Run ``python -m <args>`` and parse the JSON object it prints last."""
+    return run_json([sys.executable, "-m", *args], timeout=timeout)
+
+
+def run_json(
+    command: list[str],
+    *,
+    timeout: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run a worker *command*; the JSON object of its last line, or why there is none."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", *args],
+            command,
             capture_output=True,
             text=True,
             timeout=timeout,
+            cwd=cwd,
+            env=env,
             check=False,
         )
     except subprocess.TimeoutExpired:
