@@ -3,7 +3,7 @@ Install Flowise releases (pinned) with the Node.js runtime shipped by the ``node
 wheel.
 
 Each release line the tests cover (``LINES``: 2.2.8, 3.0.13, 3.1.4) is installed from its own
-lock file (``harness/locks/<version>/``) with ``npm ci``, so that a later resolution of the
+lock file (``harness/locks/<version>/``, with ``npm install``), so that a later resolution of the
 release's dependency ranges cannot break a line that works today, and runs on the Node major
 its ``engines`` accept: the wheel of this Python environment when its version is the line's,
 otherwise the wheel of that version installed with ``pip install --target`` into the cache.
@@ -26,9 +26,11 @@ Run it with ``python -m harness.install [--version 3.1.4 | --all] [--database po
 [--database sqlite] [--also-sqlite 3.1.4]`` (default: ``sqlite``); with ``postgres`` it also
 makes sure PostgreSQL itself is installed (`harness.postgres.ensure_postgres`).
 ``--also-sqlite VERSION`` makes that release serve SQLite too: its ``sqlite3`` compiles (on one
-core) once it is installed. The releases install at once (``--jobs N`` for at most N at a time):
-npm spends most of an install waiting on the registry and the disk, and one npm cache serves
-them all. The cache directory is ``$FLOWISE_ASYNC_CACHE`` or ``~/.cache/flowise_async``.
+core) once it is installed. The first release installs alone; the others then get the packages
+they share with an install already there as hard links (`seed`: most of them, and unpacking is
+most of an install's work) and install at once (``--jobs N`` for at most N at a time), beside
+that compile. One npm cache serves them all. The cache directory is ``$FLOWISE_ASYNC_CACHE`` or
+``~/.cache/flowise_async``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 FLOWISE_VERSION = "3.1.4"  # the default line
@@ -516,8 +519,13 @@ def _install(root: Path, spec: Line, databases: tuple[str, ...]) -> Path:
         "--loglevel=http",  # one line per download: counted for the progress lines
     ]
     if spec.locked:
-        for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(spec.lock_dir / name, root / name)
+        shutil.copyfile(spec.lock_dir / "package.json", root / "package.json")
+        lock = json.loads((spec.lock_dir / "package-lock.json").read_text(encoding="utf-8"))
+        # The committed lock names no registry: each package gets its tarball's address on
+        # the registry npm uses here, so that npm fetches the tarball alone.
+        located = lock_with_tarball_urls(lock, npm_registry(spec.version))
+        (root / "package-lock.json").write_text(json.dumps(located, indent=2) + "\n")
+        seed(root, located)
         # Not `npm ci`: its check of a lock against package.json trips over the peer
         # dependency conflicts these releases carry (and with the legacy peer rules it
         # leaves out peers the server needs, e.g. @langchain/core). `npm install` starts
@@ -566,6 +574,187 @@ def _install(root: Path, spec: Line, databases: tuple[str, ...]) -> Path:
     _write_marker(root, spec, databases, time.monotonic() - started)
     _log(f"install of flowise@{spec.version} complete in {time.monotonic() - started:.0f} s")
     return root
+
+
+DEFAULT_REGISTRY = "https://registry.npmjs.org/"
+
+
+def npm_registry(version: str | None = None) -> str:
+    """
+    The registry npm installs from here (``npm config get registry``: the user's ``.npmrc``,
+    ``npm_config_registry``); npm's default where npm cannot say.
+    """
+    try:
+        found = subprocess.run(
+            [str(node_bin(version)), str(npm_cli(version)), "config", "get", "registry"],
+            env=node_env(version),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_REGISTRY
+    return found if found.startswith(("https://", "http://")) else DEFAULT_REGISTRY
+
+
+def lock_with_tarball_urls(lock: dict[str, Any], registry: str) -> dict[str, Any]:
+    """
+    A copy of the lock file *lock* in which every package from the registry has its tarball's
+    address on *registry* (``resolved``).
+
+    The committed locks leave it out (they are written with ``omit-lockfile-registry-resolved``,
+    so that they name no registry). Without it npm first fetches each package's metadata
+    (thousands of requests, several megabytes for some packages) to find the tarball: with
+    it, npm fetches the tarball alone. The ``integrity`` hash still checks every tarball.
+    Linked and bundled packages, and those that already have an address, are left as they are.
+    """
+    base = registry.rstrip("/")
+    packages: dict[str, Any] = {}
+    for key, entry in lock.get("packages", {}).items():
+        if (
+            key
+            and isinstance(entry, dict)
+            and "version" in entry
+            and "integrity" in entry
+            and "resolved" not in entry
+            and not entry.get("link")
+            and not entry.get("inBundle")
+        ):
+            name = str(entry.get("name") or key.rsplit("node_modules/", 1)[-1])  # an alias: "name"
+            file = f"{name.rsplit('/', 1)[-1]}-{entry['version']}.tgz"
+            packages[key] = {**entry, "resolved": f"{base}/{name}/-/{file}"}
+        else:
+            packages[key] = entry
+    return {**lock, "packages": packages}
+
+
+def seed(root: Path, lock: dict[str, Any]) -> int:
+    """
+    Give the new install *root* the packages it shares with a completed install of another
+    line, as hard links (copies where links cannot be made), so that npm fetches and unpacks
+    only the others. Returns how many packages it got.
+
+    The lines share most of their packages (3.0.13 has 3,065 of its 3,271 in 3.1.4, at the
+    same place and version), and unpacking them is most of an install's time. A package is
+    shared when the other install has it at the same place with the same version and
+    ``integrity``; packages with an install script are not (a build, like ``sqlite3``'s, may
+    have changed them), nor those that bundle packages. npm learns what is there from the
+    hidden lock file written last (``node_modules/.package-lock.json``, the one npm itself
+    writes and trusts while nothing in ``node_modules`` is newer), and keeps those packages.
+    """
+    wanted = {
+        key: entry
+        for key, entry in lock.get("packages", {}).items()
+        if key.startswith("node_modules/")
+        and isinstance(entry, dict)
+        and "integrity" in entry
+        and not entry.get("hasInstallScript")
+        and not entry.get("link")
+    }
+    bundling = {
+        key.rsplit("/node_modules/", 1)[0]
+        for key, entry in lock.get("packages", {}).items()
+        if isinstance(entry, dict) and entry.get("inBundle")
+    }
+    source: Path | None = None
+    shared: dict[str, dict[str, Any]] = {}
+    for other in sorted(cache_root().glob("flowise-*")):
+        if other == root or not other.is_dir() or not is_installed(other):
+            continue
+        try:
+            theirs = json.loads((other / "node_modules" / ".package-lock.json").read_text())
+        except (OSError, ValueError):
+            continue
+        packages = theirs.get("packages") if isinstance(theirs, dict) else None
+        if not isinstance(packages, dict):
+            continue
+        common = {
+            key: packages[key]
+            for key, entry in wanted.items()
+            if key not in bundling and _same_package(packages.get(key), entry)
+        }
+        if len(common) > len(shared):
+            source, shared = other, common
+    if source is None:
+        return 0
+    started = time.monotonic()
+    modules = root / "node_modules"
+    for key in sorted(shared):
+        _link_tree(source / key, root / key)
+    _link_bins(source, root, set(shared))
+    hidden = {
+        "name": lock.get("name", "flowise-async-harness"),
+        "lockfileVersion": 3,
+        "requires": True,
+        "packages": shared,
+    }
+    written = modules / ".package-lock.json"
+    written.write_text(json.dumps(hidden, indent=2) + "\n")
+    # Newer than every folder it describes, however coarse the file system's clock.
+    newer = max(time.time(), modules.stat().st_mtime) + 2
+    os.utime(written, (newer, newer))
+    _log(
+        f"{len(shared)} of {len(wanted)} packages shared with {source.name} "
+        f"({time.monotonic() - started:.0f} s)"
+    )
+    return len(shared)
+
+
+def _same_package(theirs: object, ours: dict[str, Any]) -> bool:
+    return (
+        isinstance(theirs, dict)
+        and theirs.get("version") == ours.get("version")
+        and theirs.get("integrity") == ours.get("integrity")
+        and theirs.get("name") == ours.get("name")
+        and not theirs.get("hasInstallScript")
+        and not theirs.get("inBundle")
+    )
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link the files of the package at *source* to *target* (not its node_modules)."""
+    for folder, dirs, files in os.walk(source):
+        here = Path(folder)
+        if here == source:
+            dirs[:] = [name for name in dirs if name != "node_modules"]  # packages of their own
+        into = target / here.relative_to(source)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            origin, copy = here / name, into / name
+            if origin.is_symlink():
+                copy.symlink_to(os.readlink(origin))
+                continue
+            try:
+                os.link(origin, copy)
+            except OSError:
+                shutil.copy2(origin, copy)
+        for name in dirs:
+            if (here / name).is_symlink():  # os.walk lists a link to a folder with the folders
+                (into / name).symlink_to(os.readlink(here / name))
+        dirs[:] = [name for name in dirs if not (here / name).is_symlink()]
+
+
+def _link_bins(source: Path, root: Path, shared: Collection[str]) -> None:
+    """The other install's ``.bin`` links that point into packages *root* got from it."""
+    for parent in sorted({key.rpartition("node_modules/")[0] for key in shared}):
+        bins = source / parent / "node_modules" / ".bin"
+        if not bins.is_dir():
+            continue
+        for link in bins.iterdir():
+            if not link.is_symlink():
+                continue
+            # "../typescript/bin/tsc", "../@scope/name/cli.js": the package is the first one
+            # or two parts after "../".
+            parts = Path(os.readlink(link)).parts
+            if len(parts) < 2 or parts[0] != "..":
+                continue
+            depth = 3 if parts[1].startswith("@") else 2
+            key = f"{parent}node_modules/{'/'.join(parts[1:depth])}"
+            copy = root / parent / "node_modules" / ".bin" / link.name
+            if key in shared and not copy.is_symlink():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.symlink_to(os.readlink(link))
 
 
 def _add_databases(root: Path, spec: Line, wanted: Collection[str]) -> Path:
@@ -707,9 +896,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = max(1, args.jobs or len(versions))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="install")
     try:
-        futures = [
+        # The first line installs alone; the others then get most of their packages from it
+        # (`seed`) and install at once, beside the first one's sqlite3 build.
+        first, *others = versions
+        _install_one(first, databases, force=args.force)
+        futures = []
+        if first in args.also_sqlite:
+            futures.append(pool.submit(_install_one, first, (*databases, "sqlite"), force=False))
+        futures += [
             pool.submit(_install_line, version, databases, args.force, version in args.also_sqlite)
-            for version in versions
+            for version in others
         ]
         for future in concurrent.futures.as_completed(futures):
             future.result()

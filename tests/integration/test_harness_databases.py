@@ -79,6 +79,28 @@ def test_an_install_for_postgres_only_skips_the_sqlite3_build(steps: FakeSteps) 
     assert not install.is_installed(root, database="sqlite")
 
 
+def test_an_install_gives_npm_every_tarballs_address(
+    steps: FakeSteps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock npm installs from names each tarball on the registry npm is set to use."""
+    monkeypatch.setattr(install, "npm_registry", lambda version=None: "https://mirror.test/")
+    root = install.ensure_installed(version="2.2.8", databases=("postgres",))
+
+    written = json.loads((root / "package-lock.json").read_text())["packages"]
+    committed = json.loads((install.line("2.2.8").lock_dir / "package-lock.json").read_text())
+    assert written.keys() == committed["packages"].keys()
+    assert written["node_modules/flowise"]["resolved"] == (
+        "https://mirror.test/flowise/-/flowise-2.2.8.tgz"
+    )
+    assert all("resolved" in entry for key, entry in written.items() if key)
+
+
+def test_npm_says_which_registry_it_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real npm of the 3.1.4 line reads ``npm_config_registry`` (as it reads .npmrc)."""
+    monkeypatch.setenv("npm_config_registry", "https://mirror.test/npm/")
+    assert install.npm_registry("3.1.4") == "https://mirror.test/npm/"
+
+
 def test_asking_a_postgres_install_for_sqlite_builds_sqlite3_once(steps: FakeSteps) -> None:
     """The missing database is added to the same install, never a reinstall, and recorded."""
     root = install.ensure_installed(version="3.1.4", databases=("postgres",))
@@ -107,15 +129,26 @@ def test_install_command_installs_the_lines_at_once_and_compiles_sqlite3(
     steps: FakeSteps, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """
-    ``--all --database postgres --also-sqlite 3.1.4`` (what ``nox -s tests`` runs): the lines
-    install at once, every one for PostgreSQL, and 3.1.4's sqlite3 builds once it is installed.
+    ``--all --database postgres --also-sqlite 3.1.4`` (what ``nox -s tests`` runs): 3.1.4
+    installs first and alone, then the other lines at once (sharing its packages), every one
+    for PostgreSQL, and 3.1.4's sqlite3 builds beside them.
     """
     monkeypatch.setattr(postgres, "ensure_postgres", lambda: tmp_path / "pg-bin")
+    running_at_start: dict[str, int] = {}
+    record = steps.run_step
+
+    def run_step(name: str, args: list[str], *, cwd: Path, **kw: object) -> None:
+        running_at_start[f"{name} {cwd.name}"] = steps.running
+        record(name, args, cwd=cwd, **kw)
+
+    monkeypatch.setattr(install, "_run_step", run_step)
 
     code = install.main(["--all", "--database", "postgres", "--also-sqlite", "3.1.4"])
 
     assert code == 0
-    assert steps.most_at_once == len(install.LINES)
+    assert steps.steps[0] == "npm install (flowise@3.1.4, from its lock)"
+    assert running_at_start[f"{steps.steps[0]} {install.install_dir('3.1.4').name}"] == 0
+    assert steps.most_at_once >= len(install.LINES) - 1  # the others at once
     assert sorted(steps.steps) == sorted(
         [f"npm install (flowise@{v}, from its lock)" for v in install.LINES]
         + ["npm rebuild sqlite3"]
