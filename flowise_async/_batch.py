@@ -501,6 +501,14 @@ class ResultIterator:
             raise StopAsyncIteration
         return result
 
+    def ready(self) -> bool:
+        """
+        Whether a finished result is already waiting, so that the next ``__anext__`` returns
+        at once (the synchronous client then moves several results across threads together).
+        """
+        engine = self._engine
+        return engine is not None and not self._finished and not engine.queue.empty()
+
     async def aclose(self) -> None:
         """Cancel what is still in flight and wait until the connections are released."""
         self._finished = True

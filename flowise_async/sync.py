@@ -570,7 +570,8 @@ class SyncBatch:
         """Iterate over the results as they finish (`~flowise_async.Batch.as_completed`)."""
         source: ResultIterator = self._batch.as_completed()
         if self._progress is None:
-            return SyncIterator(self._runner, source)
+            # Results that finished while the caller was busy cross the threads together.
+            return SyncIterator(self._runner, source, source.ready)
         return _ReportingIterator(self._runner, source, self._progress)
 
 
@@ -583,7 +584,7 @@ class _ReportingIterator(SyncIterator[BatchResult]):
         source: ResultIterator,
         progress: tuple[queue.SimpleQueue[Any], Callable[[BatchProgress], None]],
     ) -> None:
-        super().__init__(runner, source)
+        super().__init__(runner, source, source.ready)
         self._updates = progress
 
     def __next__(self) -> BatchResult:

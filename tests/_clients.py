@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from flowise_async import APIResponse, AsyncFlowise, compat, sync_compat
-from flowise_async.sync import SyncBatch, SyncFlowise, SyncStream
+from flowise_async.sync import SyncBatch, SyncFlowise, SyncIterator, SyncStream
 
 
 KINDS = ("async", "sync")
@@ -134,7 +134,12 @@ class AsyncShaped:
         return self
 
     async def __anext__(self) -> Any:
-        item = await asyncio.to_thread(next, self._obj, _STOP)
+        obj = self._obj
+        if type(obj).__next__ is SyncIterator.__next__ and obj._local:
+            # next() would return an item that has already crossed (it cannot block): no
+            # thread for it, so that long runs (100,000 results) cost what the client costs.
+            return next(obj)
+        item = await asyncio.to_thread(next, obj, _STOP)
         if item is _STOP:
             raise StopAsyncIteration
         return item

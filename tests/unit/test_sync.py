@@ -293,6 +293,35 @@ def test_events_cross_threads_in_batches(
     assert len(hops) <= len(events) // runtime.BATCH + 2
 
 
+@pytest.mark.parametrize("progress", [False, True], ids=["plain", "with-progress"])
+def test_finished_batch_results_cross_threads_together(
+    server: FakeFlowise, monkeypatch: pytest.MonkeyPatch, progress: bool
+) -> None:
+    """Results that finished while the caller was busy cross in one hop, not one each."""
+    hops = []
+    take = runtime.Pipe.take
+
+    def counted(self: runtime.Pipe) -> Any:
+        hops.append(1)
+        return take(self)
+
+    monkeypatch.setattr(runtime.Pipe, "take", counted)
+    reports: list[object] = []
+    with SyncFlowise(server.url) as flowise:
+        # Invalid items fail at once, without the network: results pile up at once.
+        batch = flowise.predictions.batch(
+            "echo",
+            list(range(2000)),
+            concurrency=16,
+            on_progress=reports.append if progress else None,
+        )
+        with batch.as_completed() as results:
+            indexes = sorted(result.index for result in results)
+    assert indexes == list(range(2000))
+    assert len(hops) <= 2000 // 4
+    assert bool(reports) == progress
+
+
 def test_a_stream_used_without_with_and_its_final_answer(server: FakeFlowise) -> None:
     """Iterating without 'with' opens the stream; final() gives what create() gives."""
     server.answer("flow", "Hel", "lo")
