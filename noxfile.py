@@ -74,6 +74,9 @@ def _only_unit_tests(posargs: list[str]) -> bool:
 # install).
 FLOWISE_INSTALL = ["--all", "--database", "postgres", "--also-sqlite", "3.1.4"]
 INSTALL_LOG = ROOT / ".nox" / "flowise-install.log"
+# The unit tests wait on timers, sockets and child processes more than they compute: four
+# pytest-xdist workers take half the time of one, also on two cores.
+UNIT_WORKERS = ["-n", "4"]
 INSTALL_WAIT = 45 * 60  # seconds: a cold install on a loaded 2-core machine, with room
 
 
@@ -212,7 +215,11 @@ def tests(session: nox.Session) -> None:
     tmp = Path(session.create_tmp()).resolve()
     # One process per folder: they wait on timers and sockets more than they compute.
     beside = [
-        BesideRun(session, [folder], tmp / folder.replace("/", "-"))
+        BesideRun(
+            session,
+            [*(UNIT_WORKERS if folder == "tests/unit" else []), folder],
+            tmp / folder.replace("/", "-"),
+        )
         for folder in _test_dirs_without_servers()
     ]
     try:
@@ -434,7 +441,7 @@ def lowest(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.install(*pins)
     session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
-    session.run("python", "-m", "pytest", "tests/unit", *session.posargs)
+    session.run("python", "-m", "pytest", *(session.posargs or [*UNIT_WORKERS, "tests/unit"]))
 
 
 # Modules under mutation testing, with the unit tests that must kill their mutants.
