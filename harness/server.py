@@ -68,6 +68,7 @@ FLOW_NAMES = (
 
 START_TIMEOUT = float(os.environ.get("FLOWISE_ASYNC_START_TIMEOUT", "180"))
 STOP_TIMEOUT = 15.0
+REDISLESS_STOP_TIMEOUT = 3.0  # a queue-mode process whose Redis is gone never finishes its stop
 HTTP_TIMEOUT = 30.0
 
 ADMIN_NAME = "Test Harness"
@@ -346,6 +347,11 @@ class _Process:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def terminate(self) -> None:
+        """SIGTERM the process group without waiting (`stop` waits)."""
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM, wait up to *timeout* seconds, then SIGKILL the process group."""
         if self.proc.poll() is None:
@@ -407,6 +413,7 @@ class FlowiseServer:
         self._postgres: postgres.PostgresServer | None = None
         self._db_name = ""
         self._workers: list[_Process] = []
+        self._redis_stopped = False  # stop_redis() was called: the processes cannot stop cleanly
         self.redis_port: int | None = None
         self._port = 0
         self._root: Path | None = None
@@ -470,11 +477,25 @@ class FlowiseServer:
         """Stop both processes (bounded) and remove the data directory. Safe to call twice."""
         errors: list[BaseException] = []
         workers, self._workers = self._workers, []
+        # Main and workers shut down together (each waits for its queue connections), so
+        # their grace periods overlap instead of adding up. Without Redis (`stop_redis`) they
+        # never finish shutting down: a short grace, then SIGKILL.
+        for process in [*workers, self._flowise]:
+            if process is not None:
+                process.terminate()
+        grace = REDISLESS_STOP_TIMEOUT if self._redis_stopped else STOP_TIMEOUT
+        deadline = time.monotonic() + grace
         for worker in workers:
             try:
-                worker.stop()
+                worker.stop(timeout=max(0.0, deadline - time.monotonic()))
             except BaseException as exc:
                 errors.append(exc)
+        if self._flowise is not None:
+            try:
+                self._flowise.stop(timeout=max(0.0, deadline - time.monotonic()))
+            except BaseException as exc:
+                errors.append(exc)
+            self._flowise = None
         for attr in ("_flowise", "_redis", "_llm"):
             process: _Process | None = getattr(self, attr)
             if process is not None:
@@ -755,6 +776,7 @@ class FlowiseServer:
 
     def stop_redis(self) -> None:
         """SIGKILL Redis (queue mode): the queue and its event channel vanish mid-run."""
+        self._redis_stopped = True
         if self._redis is not None:
             self._redis._signal(signal.SIGKILL)
             self._redis.proc.wait(timeout=10)
