@@ -338,6 +338,7 @@ def _run_step(
     timeout: float,
     progress_dir: Path | None = None,
     version: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> None:
     """Run one install step, stream its output, print progress and enforce *timeout*."""
     _log(f"{name}: starting (timeout {timeout:.0f} s): {' '.join(args[1:])}")
@@ -345,7 +346,7 @@ def _run_step(
     proc = subprocess.Popen(
         list(args),
         cwd=cwd,
-        env=node_env(version),
+        env={**node_env(version), **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -576,6 +577,9 @@ def _install(root: Path, spec: Line, databases: tuple[str, ...]) -> Path:
     return root
 
 
+# node-gyp compiles with -O3; -O1 halves the compile of SQLite's one 9 MB C file (65 s -> 35 s
+# of CPU) for a database that holds a test server's few rows. The flags come last: they win.
+SQLITE3_COMPILE_FLAGS = {"CFLAGS": "-O1", "CXXFLAGS": "-O1"}
 DEFAULT_REGISTRY = "https://registry.npmjs.org/"
 
 
@@ -795,6 +799,7 @@ def _build_for(root: Path, spec: Line, database: str) -> None:
             cwd=root,
             timeout=NPM_REBUILD_TIMEOUT,
             version=spec.version,
+            extra_env=SQLITE3_COMPILE_FLAGS,
         )
     _verify_module(root, spec.version, "sqlite3" if database == "sqlite" else "pg")
 

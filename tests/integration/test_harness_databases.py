@@ -28,13 +28,15 @@ class FakeSteps:
     def __init__(self) -> None:
         self.steps: list[str] = []
         self.loaded: list[str] = []
+        self.extra_env: dict[str, object] = {}
         self.running = 0
         self.most_at_once = 0
         self._lock = threading.Lock()
 
-    def run_step(self, name: str, args: list[str], *, cwd: Path, **_: object) -> None:
+    def run_step(self, name: str, args: list[str], *, cwd: Path, **options: object) -> None:
         with self._lock:
             self.steps.append(name)
+            self.extra_env[name] = options.get("extra_env")
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
         try:
@@ -110,6 +112,7 @@ def test_asking_a_postgres_install_for_sqlite_builds_sqlite3_once(steps: FakeSte
 
     assert again == root
     assert steps.steps == ["npm rebuild sqlite3"]
+    assert steps.extra_env["npm rebuild sqlite3"] == {"CFLAGS": "-O1", "CXXFLAGS": "-O1"}
     assert steps.loaded[-1] == "sqlite3"
     assert _marker(root)["databases"] == ["postgres", "sqlite"]
     steps.steps.clear()
