@@ -127,8 +127,8 @@ class BackgroundInstall:
         """Stop it (SIGTERM: it stops its npm too), bounded."""
         stop_process(self.process)
 
-    def finish(self, session: nox.Session) -> None:
-        """Wait for it in *session*, show its output, and fail the session if it failed."""
+    def report(self, session: nox.Session) -> bool:
+        """Wait for it in *session* and show its output; whether it succeeded."""
         if self.process.poll() is None:
             session.log(f"waiting for the Flowise install ({INSTALL_LOG.relative_to(ROOT)})")
         status = self.wait()
@@ -138,8 +138,12 @@ class BackgroundInstall:
             f"Flowise install: exit {status}, "
             f"{time.monotonic() - self.started:.0f} s after it started"
         )
-        if status != 0:
-            session.error(f"installing Flowise failed (exit {status}); its output is above")
+        return status == 0
+
+    def finish(self, session: nox.Session) -> None:
+        """`report`, and fail the session if the install failed."""
+        if not self.report(session):
+            session.error("installing Flowise failed; its output is above")
 
 
 _install: BackgroundInstall | None = None
@@ -196,11 +200,12 @@ def tests(session: nox.Session) -> None:
     Redis and Chromium from apt-get where missing).
 
     Every folder runs in a process of its own (the unit tests in several), beside the
-    integration tests, which start when Flowise is installed (cached; a few minutes the first
-    time: the ``flowise`` session started it, or this session does); the browser tests start
-    at once and wait for 3.1.4 alone. Their output comes after the integration tests'; the
-    session fails if any fails. With arguments (``nox -s tests -- tests/unit -k batch``) it
-    runs pytest with them.
+    integration tests, all at once. The ``flowise`` session started the install of Flowise
+    (cached; a few minutes the first time); the integration tests run line by line, each
+    line once it is installed, 3.1.4 first, and the browser tests wait for 3.1.4. The
+    install's output and the other runs' come after the integration tests'; the session
+    fails if any fails. With arguments (``nox -s tests -- tests/unit -k batch``) it runs
+    pytest with them.
     """
     # pip: the harness installs the Node.js wheels of the older lines with it (uv's
     # environments come without it). The browser tests need Playwright and the docs extra,
@@ -225,7 +230,8 @@ def tests(session: nox.Session) -> None:
         # lock) and run beside the other lines' installs.
         session.run("python", "-m", "tests.browser.setup")
         beside.append(BesideRun(session, "tests/browser", tmp))
-        install.finish(session)
+        # The integration tests wait for each line's install on their own (its lock), line by
+        # line in the order the harness installs them: they start as soon as 3.1.4 is there.
         session.run(
             "python", "-m", "pytest", f"--basetemp={tmp / 'integration'}", "tests/integration"
         )
@@ -235,10 +241,11 @@ def tests(session: nox.Session) -> None:
             run.stop()
         raise
     finally:
-        failed = [run for run in beside if not run.report(session)]  # also after a failure above
+        # Also after a failure above: the install's output, then each run beside.
+        failed = [] if install.report(session) else ["the Flowise install"]
+        failed += [" ".join(run.args) for run in beside if not run.report(session)]
         if failed:
-            names = ", ".join(" ".join(run.args) for run in failed)
-            session.error(f"pytest failed for {names}; its output is above")
+            session.error(f"failed: {', '.join(failed)}; the output is above")
 
 
 class BesideRun:

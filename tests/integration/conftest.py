@@ -9,9 +9,10 @@ runs every selected test against the lines listed there instead. Every line stor
 PostgreSQL, as production servers do, except ``3.1.4-sqlite`` (``SQLITE``): 3.1.4 on SQLite,
 Flowise's default and what the demo runs, for the streaming tests. Pytest orders the tests by line, so
 each line's server starts once, when its first test needs it, and stops before the next line's
-starts: one server (and one fake model) at a time.
+starts: one server (and one fake model) at a time, in `LINE_ORDER`.
 
-`real_flowise` installs the line if the cache has no install yet, starts it on 127.0.0.1 and
+Before a line's first test, the line is installed if the cache has no install of it yet (or
+the test waits for the install in progress). `real_flowise` starts it on 127.0.0.1 and
 stops it, also when tests fail. `chatflows` creates one chatflow per template the line can run
 through the library itself. Every test is async, function-scoped, and opens its own
 `AsyncFlowise`.
@@ -45,22 +46,48 @@ TIMEOUTS = Timeouts(connect=5, headers=30, idle=60)
 FLOW_TYPES = {"agentflow": "AGENTFLOW"}
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """
-    Install Flowise before the first test when integration tests were selected.
+# The order in which the lines run: the harness installs 3.1.4 first (its queue mode needs
+# nothing else, SQLite its sqlite3 build), and the older lines after it.
+LINE_ORDER = ("3.1.4", QUEUE, SQLITE, "3.0.13", "2.2.8")
 
-    ``nox -s tests`` installs it beforehand; this covers a bare ``pytest`` on a new machine,
-    outside the per-test timeout (the install takes minutes the first time).
+
+def _line_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    line = callspec.params.get("flowise_line") if callspec is not None else None
+    return line if isinstance(line, str) else None
+
+
+@pytest.hookimpl(trylast=True)  # after pytest grouped the tests by line
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the lines in `LINE_ORDER` (the tests that need no server first)."""
+
+    def rank(item: pytest.Item) -> int:
+        line = _line_of(item)
+        if line is None:
+            return -1
+        return LINE_ORDER.index(line) if line in LINE_ORDER else len(LINE_ORDER)
+
+    items.sort(key=rank)  # stable: each line's tests keep pytest's order
+
+
+_installed: set[tuple[str, str]] = set()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside the per-test timeout's hook
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     """
-    wanted: dict[str, set[str]] = {}
-    for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        if item.get_closest_marker("integration") and callspec is not None:
-            line = callspec.params.get("flowise_line")
-            if isinstance(line, str):
-                wanted.setdefault(line_version(line), set()).add(line_database(line))
-    for version, databases in sorted(wanted.items()):
-        install.ensure_installed(version=version, databases=databases)
+    Install a line (or wait for its install) before its first test, outside the per-test
+    timeout: the install takes minutes the first time. ``nox -s tests`` starts the
+    integration tests while the background install still installs the older lines; the
+    install lock makes a test wait for the line it needs, and only for that one.
+    """
+    line = _line_of(item)
+    if line is not None and item.get_closest_marker("integration"):
+        wanted = (line_version(line), line_database(line))
+        if wanted not in _installed:
+            install.ensure_installed(version=wanted[0], databases=(wanted[1],))
+            _installed.add(wanted)
+    yield
 
 
 def line_version(line: str) -> str:

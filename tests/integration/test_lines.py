@@ -20,6 +20,7 @@ from flowise_async.events import EndEvent, MetadataEvent, StartEvent, TokenEvent
 from harness import wire
 from harness.fake_llm import echo_reply, tokens_of
 from harness.server import RealFlowise
+from tests.integration import conftest
 from tests.integration.conftest import ALL_LINES, SQLITE, line_database, line_version
 
 
@@ -128,3 +129,48 @@ async def test_each_line_writes_its_own_frames_and_the_library_reads_them(
     assert kinds == [StartEvent, *[TokenEvent] * len(expected_tokens), MetadataEvent, EndEvent]
     text = "".join(event.text for event in events if isinstance(event, TokenEvent))
     assert text == echo_reply(QUESTION)
+
+
+# -- the order the lines run in, and their installs --------------------------------------------
+
+
+def test_the_lines_run_in_the_order_the_harness_installs_them(
+    request: pytest.FixtureRequest,
+) -> None:
+    """3.1.4 (and its queue and SQLite runs) first, then 3.0.13, then 2.2.8: see LINE_ORDER."""
+    lines = [line for item in request.session.items if (line := conftest._line_of(item))]
+    ranks = [conftest.LINE_ORDER.index(line) for line in lines if line in conftest.LINE_ORDER]
+    assert ranks == sorted(ranks)  # and so one group per line
+
+
+class _Item:
+    """What the install hook reads of a test item."""
+
+    def __init__(self, line: str | None, integration: bool = True) -> None:
+        self.callspec = type("CallSpec", (), {"params": {"flowise_line": line}})()
+        self._integration = integration
+
+    def get_closest_marker(self, name: str) -> object:
+        return object() if name == "integration" and self._integration else None
+
+
+def test_a_line_is_installed_once_before_its_first_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each line's install is asked for (or waited for) before its first test, once."""
+    asked: list[tuple[str | None, tuple[str, ...]]] = []
+
+    def ensure(*, version: str | None = None, databases: tuple[str, ...] = ()) -> Path:
+        asked.append((version, databases))
+        return Path()
+
+    monkeypatch.setattr(conftest.install, "ensure_installed", ensure)
+    monkeypatch.setattr(conftest, "_installed", set())
+    lines = ["3.1.4", "3.1.4", "3.1.4-queue", "3.1.4-sqlite", "2.2.8", None]
+    for line in lines:
+        hook = conftest.pytest_runtest_protocol(_Item(line))  # type: ignore[arg-type]
+        next(hook)  # the test would run here
+    next(conftest.pytest_runtest_protocol(_Item("3.0.13", integration=False)))  # type: ignore[arg-type]
+    assert asked == [
+        ("3.1.4", ("postgres",)),
+        ("3.1.4", ("sqlite",)),
+        ("2.2.8", ("postgres",)),
+    ]
