@@ -74,8 +74,10 @@ def _only_unit_tests(posargs: list[str]) -> bool:
 FLOWISE_INSTALL = ["--all", "--database", "postgres", "--also-sqlite", "3.1.4"]
 INSTALL_LOG = ROOT / ".nox" / "flowise-install.log"
 # The unit tests wait on timers, sockets and child processes more than they compute: four
-# pytest-xdist workers take half the time of one, also on two cores.
+# pytest-xdist workers take half the time of one, also on two cores. The reliability tests
+# mostly wait for timeouts: two workers, beside the integration tests.
 UNIT_WORKERS = ["-n", "4"]
+WORKERS = {"tests/unit": UNIT_WORKERS, "tests/reliability": ["-n", "2"]}
 INSTALL_WAIT = 45 * 60  # seconds: a cold install on a loaded 2-core machine, with room
 
 
@@ -221,7 +223,7 @@ def tests(session: nox.Session) -> None:
     tmp = Path(session.create_tmp()).resolve()
     # They wait on timers, sockets and child processes more than they compute.
     beside = [
-        BesideRun(session, folder, tmp, UNIT_WORKERS if folder == "tests/unit" else ())
+        BesideRun(session, folder, tmp, WORKERS.get(folder, ()))
         for folder in _test_dirs_without_servers()
     ]
     try:
