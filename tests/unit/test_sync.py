@@ -160,7 +160,7 @@ def test_a_forked_child_gets_its_own_loop_and_pool(server: FakeFlowise) -> None:
 
 def test_ctrl_c_mid_stream_closes_it_and_aborts_the_run(server: FakeFlowise) -> None:
     """SIGINT while a stream is read: KeyboardInterrupt, the response closed, the run aborted."""
-    server.answer("flow", *[f"t{i}" for i in range(3000)], delay=0.02)  # a minute long
+    server.answer("flow", *[f"t{i}" for i in range(1000)], delay=0.02)
     script = textwrap.dedent(
         f"""
         import sys
@@ -188,17 +188,8 @@ def test_ctrl_c_mid_stream_closes_it_and_aborts_the_run(server: FakeFlowise) -> 
         assert child.stdout is not None
         for _ in range(3):
             assert child.stdout.readline().strip() == "event"
-        # CPython loses a KeyboardInterrupt that lands in a __del__ (the garbage collector
-        # may run one on this thread at any time): press Ctrl-C again, as a person would.
-        for _ in range(4):
-            child.send_signal(signal.SIGINT)
-            try:
-                out, err = child.communicate(timeout=10)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:
-            pytest.fail("four SIGINTs did not end the child")
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
     finally:
         child.kill()
         child.wait()
