@@ -950,9 +950,7 @@ async def test_a_storm_of_streams_left_early_gives_every_abort_its_run_as_parent
         # At most 64 connections at once (the others wait for the pool): 160 simultaneous
         # connects overflow the test server's accept backlog on a loaded machine, and a reset
         # connection would fail a run that is not the subject here (a POST is not re-sent).
-        # For the same reason no connection idles near the fake's 5 s keep-alive (Node's):
-        # on a starved loop a reuse at 4 s can meet the server's close.
-        limits = Limits(max_connections=64, keepalive_expiry=1.0)
+        limits = Limits(max_connections=64)
         timeouts = Timeouts(connect=60.0, headers=60.0, idle=60.0)  # a loaded machine
         async with _client(server, abort_on_exit=True, limits=limits, timeouts=timeouts) as flowise:
             with warnings.catch_warnings():
