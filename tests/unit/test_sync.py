@@ -271,18 +271,22 @@ def test_an_unclosed_stream_dropped_is_closed_and_aborted(server: FakeFlowise) -
         wait_for(lambda: server.aborts == [("flow", chat_id)])
 
 
-def test_events_cross_threads_in_batches(
-    server: FakeFlowise, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Events one read decoded cross in one hop: far fewer hops than events."""
-    hops = []
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per hop of a pipe's items from the client's loop to the caller's thread."""
+    counted: list[int] = []
     take = runtime.Pipe.take
 
-    def counted(self: runtime.Pipe) -> Any:
-        hops.append(1)
+    def counting(self: runtime.Pipe) -> Any:
+        counted.append(1)
         return take(self)
 
-    monkeypatch.setattr(runtime.Pipe, "take", counted)
+    monkeypatch.setattr(runtime.Pipe, "take", counting)
+    return counted
+
+
+def test_events_cross_threads_in_batches(server: FakeFlowise, hops: list[int]) -> None:
+    """Events one read decoded cross in one hop: far fewer hops than events."""
     server.answer("flow", *[f"t{i} " for i in range(500)], streaming=False)  # one JSON answer
     with SyncFlowise(server.url) as flowise:
         with flowise.predictions.stream("flow", "q") as stream:
@@ -295,17 +299,9 @@ def test_events_cross_threads_in_batches(
 
 @pytest.mark.parametrize("progress", [False, True], ids=["plain", "with-progress"])
 def test_finished_batch_results_cross_threads_together(
-    server: FakeFlowise, monkeypatch: pytest.MonkeyPatch, progress: bool
+    server: FakeFlowise, hops: list[int], progress: bool
 ) -> None:
     """Results that finished while the caller was busy cross in one hop, not one each."""
-    hops = []
-    take = runtime.Pipe.take
-
-    def counted(self: runtime.Pipe) -> Any:
-        hops.append(1)
-        return take(self)
-
-    monkeypatch.setattr(runtime.Pipe, "take", counted)
     reports: list[object] = []
     with SyncFlowise(server.url) as flowise:
         # Invalid items fail at once, without the network: results pile up at once.
