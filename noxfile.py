@@ -203,7 +203,7 @@ def tests(session: nox.Session) -> None:
     PostgreSQL and 3.1.4 on SQLite, and the browser tests in Debian's Chromium (PostgreSQL,
     Redis and Chromium from apt-get where missing).
 
-    Every folder runs in a process of its own (the unit tests in several), beside the
+    Every folder runs in a process of its own (the reliability tests in two), beside the
     integration tests, all at once. The ``flowise`` session started the install of Flowise
     (cached; a few minutes the first time); the integration tests run line by line, each
     line once it is installed, 3.1.4 first, and the browser tests wait for 3.1.4. The
