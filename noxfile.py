@@ -75,11 +75,11 @@ FLOWISE_INSTALL = ["--all", "--database", "postgres", "--also-sqlite", "3.1.4"]
 INSTALL_LOG = ROOT / ".nox" / "flowise-install.log"
 # The unit tests wait on timers, sockets and child processes more than they compute: four
 # pytest-xdist workers take half the time of one, also on two cores (`nox -s lowest`). Beside
-# the integration tests, which take longer, they run in one process: four there load the
-# machine so much that the timing of their signal and connection-storm tests suffers. The
-# reliability tests mostly wait for timeouts: two workers there.
+# the integration tests they run in two (four there load the machine so much that the timing
+# of their signal and connection-storm tests suffers; one takes longer than the integration
+# tests). The reliability tests mostly wait for timeouts: two workers there too.
 UNIT_WORKERS = ["-n", "4"]
-WORKERS = {"tests/reliability": ["-n", "2"]}
+WORKERS = {"tests/reliability": ["-n", "2"], "tests/unit": ["-n", "2"]}
 INSTALL_WAIT = 45 * 60  # seconds: a cold install on a loaded 2-core machine, with room
 
 
@@ -203,8 +203,8 @@ def tests(session: nox.Session) -> None:
     PostgreSQL and 3.1.4 on SQLite, and the browser tests in Debian's Chromium (PostgreSQL,
     Redis and Chromium from apt-get where missing).
 
-    Every folder runs in a process of its own (the reliability tests in two), beside the
-    integration tests, all at once. The ``flowise`` session started the install of Flowise
+    Every folder runs in a process of its own (the unit and reliability tests in two), beside
+    the integration tests, all at once. The ``flowise`` session started the install of Flowise
     (cached; a few minutes the first time); the integration tests run line by line, each
     line once it is installed, 3.1.4 first, and the browser tests wait for 3.1.4. The
     install's output and the other runs' come after the integration tests'; the session

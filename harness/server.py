@@ -67,6 +67,10 @@ FLOW_NAMES = (
 )
 
 START_TIMEOUT = float(os.environ.get("FLOWISE_ASYNC_START_TIMEOUT", "180"))
+# Node 22.1 and newer keep the bytecode of the modules they compile in this folder of the
+# install (Node 20 ignores the variable): a second start of Flowise 3.1.4 takes about a third
+# less CPU time and wall time than the first.
+COMPILE_CACHE_NAME = ".node-compile-cache"
 STOP_TIMEOUT = 15.0
 REDISLESS_STOP_TIMEOUT = 3.0  # a queue-mode process whose Redis is gone never finishes its stop
 HTTP_TIMEOUT = 30.0
@@ -591,6 +595,7 @@ class FlowiseServer:
                 "BLOB_STORAGE_PATH": str(data / "storage"),
                 "DISABLE_FLOWISE_TELEMETRY": "true",
                 "NODE_OPTIONS": node_options,
+                "NODE_COMPILE_CACHE": str(root / COMPILE_CACHE_NAME),
                 "FLOWISE_ASYNC_NODE_MODULES": str(root / "node_modules"),
             }
         )

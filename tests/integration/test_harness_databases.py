@@ -9,6 +9,7 @@ import json
 import os
 import pwd
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness import install, postgres
-from harness.server import FlowiseServer, HarnessError
+from harness.server import COMPILE_CACHE_NAME, FlowiseServer, HarnessError, free_port
 
 
 # -- what an install is made for --------------------------------------------------------------
@@ -247,6 +248,44 @@ def test_queue_mode_env_per_database(tmp_path: Path, database: str) -> None:
         assert preloaded
         assert env["DATABASE_PATH"] == str(tmp_path)
         assert "DATABASE_HOST" not in env
+
+
+def test_the_server_is_told_to_keep_its_compile_cache_in_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node's compile cache lives in the install, whatever the caller's environment says."""
+    server = FlowiseServer(database="sqlite")
+    server.data_dir = tmp_path / "data"
+    root = tmp_path / "install"
+    monkeypatch.setenv("NODE_COMPILE_CACHE", str(tmp_path / "elsewhere"))
+    env = server._flowise_env(root, 3000)
+    assert env["NODE_COMPILE_CACHE"] == str(root / COMPILE_CACHE_NAME)
+
+
+@pytest.mark.integration
+@pytest.mark.lines("3.1.4")
+def test_the_default_lines_node_fills_the_compile_cache(flowise_line: str, tmp_path: Path) -> None:
+    """
+    The Node of 3.1.4 (24) writes the bytecode of the Flowise modules it loads with the
+    server's environment into the folder the harness gives it, for the next start to reuse.
+    """
+    version = install.line(flowise_line).version
+    server = FlowiseServer(version=version, database="sqlite")
+    server.data_dir = tmp_path / "data"
+    root = tmp_path / "install"
+    module = install.flowise_package_dir(version=version) / "dist" / "utils" / "index.js"
+    assert module.is_file()
+    result = subprocess.run(  # noqa: S603 - our own arguments
+        [str(install.node_bin(version)), "-e", "require(process.argv[1])", str(module)],
+        env=server._flowise_env(root, free_port()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    cached = [path for path in (root / COMPILE_CACHE_NAME).rglob("*") if path.is_file()]
+    assert len(cached) > 100, cached
 
 
 # -- PostgreSQL missing --------------------------------------------------------------------

@@ -134,6 +134,8 @@ async def call(session: aiohttp.ClientSession, base: str, front: str, **extra: A
 RATE = 2.0
 BURST = 4
 SPAN = 3.0  # seconds of requests
+CLIENTS = 8  # each opens a new connection per request, so every worker gets its share
+PAUSE = 0.02  # seconds between one client's requests: ~400 a second in all, far above RATE
 
 
 @pytest.mark.timeout(150)
@@ -153,8 +155,8 @@ async def test_one_limit_across_four_workers(
         "BURST": str(BURST),
     }
     async with uvicorn_app(tmp_path, env, workers=4) as server:
-        # A new connection per request, many at once: every worker gets its share.
-        connector = aiohttp.TCPConnector(force_close=True, limit=32)
+        # A new connection per request, several at once: every worker gets its share.
+        connector = aiohttp.TCPConnector(force_close=True, limit=CLIENTS)
         async with aiohttp.ClientSession(connector=connector) as session:
             statuses: list[int] = []
             first = time.monotonic()
@@ -166,8 +168,9 @@ async def test_one_limit_across_four_workers(
                 while time.monotonic() < end:
                     last = max(last, time.monotonic())
                     statuses.append(await call(session, server.url, front))
+                    await asyncio.sleep(PAUSE)
 
-            await asyncio.gather(*(hammer() for _ in range(32)))
+            await asyncio.gather(*(hammer() for _ in range(CLIENTS)))
     span = last - first
     admitted = statuses.count(200)
     others = set(statuses) - {200, 429}
