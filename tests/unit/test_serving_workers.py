@@ -35,6 +35,8 @@ from tests._redis import RedisServer
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "workers-redis-pw-31d9"
 STARTUP = 90.0  # seconds a server may take to start on a loaded machine
+# A request that hangs fails on its own, well within the test's timeout, naming its URL.
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
 class Server:
@@ -157,7 +159,7 @@ async def test_one_limit_across_four_workers(
     async with uvicorn_app(tmp_path, env, workers=4) as server:
         # A new connection per request, several at once: every worker gets its share.
         connector = aiohttp.TCPConnector(force_close=True, limit=CLIENTS)
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession(connector=connector, timeout=REQUEST_TIMEOUT) as session:
             statuses: list[int] = []
             first = time.monotonic()
             end = first + SPAN
@@ -221,7 +223,7 @@ async def test_one_conversation_across_two_gateways(
     fake.answer("flow", "next")
     async with (
         gateways(tmp_path, fake, redis_server) as (one, two),
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session,
     ):
 
         async def run(server: Server) -> tuple[int, float]:
@@ -263,7 +265,7 @@ async def test_killed_gateway_frees_its_lock(
     fake.answer("flow", "next")
     async with (
         gateways(tmp_path, fake, redis_server) as (one, two),
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session,
     ):
         held = asyncio.create_task(call(session, one.url, "gateway", **on("c2")))
         deadline = time.monotonic() + 30
@@ -313,7 +315,10 @@ async def test_redis_down_mid_run(
         "BURST": "100",
         "LOCK_TTL": str(TTL),
     }
-    async with uvicorn_app(tmp_path, env) as server, aiohttp.ClientSession() as session:
+    async with (
+        uvicorn_app(tmp_path, env) as server,
+        aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session,
+    ):
         run = asyncio.create_task(call(session, server.url, front, **on("c3")))
         deadline = time.monotonic() + 30
         while not fake.predictions:
