@@ -40,7 +40,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """
     Freeze what the imports and the collection made: a test's ``gc.collect()`` then scans
     only what the tests made since (an unclosed response still warns at once), not the
-    hundred thousand objects of the imported libraries, each time.
+    tens of thousands of objects of the imported libraries, each time.
     """
     gc.collect()
     gc.freeze()
